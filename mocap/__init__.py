@@ -1,0 +1,1 @@
+"""livesinger: mocap package."""

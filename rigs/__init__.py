@@ -1,0 +1,1 @@
+"""livesinger: rigs package."""

@@ -1,0 +1,1 @@
+"""livesinger: singer package."""

@@ -1,0 +1,351 @@
+"""Singers and the ensemble that renders them together: one synthesizer, one forward pass.
+
+A ``SingerLine`` owns what one singer will sing (notes and expression changes on the show
+clock) and turns it into synthesis parameters lazily, in cached blocks of frames. Editing the
+line (a live note, a song starting, an expression change) drops the cached blocks from the
+edit on; nothing before it changes. Blocks sit on a fixed grid, so any chunking of a render
+reads the same parameters.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import zlib
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from singer.contracts import DEFAULT_HOP_SAMPLES, SAMPLE_RATE_HZ, AudioChunk, ControlFrame, Note
+from singer.performer import (
+    TAIL_S,
+    ControlTrack,
+    Expression,
+    ExpressionEvent,
+    compile_track,
+    stack_controls,
+)
+from singer.synth import NOISE_TABLE_SIZE, FrameParams, HarmonicNoiseSynth, SynthState
+from singer.timeline import build_timeline
+from singer.voices import VoiceProfile
+
+BLOCK_FRAMES = 20
+"""Frames computed together (0.2 s at the default hop): small, so a live edit recompiles
+little inside the audio thread."""
+PAD_FRAMES = 40
+"""Context on each side of a block, so smoothing and pitch filters settle."""
+CONTEXT_S = 1.0
+"""Notes this far outside a block still take part (onset stealing, transitions)."""
+
+
+class SingerLine:
+    """One singer: voice, seed, and the notes and expression changes it will sing.
+
+    Thread-safe: the show edits it on the event loop while the synth thread renders it.
+    """
+
+    def __init__(self, name: str, voice: VoiceProfile, notes: list[Note] | tuple[Note, ...] = (),
+                 seed: int = 0, expression: Expression | None = None,
+                 hop: int = DEFAULT_HOP_SAMPLES) -> None:
+        self.name = name
+        self.hop = hop
+        self.voice = voice
+        self.seed = seed
+        self.expression = expression or Expression()
+        self._notes: list[Note] = sorted(notes, key=lambda n: n.t_on)
+        self._phrase_starts = _phrase_starts(self._notes)
+        self._events: list[ExpressionEvent] = []
+        self._lock = threading.Lock()
+        self._version = 0  # bumped by every edit: work computed for an older one is dropped
+        self._tracks: dict[int, ControlTrack] = {}
+        self._params: dict[tuple[int, str], FrameParams] = {}
+        # Filter designs and this seed's jitter tables, now rather than on the first live note.
+        compile_track([Note(0, 4 * hop, 60.0, "a", ("a",))], voice, hop=hop, seed=seed,
+                      frame_range=(0, 8))
+
+    @property
+    def noise_offset(self) -> int:
+        """Where this singer reads the shared noise table (from its name and seed)."""
+        return zlib.crc32(f"{self.name}:{self.seed}".encode()) % NOISE_TABLE_SIZE
+
+    @property
+    def notes(self) -> list[Note]:
+        """A copy of the notes, sorted by onset."""
+        with self._lock:
+            return list(self._notes)
+
+    @property
+    def end_sample(self) -> int:
+        """Show sample after which this singer is silent (for now)."""
+        with self._lock:
+            last = max((n.t_off for n in self._notes), default=0)
+        return last + int(TAIL_S * SAMPLE_RATE_HZ) if last else 0
+
+    def set_notes(self, notes: list[Note], changed_from: int) -> None:
+        """Replace the notes; only what sounds from show sample ``changed_from`` on changes."""
+        starts = _phrase_starts(sorted(notes, key=lambda n: n.t_on))
+        with self._lock:
+            self._notes = sorted(notes, key=lambda n: n.t_on)
+            self._phrase_starts = starts
+            self._invalidate(changed_from)
+
+    def add_expression(self, sample: int, field: str, value: float) -> None:
+        """Glide expression ``field`` to ``value`` from show sample ``sample`` on."""
+        with self._lock:
+            self._events.append((sample, field, value))
+            self._invalidate(sample)
+
+    def set_voice(self, voice: VoiceProfile, from_sample: int) -> None:
+        """Sing with another voice from ``from_sample`` on (takes effect at a block edge)."""
+        with self._lock:
+            self.voice = voice
+            self._invalidate(from_sample)
+
+    def _invalidate(self, sample: int) -> None:
+        """Drop cached blocks whose computation window reaches ``sample`` or later."""
+        self._version += 1
+        frame = sample // self.hop
+        self._drop_blocks(lambda block: (block + 1) * BLOCK_FRAMES + PAD_FRAMES > frame)
+
+    def _drop_blocks(self, drop: Callable[[int], bool]) -> None:
+        for block in [b for b in self._tracks if drop(b)]:
+            del self._tracks[block]
+        for key in [k for k in self._params if drop(k[0])]:
+            del self._params[key]
+
+    def track_block(self, block: int) -> ControlTrack:
+        """The controls of one block of frames (cached; computed without holding the lock,
+        so the audio thread never waits behind another thread's compile)."""
+        while True:
+            with self._lock:
+                track = self._tracks.get(block)
+                if track is not None:
+                    return track
+                version = self._version
+                notes, events, voice = self._notes, list(self._events), self.voice
+            if block < 0:
+                track = _silent_block(block, self.hop)
+            else:
+                track = self._compile_block(block, notes, events, voice)
+            with self._lock:
+                if version == self._version:
+                    self._tracks[block] = track
+                    return track
+
+    def _compile_block(self, block: int, notes: list[Note], events: list[ExpressionEvent],
+                       voice: VoiceProfile) -> ControlTrack:
+        hop = self.hop
+        first = block * BLOCK_FRAMES - PAD_FRAMES
+        stop = (block + 1) * BLOCK_FRAMES + PAD_FRAMES
+        context = int(CONTEXT_S * SAMPLE_RATE_HZ)
+        lo, hi = first * hop - context, stop * hop + context
+        starts = [n.t_on for n in notes]
+        near = [n for n in notes[:bisect.bisect_right(starts, hi)] if n.t_off >= lo]
+        events = [e for e in events if e[0] <= stop * hop]
+        full = compile_track(near, voice, hop=hop, seed=self.seed,
+                             expression=self.expression, expression_events=events,
+                             frame_range=(first, stop))
+        keep = slice(PAD_FRAMES, PAD_FRAMES + BLOCK_FRAMES)
+        return ControlTrack(
+            hop=hop, f0_hz=full.f0_hz[keep], amp=full.amp[keep],
+            formant_hz=full.formant_hz[keep], formant_bw_hz=full.formant_bw_hz[keep],
+            formant_level=full.formant_level[keep], tension=full.tension[keep],
+            breath=full.breath[keep], fric_amp=full.fric_amp[keep], fric_hz=full.fric_hz[keep],
+            fric_bw_hz=full.fric_bw_hz[keep], vibrato_cents=full.vibrato_cents[keep],
+            phoneme_id=full.phoneme_id[keep], phoneme_names=full.phoneme_names,
+            first_frame=block * BLOCK_FRAMES)
+
+    def params(self, synth: HarmonicNoiseSynth, first: int, count: int) -> FrameParams:
+        """Synthesis parameters for show frames ``[first, first + count)``."""
+        if synth.hop != self.hop:
+            raise ValueError(f"singer {self.name!r} has hop {self.hop}, synth {synth.hop}")
+        parts = []
+        frame = first
+        while frame < first + count:
+            block = frame // BLOCK_FRAMES
+            block_params = self.block_params(synth, block)
+            lo = frame - block * BLOCK_FRAMES
+            hi = min(BLOCK_FRAMES, first + count - block * BLOCK_FRAMES)
+            parts.append(block_params.frames(lo, hi - lo))
+            frame = block * BLOCK_FRAMES + hi
+        if len(parts) == 1:
+            return parts[0]
+        return FrameParams(torch.cat([p.f0_hz for p in parts], 1),
+                           torch.cat([p.harm_amp for p in parts], 1),
+                           torch.cat([p.noise_fir for p in parts], 2))
+
+    def has_block(self, block: int, synth: HarmonicNoiseSynth) -> bool:
+        """Whether the block's synthesis parameters are cached."""
+        with self._lock:
+            return (block, str(synth.device)) in self._params
+
+    def block_params(self, synth: HarmonicNoiseSynth, block: int) -> FrameParams:
+        """Synthesis parameters of one block of frames (cached, computed outside the lock)."""
+        key = (block, str(synth.device))
+        while True:
+            with self._lock:
+                cached = self._params.get(key)
+                if cached is not None:
+                    return cached
+                version = self._version
+            track = self.track_block(block)
+            params = synth.frame_params(stack_controls(
+                [track.window(track.first_frame, track.n_frames)], synth.device))
+            with self._lock:
+                if version == self._version:
+                    self._params[key] = params
+                    return params
+
+    def control_frame(self, sample: int) -> ControlFrame:
+        """The ``ControlFrame`` for the hop containing ``sample`` (lip-sync, status)."""
+        frame = max(0, sample // self.hop)
+        return self.track_block(frame // BLOCK_FRAMES).frame(frame)
+
+    def onset_gate(self, start: int, n: int) -> np.ndarray | None:
+        """Gain per sample of ``[start, start + n)`` that makes each phrase start exactly on
+        its sample: silent before it, a short fade-in after (``None``: nothing to gate).
+
+        Controls are per hop, so without it a phrase would leak in up to a hop early.
+        """
+        with self._lock:
+            starts = self._phrase_starts
+        lo = bisect.bisect_left(starts, start - ONSET_FADE_SAMPLES)
+        hi = bisect.bisect_left(starts, start + n + self.hop)
+        if lo == hi:
+            return None
+        pos = np.arange(start, start + n)
+        gate = np.ones(n, dtype=np.float32)
+        for onset in starts[lo:hi]:
+            near = (pos >= onset - self.hop) & (pos < onset + ONSET_FADE_SAMPLES)
+            gate[near] = np.minimum(gate[near],
+                                    np.clip((pos[near] - onset) / ONSET_FADE_SAMPLES, 0.0, 1.0))
+        return gate
+
+    def forget_before(self, sample: int) -> None:
+        """Drop cached blocks wholly before ``sample`` (they will not be rendered again)."""
+        last_needed = sample // self.hop // BLOCK_FRAMES - 1
+        with self._lock:
+            self._drop_blocks(lambda block: block < last_needed)
+
+
+ONSET_FADE_SAMPLES = 96
+"""2 ms: how a phrase fades in from its exact start sample."""
+
+
+def _phrase_starts(notes: list[Note]) -> list[int]:
+    """Show samples where sound starts after silence (the first consonant of a phrase)."""
+    segments = build_timeline(notes)
+    starts, end = [], None
+    for seg in segments:
+        if end is None or seg.start > end:
+            starts.append(seg.start)
+        end = seg.end if end is None else max(end, seg.end)
+    return starts
+
+
+def _silent_block(block: int, hop: int) -> ControlTrack:
+    n = BLOCK_FRAMES
+    z = np.zeros(n)
+    return ControlTrack(hop=hop, f0_hz=np.full(n, 100.0), amp=z, formant_hz=np.full((n, 5), 1000.0),
+                        formant_bw_hz=np.full((n, 5), 100.0), formant_level=np.ones((n, 5)),
+                        tension=np.full(n, 0.5), breath=z, fric_amp=z, fric_hz=np.full(n, 4000.0),
+                        fric_bw_hz=np.full(n, 4000.0), vibrato_cents=z,
+                        phoneme_id=np.full(n, -1, dtype=np.int16), first_frame=block * n)
+
+
+class Ensemble:
+    """Renders several singers block by block on the show clock; holds their phase state.
+
+    ``render(start, n)`` may be called with any block sizes; consecutive calls give the same
+    samples as one call over their union. Calling it again for a start it rendered before
+    (the show re-renders its lookahead after a live edit) resumes from the phase it had there.
+    """
+
+    SNAPSHOTS = 64
+
+    def __init__(self, synth: HarmonicNoiseSynth, lines: list[SingerLine]) -> None:
+        if not lines:
+            raise ValueError("an ensemble needs at least one singer")
+        self.synth = synth
+        self.lines = list(lines)
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Start every oscillator from phase 0 (a new show)."""
+        with self._lock:
+            self._state = SynthState.zeros(len(self.lines), self.synth.device)
+            self._offsets = torch.tensor([line.noise_offset for line in self.lines],
+                                         dtype=torch.int64, device=self.synth.device)
+            self._snapshots: dict[int, SynthState] = {}
+            self._next_start = 0
+
+    def add_line(self, line: SingerLine) -> None:
+        """Add a singer (its oscillator starts at phase 0)."""
+        with self._lock:
+            self.lines.append(line)
+            phase = torch.cat([self._state.phase,
+                               torch.zeros(1, dtype=torch.float64, device=self.synth.device)])
+            self._state = SynthState(phase)
+            self._snapshots = {}
+            self._offsets = torch.tensor([ln.noise_offset for ln in self.lines],
+                                         dtype=torch.int64, device=self.synth.device)
+
+    def line(self, name: str) -> SingerLine | None:
+        """The singer called ``name``, if any."""
+        return next((ln for ln in self.lines if ln.name == name), None)
+
+    @property
+    def end_sample(self) -> int:
+        """Show sample after which every singer is silent."""
+        return max(line.end_sample for line in self.lines)
+
+    def render(self, start_sample: int, n_samples: int) -> np.ndarray:
+        """Per-singer audio ``[singers, n]`` (float32) for ``[start, start + n)``."""
+        with self._lock:
+            if start_sample != self._next_start and start_sample in self._snapshots:
+                self._state = self._snapshots[start_sample]
+            self._snapshots[start_sample] = self._state
+            first, count = self.synth.frames_for(start_sample, n_samples)
+            params = FrameParams.stack([line.params(self.synth, first, count)
+                                        for line in self.lines])
+            audio, self._state = self.synth.render(params, start_sample, n_samples, self._state,
+                                                   self._offsets)
+            out = audio.to("cpu", torch.float32).numpy()
+            for row, line in enumerate(self.lines):
+                gate = line.onset_gate(start_sample, n_samples)
+                if gate is not None:
+                    out[row] *= gate
+            self._next_start = start_sample + n_samples
+            if len(self._snapshots) > self.SNAPSHOTS:
+                for key in sorted(self._snapshots)[: -self.SNAPSHOTS]:
+                    del self._snapshots[key]
+        return out
+
+    def prefetch(self, start_sample: int, horizon_s: float = 0.6,
+                 yield_now: Callable[[], bool] | None = None) -> int:
+        """Compute the controls of every singer's coming blocks ahead of the audio thread.
+
+        Stops early when ``yield_now()`` turns true. Returns how many blocks it computed.
+        Safe to call from another thread.
+        """
+        first = start_sample // self.synth.hop // BLOCK_FRAMES
+        last = (start_sample + int(horizon_s * SAMPLE_RATE_HZ)) // self.synth.hop // BLOCK_FRAMES
+        done = 0
+        for line in list(self.lines):
+            for block in range(first, last + 1):
+                if yield_now is not None and yield_now():
+                    return done
+                if not line.has_block(block, self.synth):
+                    line.block_params(self.synth, block)
+                    done += 1
+        return done
+
+    def render_mix_samples(self, start_sample: int, n_samples: int) -> np.ndarray:
+        """The singers summed into mono samples (the pacer's renderer)."""
+        return self.render(start_sample, n_samples).sum(axis=0)
+
+    def render_mix(self, start_sample: int, n_samples: int) -> AudioChunk:
+        """The singers summed into one mono chunk."""
+        return AudioChunk(start_sample, self.render_mix_samples(start_sample, n_samples))

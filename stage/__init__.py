@@ -1,0 +1,1 @@
+"""livesinger: stage package."""

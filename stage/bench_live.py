@@ -1,0 +1,119 @@
+"""Live-control benchmark: note-on over OSC -> first sample of the note in the output stream.
+
+The engine runs in this process exactly as ``serve`` runs it; a UDP controller sends note-ons
+and note-offs like a console would, while another socket floods the engine with malformed
+packets. Latency is measured from the audio the pacer handed to its sinks: the first sample
+of each note, mapped to wall time by the show clock, minus the moment the note-on was sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+
+import numpy as np
+
+from singer.bench import machine_name
+from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
+from stage.serve import ServeOptions, serve
+
+BAD_PACKETS = [b"/livesinger/note/on\x00,i", b"\x00\x01garbage", b"#bundle\x00\x00",
+               b"/livesinger/note/on\x00\x00\x00\x00,x\x00\x00\x01\x02\x03\x04",
+               b"/nope\x00\x00\x00,f\x00\x00\x00\x00\x00\x00\x00"]
+
+
+def _refused(osc: object) -> int:
+    """Packets the OSC server refused so far (malformed, plus well-formed but invalid)."""
+    errors = getattr(osc, "errors", 0)
+    total = errors if isinstance(errors, int) else sum(errors.values())
+    return int(getattr(osc, "bad_packets", 0)) + int(total)
+
+
+def _osc_note(address: str, pitch: int, velocity: float | None = None) -> bytes:
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    builder = OscMessageBuilder(address)
+    builder.add_arg(pitch)
+    if velocity is not None:
+        builder.add_arg(velocity)
+    return builder.build().dgram
+
+
+async def bench_osc(notes: int = 1000, note_s: float = 0.03, gap_s: float = 0.035,
+                    bad_per_s: float = 2000.0, chunk_ms: float = 5.0) -> dict[str, object]:
+    """Measure note-on latency over ``notes`` notes while flooding with malformed packets."""
+    captured: list[AudioChunk] = []
+    ready = asyncio.Event()
+    ports: dict[str, object] = {}
+    engine: dict[str, object] = {}
+
+    def on_ready(p: dict[str, object]) -> None:
+        ports.update(p)
+        ready.set()
+
+    opts = ServeOptions(osc_port=0, http_port=None, headless=True, chunk_ms=chunk_ms)
+    task = asyncio.ensure_future(serve(opts, on_ready, handles=engine))
+    await asyncio.wait_for(ready.wait(), 30)
+    pacer = engine["pacer"]
+    pacer.add_sink(captured.append)  # type: ignore[attr-defined]
+    osc = engine["osc"]
+    port = int(str(ports["osc"]))
+    ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stop_flood = asyncio.Event()
+
+    async def run_flood() -> int:
+        sent, start = 0, time.monotonic()
+        while not stop_flood.is_set():
+            due = int((time.monotonic() - start) * bad_per_s)
+            while sent < due:
+                flood.sendto(BAD_PACKETS[sent % len(BAD_PACKETS)], ("127.0.0.1", port))
+                sent += 1
+            await asyncio.sleep(0.002)
+        return sent
+
+    flooding = asyncio.ensure_future(run_flood())
+    await asyncio.sleep(0.3)
+    bad_before = _refused(osc)
+    flood_start = time.monotonic()
+    sent_ns = []
+    for i in range(notes):
+        pitch = 60 + (i * 7) % 12
+        sent_ns.append(time.monotonic_ns())
+        ctl.sendto(_osc_note("/livesinger/note/on", pitch, 0.8), ("127.0.0.1", port))
+        await asyncio.sleep(note_s)
+        ctl.sendto(_osc_note("/livesinger/note/off", pitch), ("127.0.0.1", port))
+        await asyncio.sleep(gap_s)
+    await asyncio.sleep(0.2)
+    stop_flood.set()
+    flood_sent = await flooding
+    flood_s = time.monotonic() - flood_start
+    bad_after = _refused(osc)
+    xruns = pacer.xruns  # type: ignore[attr-defined]
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    clock = pacer.clock  # type: ignore[attr-defined]
+    first = captured[0].t
+    audio = np.concatenate([c.samples for c in captured])
+    latencies = []
+    for ns in sent_ns:
+        from_sample = max(0, clock.sample_at(ns) - first)
+        # the note's first sample: silence between notes is exact zeros
+        window = audio[from_sample:from_sample + SAMPLE_RATE_HZ // 10]
+        loud = np.nonzero(np.abs(window) > 1e-4)[0]
+        if len(loud):
+            latencies.append((clock.ns_of(first + from_sample + int(loud[0])) - ns) / 1e6)
+    ms = np.array(latencies)
+    return {
+        "bench": "osc", "notes": notes, "notes_heard": int(len(ms)),
+        "chunk_ms": chunk_ms,
+        "latency_ms_p50": round(float(np.percentile(ms, 50)), 3) if len(ms) else None,
+        "latency_ms_p99": round(float(np.percentile(ms, 99)), 3) if len(ms) else None,
+        "latency_ms_max": round(float(ms.max()), 3) if len(ms) else None,
+        "bad_packets_sent": flood_sent,
+        "bad_packets_per_s": round((bad_after - bad_before) / flood_s, 1),
+        "xruns": xruns, "machine": machine_name(), "cpus": os.cpu_count(),
+    }

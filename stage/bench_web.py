@@ -1,0 +1,117 @@
+"""WebRTC benchmark: N stage pages in headless Chromium watching one engine.
+
+- cue -> audio at the browser: a note-on is POSTed to ``/cue`` at wall time T; the page stamps
+  (in wall-clock ms) when sound reaches its audio output; latency = that stamp - T.
+- pose/audio sync at the renderer: how far the pose the page shows is from the audio it plays
+  (both in show samples, through the RTP-to-show mapping), per animation frame.
+- CPU per viewer: the engine process's CPU time with N viewers minus with none, per viewer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import time
+
+import aiohttp
+import numpy as np
+
+from singer.bench import machine_name
+from stage.serve import ServeOptions, serve
+
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    "--autoplay-policy=no-user-gesture-required", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+]
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _engine_cpu(seconds: float) -> float:
+    """Cores' worth of CPU this process used over ``seconds``."""
+    start_cpu, start = _cpu_s(), time.monotonic()
+    await asyncio.sleep(seconds)
+    return (_cpu_s() - start_cpu) / (time.monotonic() - start)
+
+
+async def bench_webrtc(viewer_counts: tuple[int, ...] = (1, 4, 16), cues: int = 8,
+                       cpu_window_s: float = 3.0) -> list[dict[str, object]]:
+    """One result per viewer count."""
+    from playwright.async_api import async_playwright
+
+    ready = asyncio.Event()
+    ports: dict[str, object] = {}
+    handles: dict[str, object] = {}
+
+    def on_ready(p: dict[str, object]) -> None:
+        ports.update(p)
+        ready.set()
+
+    opts = ServeOptions(osc_port=None, http_port=0, headless=True, chunk_ms=5.0)
+    engine = asyncio.ensure_future(serve(opts, on_ready, handles))
+    await asyncio.wait_for(ready.wait(), 60)
+    base = f"http://127.0.0.1:{ports['http']}"
+    pacer = handles["pacer"]
+    results = []
+    try:
+        idle_cpu = await _engine_cpu(cpu_window_s)
+        async with async_playwright() as pw, aiohttp.ClientSession() as http:
+            browser = await pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                               args=CHROMIUM_ARGS)
+            pages: list = []
+            for count in viewer_counts:
+                while len(pages) < count:
+                    page = await browser.new_page(viewport={"width": 480, "height": 360})
+                    await page.goto(base + "/?overlay=0")
+                    pages.append(page)
+                for page in pages:
+                    await page.wait_for_function(
+                        "window.livesinger && window.livesinger.rtpMinusShow !== null",
+                        timeout=60_000)
+                xruns_before = pacer.xruns  # type: ignore[attr-defined]
+                cpu = await _engine_cpu(cpu_window_s)
+                latencies = []
+                for i in range(cues):
+                    pitch = 60 + (i * 5) % 12
+                    sent_ms = time.time() * 1000
+                    async with http.post(base + "/cue", json={
+                            "command": "note.on", "args": {"pitch": pitch, "syllable": "a"}}):
+                        pass
+                    await asyncio.sleep(0.45)
+                    async with http.post(base + "/cue", json={
+                            "command": "note.off", "args": {"pitch": pitch}}):
+                        pass
+                    await asyncio.sleep(0.35)
+                    onsets = await pages[0].evaluate("window.livesinger.onsetsEpochMs")
+                    after = [t for t in onsets if t >= sent_ms - 5]
+                    if after:
+                        latencies.append(after[0] - sent_ms)
+                sync = []
+                for page in pages:
+                    sync += await page.evaluate("window.livesinger.syncErrorsMs.slice(-400)")
+                abs_sync = np.abs(np.array(sync)) if sync else np.array([np.nan])
+                results.append({
+                    "bench": "webrtc", "viewers": count,
+                    "cue_to_audio_ms": round(float(np.median(latencies)), 2)
+                    if latencies else None,
+                    "cue_to_audio_ms_max": round(float(np.max(latencies)), 2)
+                    if latencies else None,
+                    "cues_heard": len(latencies), "cues": cues,
+                    "sync_err_ms_p50": round(float(np.nanpercentile(abs_sync, 50)), 3),
+                    "sync_err_ms_p99": round(float(np.nanpercentile(abs_sync, 99)), 3),
+                    "cpu_per_viewer": round(max(0.0, cpu - idle_cpu) / count, 4),
+                    "engine_cpu": round(cpu, 3), "engine_cpu_idle": round(idle_cpu, 3),
+                    "xruns": pacer.xruns - xruns_before,  # type: ignore[attr-defined]
+                    "machine": machine_name(), "cpus": os.cpu_count(),
+                })
+            await browser.close()
+    finally:
+        engine.cancel()
+        await asyncio.gather(engine, return_exceptions=True)
+    return results

@@ -1,0 +1,462 @@
+"""The Director: show state and the one place cues become changes to what is sung.
+
+Every cue turns into an edit of the singers' timelines at a show sample — the next chunk
+boundary that can still change, or the exact sample an OSC bundle asked for — and the pacer
+renders again from there. Songs, live notes, tempo, voices and expressions all work the same
+way, so a live note sounds within one chunk and a scheduled cue lands on its sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from singer.contracts import SAMPLE_RATE_HZ, Note
+from singer.ensemble import Ensemble, SingerLine
+from singer.lyrics import LyricError, detect_language, phonemize_word
+from singer.score import Score, ScoreError
+from singer.synth import HarmonicNoiseSynth
+from singer.voices import UnknownVoiceError, get_voice
+from stage.cuelist import CueList
+from stage.pacer import AudioPacer
+from streams.cue import Cue, CueError
+
+log = logging.getLogger(__name__)
+
+LEAD = "lead"
+OPEN_NOTE_S = 600.0
+"""A live note with no note-off yet is sung for at most this long."""
+MAX_LYRIC_QUEUE = 256
+NO_SOUND_CHANGE = frozenset({"lyric", "thump"})
+EDIT_QUIET_S = 0.03
+"""After an edit, prefetching waits this long: the audio thread re-renders undisturbed."""
+"""Cues that change nothing already rendered: no re-render after them."""
+
+ScoreLoader = Callable[[str], Score]
+
+
+@dataclass
+class _SongPlacement:
+    """Where the loaded song sits on the show clock."""
+
+    anchor_sample: int  # show sample at which ...
+    anchor_beat: float  # ... this beat plays
+    bpm: float | None  # tempo override (None: the score's own tempo map)
+
+
+@dataclass
+class _SingerState:
+    live: list[Note] = field(default_factory=list)
+    song: list[Note] = field(default_factory=list)
+    open_notes: dict[float, int] = field(default_factory=dict)  # pitch -> index in live
+    lyrics: deque[tuple[str, tuple[str, ...]]] = field(default_factory=deque)
+
+
+class Director:
+    """Holds the show (song, transport, singers, cue list) and applies cues on the clock."""
+
+    def __init__(self, synth: HarmonicNoiseSynth, load_score: ScoreLoader, *,
+                 voice: str = "soprano", seed: int = 0, default_syllable: str = "la",
+                 cue_list: CueList | None = None) -> None:
+        self.synth = synth
+        self.seed = seed
+        self.default_syllable = default_syllable
+        self.ensemble = Ensemble(synth, [SingerLine(LEAD, get_voice(voice), seed=seed,
+                                                    hop=synth.hop)])
+        self.cue_list = cue_list or CueList([])
+        self._load_score = load_score
+        self._singers: dict[str, _SingerState] = {LEAD: _SingerState()}
+        self._pacer: AudioPacer | None = None
+        self.song: Score | None = None
+        self._song_beats: dict[str, list[tuple[float, float, Note]]] = {}
+        self._placement: _SongPlacement | None = None
+        self._stopped_beat = 0.0
+        self.cues_applied = 0
+        self.last_cue_latency_ms: float | None = None
+        self._last_edit = 0.0
+        # Load the pronouncing dictionaries now, not on the first live note mid-show.
+        self._default_phonemes = phonemize_word([default_syllable],
+                                                detect_language([default_syllable]))[0]
+        phonemize_word(["好"], "zh")
+
+    # -- wiring ---------------------------------------------------------------------------
+
+    def attach(self, pacer: AudioPacer) -> None:
+        """Use ``pacer``'s clock and re-render through it after every edit."""
+        self._pacer = pacer
+
+    async def run_prefetch(self, period_s: float = 0.05, ahead_s: float = 0.05) -> None:
+        """Keep every singer's coming control blocks computed off the audio thread.
+
+        It starts ``ahead_s`` past the playout point: the blocks right at an edit are the
+        audio thread's to compute, without a second thread competing for them.
+        """
+        # The audio thread must get the interpreter back quickly from Python-heavy threads.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
+        ahead = int(ahead_s * SAMPLE_RATE_HZ)
+        while True:
+            since_edit = time.monotonic() - self._last_edit
+            if since_edit < EDIT_QUIET_S:  # let the audio thread re-render the edit alone
+                await asyncio.sleep(EDIT_QUIET_S - since_edit)
+                continue
+            await asyncio.to_thread(self.ensemble.prefetch, self.pacer.playout_sample + ahead,
+                                    0.6, lambda: time.monotonic() - self._last_edit
+                                    < EDIT_QUIET_S)
+            await asyncio.sleep(period_s)
+
+    def render(self, start_sample: int, n_samples: int) -> np.ndarray:
+        """The pacer's renderer: the ensemble's mono mix (runs in the synth thread)."""
+        return self.ensemble.render_mix_samples(start_sample, n_samples)
+
+    @property
+    def pacer(self) -> AudioPacer:
+        """The pacer driving the show (after ``attach``)."""
+        if self._pacer is None:
+            raise RuntimeError("the director is not attached to a pacer")
+        return self._pacer
+
+    def show_sample_at_unix(self, unix_s: float) -> int:
+        """Show sample playing at a Unix time (OSC timetags are Unix/NTP time)."""
+        mono_ns = time.monotonic_ns() + int((unix_s - time.time()) * 1e9)
+        return self.pacer.clock.sample_at(mono_ns)
+
+    # -- cues -----------------------------------------------------------------------------
+
+    async def handle(self, cue: Cue) -> object:
+        """Apply ``cue`` at its sample (or the next editable chunk); returns reply data."""
+        received_ns = time.monotonic_ns()
+        earliest = self.pacer.earliest_editable_sample()
+        at = earliest if cue.at_sample is None else max(cue.at_sample, earliest)
+        if cue.kind == "song.load":  # file parsing happens off the loop
+            return await self._load(str(cue.args["song"]), at)
+        reply = self._apply(cue, at)
+        self.cues_applied += 1
+        if cue.kind not in NO_SOUND_CHANGE:
+            self._last_edit = time.monotonic()
+            start = self.pacer.rewind(at)
+            if cue.at_sample is None:
+                self.last_cue_latency_ms = (self.pacer.clock.ns_of(start) - received_ns) / 1e6
+        return reply
+
+    def apply_now(self, cue: Cue, at: int) -> object:
+        """Apply ``cue`` at show sample ``at`` right away (setting up before the show runs)."""
+        reply = self._apply(cue, at)
+        self.pacer.rewind(at)
+        return reply
+
+    def line(self, name: str) -> SingerLine:
+        """The singer line called ``name`` (``CueError`` if there is none)."""
+        return self._line(name)
+
+    def _apply(self, cue: Cue, at: int) -> object:
+        kind, args = cue.kind, cue.args
+        if kind == "note.on":
+            return self._note_on(self._singer(cue.singer), float(args["pitch"]),  # type: ignore[arg-type]
+                                 float(args["velocity"]), args["syllable"], at)  # type: ignore[arg-type]
+        if kind == "note.off":
+            return self._note_off(self._singer(cue.singer), float(args["pitch"]), at)  # type: ignore[arg-type]
+        if kind == "lyric":
+            return self._queue_lyric(self._singer(cue.singer), str(args["text"]))
+        if kind == "voice":
+            try:
+                voice = get_voice(str(args["name"]))
+            except UnknownVoiceError as err:
+                raise CueError(str(err)) from None
+            for name in self._targets(cue.singer):
+                self._line(name).set_voice(voice, at)
+            return {"voice": voice.name, "at_sample": at}
+        if kind == "expr":
+            for name in self._targets(cue.singer):
+                self._line(name).add_expression(at, str(args["name"]), float(args["value"]))  # type: ignore[arg-type]
+            return {"expr": args["name"], "value": args["value"], "at_sample": at}
+        if kind == "song.play":
+            beat = args["beat"]
+            return self._play(self._stopped_beat if beat is None else float(beat), at)  # type: ignore[arg-type]
+        if kind == "song.stop":
+            return self._stop(at)
+        if kind == "song.seek":
+            return self._seek(float(args["beat"]), at)  # type: ignore[arg-type]
+        if kind == "tempo":
+            return self._tempo(float(args["bpm"]), at)  # type: ignore[arg-type]
+        if kind == "panic":
+            self._stop(at)
+            for name in list(self._singers):
+                for pitch in list(self._singers[name].open_notes):
+                    self._note_off(name, pitch, at)
+            return {"panic": True, "at_sample": at}
+        if kind == "thump":
+            return {"thump": True, "show_sample": self.pacer.playout_sample}
+        if kind in ("go", "cue.start", "cue.stop"):
+            return self._cue_list_command(cue, at)
+        raise CueError(f"command {kind!r} is not handled by the show")
+
+    def _cue_list_command(self, cue: Cue, at: int) -> object:
+        if cue.kind == "go":
+            entry = self.cue_list.next()
+        else:
+            entry = self.cue_list.find(str(cue.args["id"]))
+        if cue.kind == "cue.stop":
+            self._stop(at)
+            return {"cue": entry.id, "stopped": True}
+        self.cue_list.started(entry)
+        replies = []
+        for sub in entry.commands:
+            if sub.kind == "song.load":
+                replies.append(self._load_now(str(sub.args["song"]), at))
+            else:
+                replies.append(self._apply(replace(sub, at_sample=at), at))
+        return {"cue": entry.id, "name": entry.name, "done": replies}
+
+    # -- songs ----------------------------------------------------------------------------
+
+    async def _load(self, ref: str, at: int) -> object:
+        loop = asyncio.get_running_loop()
+        try:
+            score = await loop.run_in_executor(None, self._load_score, ref)
+        except (ScoreError, ValueError, OSError) as err:
+            raise CueError(str(err)) from None
+        reply = self.install(score, self.pacer.earliest_editable_sample())
+        self.cues_applied += 1
+        return reply
+
+    def _load_now(self, ref: str, at: int) -> object:
+        try:
+            score = self._load_score(ref)
+        except (ScoreError, ValueError, OSError) as err:
+            raise CueError(str(err)) from None
+        return self.install(score, at)
+
+    def install(self, score: Score, at: int) -> object:
+        """Make ``score`` the loaded song (stopping the current one)."""
+        self._stop(at)
+        self.song = score
+        self._song_beats = {}
+        tm = score.tempo_map
+        for i, part in enumerate(score.parts):
+            name = LEAD if i == 0 else _singer_name(part.name, i)
+            if name not in self._singers:
+                self._singers[name] = _SingerState()
+                self.ensemble.add_line(SingerLine(name, self._line(LEAD).voice,
+                                                  seed=self.seed + i, hop=self.synth.hop))
+            self._song_beats[name] = [(tm.sample_to_beat(n.t_on), tm.sample_to_beat(n.t_off), n)
+                                      for n in part.notes]
+        self._stopped_beat = 0.0
+        return {"song": score.title, "parts": len(score.parts),
+                "length_s": round(score.end_sample / SAMPLE_RATE_HZ, 3)}
+
+    def _beat_offset(self, beat: float) -> float:
+        """Samples from the placement's anchor beat to ``beat``."""
+        assert self._placement is not None and self.song is not None
+        p = self._placement
+        if p.bpm is not None:
+            return (beat - p.anchor_beat) * 60.0 / p.bpm * SAMPLE_RATE_HZ
+        tm = self.song.tempo_map
+        return float(tm.beat_to_sample(beat) - tm.beat_to_sample(p.anchor_beat))
+
+    def beat_at(self, sample: int) -> float | None:
+        """The song beat playing at a show sample (``None`` when no song plays)."""
+        if self._placement is None or self.song is None:
+            return None
+        p = self._placement
+        if p.bpm is not None:
+            return p.anchor_beat + (sample - p.anchor_sample) / SAMPLE_RATE_HZ * p.bpm / 60.0
+        tm = self.song.tempo_map
+        return tm.sample_to_beat(tm.beat_to_sample(p.anchor_beat) + sample - p.anchor_sample)
+
+    def _play(self, beat: float, at: int, bpm: float | None = None) -> object:
+        if self.song is None:
+            raise CueError("no song loaded: send /livesinger/song/load <name> first")
+        self._clear_song_from(at)
+        self._placement = _SongPlacement(at, beat, bpm)
+        for name, notes in self._song_beats.items():
+            placed = []
+            for b_on, b_off, note in notes:
+                if b_off <= beat:
+                    continue
+                t_on = at + int(round(self._beat_offset(max(b_on, beat))))
+                t_off = at + int(round(self._beat_offset(b_off)))
+                if b_on < beat and note.is_melisma:
+                    continue
+                placed.append(Note(t_on, t_off, note.pitch_midi, note.lyric, note.phonemes,
+                                   note.velocity))
+            self._singers[name].song = placed
+            self._refresh(name, at)
+        return {"playing": self.song.title, "from_beat": beat, "at_sample": at}
+
+    def _clear_song_from(self, at: int) -> None:
+        for name, state in self._singers.items():
+            kept = []
+            for note in state.song:
+                if note.t_on >= at:
+                    continue
+                kept.append(note if note.t_off <= at else replace(note, t_off=at))
+            state.song = kept
+            self._refresh(name, at)
+
+    def _stop(self, at: int) -> object:
+        beat = self.beat_at(at)
+        if beat is not None:
+            self._stopped_beat = max(0.0, beat)
+        self._clear_song_from(at)
+        self._placement = None
+        return {"stopped": True, "beat": beat, "at_sample": at}
+
+    def _seek(self, beat: float, at: int) -> object:
+        if self._placement is None:
+            self._stopped_beat = beat
+            return {"cued_beat": beat}
+        return self._play(beat, at, self._placement.bpm)
+
+    def _tempo(self, bpm: float, at: int) -> object:
+        if self._placement is None or self.song is None:
+            raise CueError("no song is playing: tempo applies to the playing song")
+        beat = self.beat_at(at)
+        assert beat is not None
+        return {"bpm": bpm, **self._play(beat, at, bpm)}  # type: ignore[dict-item]
+
+    # -- live singing ---------------------------------------------------------------------
+
+    def _queue_lyric(self, singer: str, text: str) -> object:
+        state = self._singers[singer]
+        language = detect_language([text])
+        pieces = _split_lyric(text, language)
+        try:
+            syllables = [(p, phonemize_word([p], language)[0]) for p in pieces]
+        except LyricError as err:
+            raise CueError(f"lyric {text!r}: {err}") from None
+        if len(state.lyrics) + len(syllables) > MAX_LYRIC_QUEUE:
+            raise CueError(f"lyric queue of {singer!r} is full ({MAX_LYRIC_QUEUE} syllables)")
+        state.lyrics.extend(syllables)
+        return {"queued": [p for p, _ in syllables], "waiting": len(state.lyrics)}
+
+    def _note_on(self, singer: str, pitch: float, velocity: float, syllable: object,
+                 at: int) -> object:
+        state = self._singers[singer]
+        if isinstance(syllable, str):
+            language = detect_language([syllable])
+            try:
+                lyric, phonemes = syllable, phonemize_word([syllable], language)[0]
+            except LyricError as err:
+                raise CueError(f"syllable {syllable!r}: {err}") from None
+        elif state.lyrics:
+            lyric, phonemes = state.lyrics.popleft()
+        else:
+            lyric, phonemes = self.default_syllable, self._default_phonemes
+        # Legato: a note still sounding ends where this one starts.
+        for open_pitch in list(state.open_notes):
+            self._close(state, open_pitch, at)
+        # A live note cannot sing its consonants in the past: they start now.
+        lead = _onset_lead_samples(phonemes)
+        note = Note(at + lead, at + lead + int(OPEN_NOTE_S * SAMPLE_RATE_HZ), pitch, lyric,
+                    phonemes, velocity)
+        state.live.append(note)
+        state.open_notes[pitch] = len(state.live) - 1
+        self._refresh(singer, at)
+        return {"singer": singer, "pitch": pitch, "lyric": lyric, "at_sample": at}
+
+    def _note_off(self, singer: str, pitch: float, at: int) -> object:
+        state = self._singers[singer]
+        if pitch not in state.open_notes:
+            return {"singer": singer, "pitch": pitch, "sounding": False}
+        self._close(state, pitch, at)
+        self._refresh(singer, at)
+        return {"singer": singer, "pitch": pitch, "at_sample": at}
+
+    @staticmethod
+    def _close(state: _SingerState, pitch: float, at: int) -> None:
+        index = state.open_notes.pop(pitch)
+        note = state.live[index]
+        state.live[index] = replace(note, t_off=max(at, note.t_on + 1))
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _refresh(self, singer: str, at: int) -> None:
+        state = self._singers[singer]
+        line = self._line(singer)
+        line.set_notes(_monophonic(state.live + state.song), changed_from=at)
+        line.forget_before(self.pacer.playout_sample)
+
+    def _line(self, name: str) -> SingerLine:
+        line = self.ensemble.line(name)
+        if line is None:
+            raise CueError(f"unknown singer {name!r}; singers: {', '.join(self._singers)}")
+        return line
+
+    def _singer(self, name: str | None) -> str:
+        name = name or LEAD
+        if name not in self._singers:
+            self._singers[name] = _SingerState()
+            self.ensemble.add_line(SingerLine(name, self._line(LEAD).voice,
+                                              seed=self.seed + len(self._singers),
+                                              hop=self.synth.hop))
+        return name
+
+    def _targets(self, name: str | None) -> list[str]:
+        return [self._singer(name)] if name else list(self._singers)
+
+    def status(self) -> dict[str, object]:
+        """Show state for status publishing and the control page."""
+        now = self.pacer.playout_sample if self._pacer else 0
+        singing = []
+        for name in self._singers:
+            line = self._line(name)
+            for note in line.notes:
+                if note.t_on <= now < note.t_off:
+                    singing.append({"singer": name, "pitch": note.pitch_midi,
+                                    "lyric": note.lyric})
+        beat = self.beat_at(now)
+        return {
+            "song": self.song.title if self.song else None,
+            "playing": self._placement is not None,
+            "beat": None if beat is None else round(beat, 3),
+            "show_s": round(now / SAMPLE_RATE_HZ, 3),
+            "singing": singing,
+            "singers": {n: self._line(n).voice.name for n in self._singers},
+            "xruns": self._pacer.xruns if self._pacer else 0,
+            "cue_latency_ms": None if self.last_cue_latency_ms is None
+            else round(self.last_cue_latency_ms, 3),
+            "cues_applied": self.cues_applied,
+            "next_cue": self.cue_list.peek_id(),
+        }
+
+
+def _singer_name(part: str, index: int) -> str:
+    clean = "".join(c if c.isalnum() or c in "_-." else "_" for c in part.strip().lower())
+    return clean or f"part{index + 1}"
+
+
+def _split_lyric(text: str, language: str) -> list[str]:
+    """A lyric line into one piece per note: characters for Mandarin, words for English."""
+    if language == "zh":
+        return [c for c in text if not c.isspace() and c not in "，。、！？,.!?;；：:“”\"'"]
+    return [w for w in text.replace("-", " ").split() if w.strip(",.!?;:\"'")]
+
+
+def _onset_lead_samples(phonemes: tuple[str, ...]) -> int:
+    from singer.phonemes import spec
+    from singer.timeline import split_syllable
+
+    onset, _, _ = split_syllable(phonemes)
+    return int(round(sum(spec(p).lead_s for p in onset) * SAMPLE_RATE_HZ))
+
+
+def _monophonic(notes: list[Note]) -> list[Note]:
+    """Sort and trim overlaps so a singer sings one note at a time (latest wins)."""
+    out: list[Note] = []
+    for note in sorted(notes, key=lambda n: n.t_on):
+        if out and out[-1].t_off > note.t_on:
+            prev = out[-1]
+            if prev.t_on >= note.t_on:
+                out.pop()
+            else:
+                out[-1] = replace(prev, t_off=note.t_on)
+        out.append(note)
+    return out
+

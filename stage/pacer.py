@@ -1,0 +1,198 @@
+"""The audio pacer: the show's master clock, pulling chunks from the singer in real time.
+
+A producer task renders chunks ahead of the playout point in a dedicated worker thread; the
+pacer task wakes once per chunk on the show clock and hands the due chunk to every sink. A
+chunk that is not ready in time is an xrun: counted, logged once per burst, and covered by a
+short fade (the last chunk played backwards and faded out, the next one faded in); the show
+never stops for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from singer.contracts import DEFAULT_HOP_SAMPLES, SAMPLE_RATE_HZ, AudioChunk
+from stage.clock import ClockSync
+
+log = logging.getLogger(__name__)
+
+ChunkRenderer = Callable[[int, int], np.ndarray]
+"""``render(start_sample, n_samples) -> float32 mono``; called from the worker thread."""
+ChunkSink = Callable[[AudioChunk], None]
+"""Receives every chunk at its play time; must not block (queue it and return)."""
+
+FADE_SAMPLES = 120
+
+
+@dataclass(frozen=True, slots=True)
+class PacerConfig:
+    """Chunk size (samples), how many chunks synthesis runs ahead of playout, and the
+    startup grace."""
+
+    chunk_samples: int = DEFAULT_HOP_SAMPLES
+    lookahead_chunks: int = 2
+    startup_s: float = 0.2
+    """Show sample 0 plays this long after ``run()`` starts: room for the first renders,
+    which warm caches and can take longer than the lookahead."""
+
+
+class AudioPacer:
+    """Emits one chunk per period on the show clock from a renderer that runs ahead."""
+
+    def __init__(self, render: ChunkRenderer, sinks: list[ChunkSink] | None = None,
+                 config: PacerConfig | None = None, clock: ClockSync | None = None) -> None:
+        self.config = config or PacerConfig()
+        self.clock = clock or ClockSync()
+        self.xruns = 0
+        self.chunks_played = 0
+        self._render = render
+        self._sinks: list[ChunkSink] = list(sinks or [])
+        self._queue: asyncio.Queue[tuple[int, AudioChunk]] = asyncio.Queue(
+            self.config.lookahead_chunks)
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="livesinger-synth")
+        self._playout = 0  # show sample of the next chunk to play
+        self._last: np.ndarray | None = None
+        self._pending: AudioChunk | None = None
+        self._in_xrun = False
+        self._generation = 0  # bumped by rewind(): chunks of older generations are stale
+        self._next_render = 0
+        self._wake_producer = asyncio.Event()
+
+    @property
+    def playout_sample(self) -> int:
+        """Show sample of the next chunk to be played."""
+        return self._playout
+
+    def add_sink(self, sink: ChunkSink) -> None:
+        """Start handing chunks to another sink (from the next chunk on)."""
+        self._sinks.append(sink)
+
+    def remove_sink(self, sink: ChunkSink) -> None:
+        """Stop handing chunks to a sink."""
+        if sink in self._sinks:
+            self._sinks.remove(sink)
+
+    async def run(self, until_sample: int | None = None) -> None:
+        """Play from show sample 0 until ``until_sample`` (or until cancelled)."""
+        lead_ns = self.config.lookahead_chunks * self.config.chunk_samples * 1_000_000_000
+        lead_ns = max(lead_ns // SAMPLE_RATE_HZ, int(self.config.startup_s * 1e9))
+        self.clock.origin_ns = time.monotonic_ns() + lead_ns
+        try:
+            async with asyncio.TaskGroup() as group:
+                producer = group.create_task(self._run_producer(until_sample))
+                await self._run_playout(until_sample)
+                producer.cancel()
+        finally:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def earliest_editable_sample(self, margin_s: float = 0.004) -> int:
+        """The first chunk boundary that can still change: not played, and far enough ahead
+        that it can be rendered again before it is due."""
+        n = self.config.chunk_samples
+        t = self._playout
+        while self.clock.seconds_until(t) < margin_s:
+            t += n
+        return t
+
+    def rewind(self, sample: int) -> int:
+        """Render again from the chunk holding ``sample`` (clamped to what is still editable).
+
+        Returns the show sample from which audio is rendered again. Chunks already played are
+        never touched.
+        """
+        n = self.config.chunk_samples
+        start = max(sample - sample % n, self.earliest_editable_sample())
+        if start > self._next_render:
+            return start  # nothing rendered or rendering there yet: picked up anyway
+        # (start == next render: that chunk may be in the synth thread right now; redo it)
+        self._generation += 1
+        self._next_render = start
+        if self._pending is not None and self._pending.t >= start:
+            self._pending = None
+        kept = []
+        while not self._queue.empty():
+            _, chunk = self._queue.get_nowait()
+            if chunk.t < start:
+                kept.append(chunk)  # due before the edit: still good
+        for chunk in kept:
+            self._queue.put_nowait((self._generation, chunk))
+        self._wake_producer.set()
+        return start
+
+    async def _run_producer(self, until_sample: int | None) -> None:
+        loop = asyncio.get_running_loop()
+        n = self.config.chunk_samples
+        while until_sample is None or self._next_render < until_sample:
+            if self._next_render < self._playout:  # fell behind: skip to what can be on time
+                self._next_render = self._playout + n
+            generation, t = self._generation, self._next_render
+            samples = await loop.run_in_executor(self._executor, self._render, t, n)
+            if generation != self._generation:
+                continue  # rewound while rendering: this chunk is stale
+            chunk = AudioChunk(t, np.asarray(samples, dtype=np.float32))
+            put = asyncio.ensure_future(self._queue.put((generation, chunk)))
+            self._wake_producer.clear()
+            wake = asyncio.ensure_future(self._wake_producer.wait())
+            try:
+                await asyncio.wait([put, wake], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                wake.cancel()
+                if not put.done():
+                    put.cancel()
+            if generation == self._generation:
+                self._next_render = t + n
+
+    async def _run_playout(self, until_sample: int | None) -> None:
+        n = self.config.chunk_samples
+        while until_sample is None or self._playout < until_sample:
+            delay = self.clock.seconds_until(self._playout)
+            if delay > 0:
+                await asyncio.sleep(delay)
+            chunk = self._take_due_chunk()
+            for sink in list(self._sinks):
+                try:
+                    sink(chunk)
+                except Exception:  # a broken sink never stops the show
+                    log.exception("audio sink %r failed; removing it", sink)
+                    self.remove_sink(sink)
+            self.chunks_played += 1
+            self._playout += n
+
+    def _take_due_chunk(self) -> AudioChunk:
+        while self._pending is not None or not self._queue.empty():
+            if self._pending is not None:
+                chunk, self._pending = self._pending, None
+            else:
+                generation, chunk = self._queue.get_nowait()
+                if generation != self._generation:
+                    continue
+            if chunk.t > self._playout:  # the producer skipped ahead; keep it for later
+                self._pending = chunk
+                break
+            if chunk.t == self._playout:
+                samples = chunk.samples
+                if self._in_xrun:
+                    samples = samples.copy()
+                    samples[:FADE_SAMPLES] *= np.linspace(0.0, 1.0, FADE_SAMPLES)
+                    self._in_xrun = False
+                self._last = samples
+                return AudioChunk(self._playout, samples)
+        n = self.config.chunk_samples
+        self.xruns += 1
+        if not self._in_xrun:
+            log.warning("xrun at show sample %d (synthesis late); covering with a fade",
+                        self._playout)
+        self._in_xrun = True
+        cover = np.zeros(n, dtype=np.float32)
+        if self._last is not None:
+            tail = self._last[::-1][:FADE_SAMPLES] * np.linspace(1.0, 0.0, FADE_SAMPLES)
+            cover[:len(tail)] = tail
+            self._last = np.zeros(n, dtype=np.float32)
+        return AudioChunk(self._playout, cover)

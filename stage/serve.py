@@ -1,0 +1,233 @@
+"""Running a show: the engine with its pacer, inputs (OSC, MQTT, web) and outputs (viewers,
+recorder, sound card), until a signal — or until the song ends, for the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import sys
+import tempfile
+import webbrowser
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rigs.pose import PoseFrame
+from singer.contracts import SAMPLE_RATE_HZ
+from singer.synth import HarmonicNoiseSynth
+from stage.cuelist import CueList, load_cue_list
+from stage.director import LEAD, Director
+from stage.pacer import AudioPacer, PacerConfig
+from stage.posing import run_pose_stream
+from streams.cue import make_cue
+from streams.recorder import AudioRecorder, PoseRecorder
+from streams.sound_device import SoundDeviceSink, SoundDeviceUnavailable
+
+log = logging.getLogger(__name__)
+
+WEB_ROOT = Path(__file__).parent / "web"
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """Everything a show can be told (see ``livesinger serve --help``).
+
+    ``osc_port``/``http_port`` ``None`` leave that surface off; 0 picks a free port.
+    ``play_song`` plays the loaded song at start and stops when it ends (the demo).
+    """
+
+    host: str = "127.0.0.1"
+    osc_port: int | None = 9000
+    http_port: int | None = 8080
+    mqtt: str | None = None
+    show: str = "default"
+    token: str | None = None
+    record: Path | None = None
+    headless: bool = False
+    open_page: bool = False
+    voice: str = "soprano"
+    song: str | None = None
+    play_song: bool = False
+    cues: Path | None = None
+    avatar: Path | None = None
+    chunk_ms: float = 5.0
+    lookahead_chunks: int = 4
+    device: str | None = None
+    seed: int = 0
+
+
+class ServeError(ValueError):
+    """Options that cannot start a show (bad host without token, bad cue list...)."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_options(opts: ServeOptions) -> None:
+    """Refuse options that would expose the engine without a token, or make no sense."""
+    if not is_loopback(opts.host) and not opts.token:
+        raise ServeError(f"--host {opts.host} is not loopback: remote control needs --token")
+    chunk = opts.chunk_ms * SAMPLE_RATE_HZ / 1000
+    if chunk != int(chunk) or not 1 <= opts.chunk_ms <= 40:
+        raise ServeError(f"--chunk-ms {opts.chunk_ms}: want 1..40 ms in whole samples")
+    if not 1 <= opts.lookahead_chunks <= 16:
+        raise ServeError(f"--lookahead {opts.lookahead_chunks}: want 1..16 chunks")
+    if opts.avatar is not None and not opts.avatar.is_file():
+        raise ServeError(f"--avatar {opts.avatar}: no such file")
+
+
+def score_loader(ref: str):  # type: ignore[no-untyped-def]
+    """Load a score by path or library name (raises ``ScoreError`` with a clear message)."""
+    from singer.load import load_score
+
+    return load_score(ref)
+
+
+def default_avatar() -> Path:
+    """The default avatar, built from code once per machine (a temp-dir cache)."""
+    from rigs.avatar import build_default_avatar
+
+    path = Path(tempfile.gettempdir()) / "livesinger" / "default.vrm"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        build_default_avatar(path)
+    return path
+
+
+async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] | None = None,
+                handles: dict[str, object] | None = None) -> dict[str, object]:
+    """Run the show until SIGINT/SIGTERM, cancellation, or (``play_song``) the song's end.
+
+    ``ready`` is called with the bound ports once every surface listens; ``handles`` (for
+    benchmarks and tests) receives the running parts by name. Returns a summary.
+    """
+    check_options(opts)
+    import torch
+
+    # Per-chunk work is many tiny ops: one intra-op thread is fastest and leaves the other
+    # cores to the network, the tracker and the control compiler (32 voices fit on it).
+    torch.set_num_threads(1)
+    cue_list = load_cue_list(opts.cues) if opts.cues else CueList([])
+    synth = HarmonicNoiseSynth(device=opts.device)
+    director = Director(synth, score_loader, voice=opts.voice, seed=opts.seed,
+                        cue_list=cue_list)
+    chunk = int(opts.chunk_ms * SAMPLE_RATE_HZ / 1000)
+    pacer = AudioPacer(director.render, config=PacerConfig(chunk, opts.lookahead_chunks))
+    director.attach(pacer)
+    until = None
+    if opts.song:
+        score = await asyncio.to_thread(score_loader, opts.song)
+        director.install(score, 0)
+        if opts.play_song:
+            director.apply_now(make_cue("song.play", {"beat": 0.0}), 0)
+            until = score.end_sample + int(0.5 * SAMPLE_RATE_HZ)
+
+    recorder = AudioRecorder(opts.record / "audio.wav") if opts.record else None
+    pose_recorder = PoseRecorder(opts.record / "pose.jsonl") if opts.record else None
+    if recorder:
+        pacer.add_sink(recorder)
+    card = None
+    if not opts.headless:
+        try:
+            card = SoundDeviceSink(chunk)
+            pacer.add_sink(card)
+        except SoundDeviceUnavailable as err:
+            log.warning("%s; carrying on without it", err)
+            print(f"livesinger: {err}; carrying on without it", file=sys.stderr)
+
+    web = osc = hub = None
+    if opts.http_port is not None:
+        from streams.viewers import ViewerHub
+        from streams.web import WebServer
+
+        hub = ViewerHub()
+        pacer.add_sink(hub.push_audio)
+        avatar = opts.avatar if opts.avatar else await asyncio.to_thread(default_avatar)
+        web = WebServer(hub, director, web_root=WEB_ROOT, avatar_path=avatar, host=opts.host,
+                        port=opts.http_port, token=opts.token)
+    if opts.osc_port is not None:
+        from streams.osc import OscServer
+
+        osc = OscServer(director, host=opts.host, port=opts.osc_port, token=opts.token)
+
+    pose_sinks: list[Callable[[PoseFrame], None]] = [
+        s for s in (pose_recorder, hub.push_pose if hub else None) if s is not None]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with asyncio.TaskGroup() as group:
+            play = group.create_task(pacer.run(until_sample=until))
+            play.add_done_callback(lambda _t: stop.set())
+            tasks = [play]
+            tasks.append(group.create_task(director.run_prefetch()))
+            if pose_sinks:
+                tasks.append(group.create_task(run_pose_stream(
+                    lambda: director.line(LEAD), lambda: pacer.playout_sample, pose_sinks)))
+            if web:
+                await web.start()
+            if osc:
+                await osc.start()
+            if opts.mqtt:
+                from streams.mqtt import MqttBridge
+
+                bridge = MqttBridge(director, url=opts.mqtt, show=opts.show, token=opts.token)
+                tasks.append(group.create_task(bridge.run()))
+            ports: dict[str, object] = {"osc": osc.port if osc else None,
+                                        "http": web.port if web else None}
+            if handles is not None:
+                handles.update(director=director, pacer=pacer, osc=osc, web=web, hub=hub)
+            while pacer.chunks_played == 0:  # ready means the show clock is running
+                await asyncio.sleep(0.01)
+            _announce(opts, ports, recorder)
+            if web and opts.open_page and not opts.headless:
+                with contextlib.suppress(Exception):
+                    webbrowser.open(f"http://{opts.host}:{web.port}/")
+            if ready:
+                ready(ports)
+            await stop.wait()
+            log.info("stopping at show sample %d", pacer.playout_sample)
+            for task in tasks:
+                task.cancel()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        for surface in (osc, web):
+            if surface:
+                with contextlib.suppress(Exception):
+                    await surface.stop()
+        for sink in (recorder, pose_recorder, card):
+            if sink:
+                sink.close()
+    summary: dict[str, object] = {
+        "seconds": round(pacer.playout_sample / SAMPLE_RATE_HZ, 3), "xruns": pacer.xruns,
+        "cues": director.cues_applied, "recording": str(opts.record) if opts.record else None}
+    print(f"livesinger: stopped after {pacer.playout_sample / SAMPLE_RATE_HZ:.1f} s, "
+          f"{pacer.xruns} xruns, "
+          f"{director.cues_applied} cues", file=sys.stderr)
+    return summary
+
+
+def _announce(opts: ServeOptions, ports: dict[str, object],
+              recorder: AudioRecorder | None) -> None:
+    parts = []
+    if ports["http"] is not None:
+        parts.append(f"stage page http://{opts.host}:{ports['http']}/")
+    if ports["osc"] is not None:
+        parts.append(f"OSC udp+tcp {opts.host}:{ports['osc']}")
+    if opts.mqtt:
+        parts.append(f"MQTT {opts.mqtt} show '{opts.show}'")
+    if recorder:
+        parts.append(f"recording {recorder.path.parent}/")
+    print("livesinger: serving; " + "; ".join(parts), file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""livesinger: streams package."""

@@ -1,0 +1,144 @@
+"""``Cue``: the one command vocabulary every input surface (OSC, MQTT, web) parses into.
+
+Anything that fails validation never becomes a ``Cue``: the surface raises ``CueError`` with
+a message naming what was wrong, replies with it, and counts it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+CueKind = Literal[
+    "song.load", "song.play", "song.stop", "song.seek", "tempo",
+    "lyric", "note.on", "note.off", "voice", "expr",
+    "go", "cue.start", "cue.stop", "thump", "panic",
+]
+
+EXPRESSIONS = {
+    # name: (min, max, what it does)
+    "vibrato_depth": (0.0, 3.0, "vibrato depth, times the voice's own (1 = default)"),
+    "vibrato_rate": (0.25, 3.0, "vibrato rate, times the voice's own"),
+    "breathiness": (0.0, 4.0, "breath noise, times the voice's own"),
+    "tension": (0.0, 1.0, "brightness of the source (0.5 = neutral)"),
+    "volume": (0.0, 2.0, "loudness, linear (1 = default)"),
+    "formant_shift": (0.7, 1.4, "scales every formant (1 = none; >1 brighter, younger)"),
+}
+"""Live expressions: name -> (minimum, maximum, meaning)."""
+
+MAX_TEXT = 1000
+
+
+class CueError(ValueError):
+    """A command that could not become a ``Cue``; the message says what was wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cue:
+    """A validated command for the show.
+
+    ``singer`` names the singer it addresses (``None`` = the lead / every singer for song
+    commands). ``at_sample`` is the show sample it takes effect at (``None`` = at the next
+    chunk boundary). ``args`` holds the command's validated arguments:
+
+    - song.load ``{"song": str}`` (path or library name); song.play ``{"beat": float | None}``;
+      song.stop ``{}``; song.seek ``{"beat": float}``; tempo ``{"bpm": float}``;
+    - lyric ``{"text": str}``; note.on ``{"pitch": float, "velocity": float,
+      "syllable": str | None}``; note.off ``{"pitch": float}``;
+    - voice ``{"name": str}``; expr ``{"name": str, "value": float}``;
+    - go ``{}``; cue.start / cue.stop ``{"id": str}``; thump ``{}``; panic ``{}``.
+    """
+
+    kind: CueKind
+    args: dict[str, object] = field(default_factory=dict)
+    singer: str | None = None
+    at_sample: int | None = None
+    source: str = ""
+
+
+def number(value: object, what: str, low: float, high: float) -> float:
+    """``value`` as a finite float within ``[low, high]``, else ``CueError`` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CueError(f"{what} must be a number, got {type(value).__name__} {value!r}")
+    x = float(value)
+    if not math.isfinite(x) or not low <= x <= high:
+        raise CueError(f"{what} must be within {low:g}..{high:g}, got {value!r}")
+    return x
+
+
+def text(value: object, what: str, *, allow_empty: bool = False) -> str:
+    """``value`` as a short string, else ``CueError`` naming ``what``."""
+    if not isinstance(value, str):
+        raise CueError(f"{what} must be a string, got {type(value).__name__} {value!r}")
+    if not value.strip() and not allow_empty:
+        raise CueError(f"{what} must not be empty")
+    if len(value) > MAX_TEXT:
+        raise CueError(f"{what} is too long ({len(value)} characters, at most {MAX_TEXT})")
+    return value
+
+
+def name(value: object, what: str) -> str:
+    """A singer, voice, cue or expression name: letters, digits, ``_-.``."""
+    s = text(value, what)
+    if not all(c.isalnum() or c in "_-." for c in s) or len(s) > 64:
+        raise CueError(f"{what} {s!r} may only hold letters, digits, '_', '-', '.'")
+    return s
+
+
+def make_cue(kind: str, args: dict[str, object], *, singer: str | None = None,
+             at_sample: int | None = None, source: str = "") -> Cue:
+    """Validate a command into a ``Cue`` (the single place every surface goes through)."""
+    a = dict(args)
+    out: dict[str, object]
+    if kind == "song.load":
+        out = {"song": text(a.get("song"), "song")}
+    elif kind == "song.play":  # no beat: from where the song was stopped or sought to
+        beat = a.get("beat")
+        out = {"beat": None if beat is None else number(beat, "beat", 0.0, 1e6)}
+    elif kind == "song.seek":
+        out = {"beat": number(a.get("beat"), "beat", 0.0, 1e6)}
+    elif kind == "tempo":
+        out = {"bpm": number(a.get("bpm"), "tempo (bpm)", 10.0, 400.0)}
+    elif kind == "lyric":
+        out = {"text": text(a.get("text"), "lyric")}
+    elif kind == "note.on":
+        syllable = a.get("syllable")
+        out = {"pitch": number(a.get("pitch"), "pitch (MIDI)", 0.0, 127.0),
+               "velocity": number(a.get("velocity", 0.8), "velocity", 0.0, 1.0),
+               "syllable": None if syllable is None else text(syllable, "syllable")}
+    elif kind == "note.off":
+        out = {"pitch": number(a.get("pitch"), "pitch (MIDI)", 0.0, 127.0)}
+    elif kind == "voice":
+        out = {"name": name(a.get("name"), "voice")}
+    elif kind == "expr":
+        ename = name(a.get("name"), "expression")
+        if ename not in EXPRESSIONS:
+            raise CueError(f"unknown expression {ename!r}; known: {', '.join(EXPRESSIONS)}")
+        low, high, _ = EXPRESSIONS[ename]
+        out = {"name": ename, "value": number(a.get("value"), ename, low, high)}
+    elif kind in ("cue.start", "cue.stop"):
+        out = {"id": name(a.get("id"), "cue id")}
+    elif kind in ("song.stop", "go", "thump", "panic"):
+        out = {}
+    else:
+        raise CueError(f"unknown command {kind!r}")
+    if singer is not None:
+        singer = name(singer, "singer")
+    return Cue(kind, out, singer, at_sample, source)  # type: ignore[arg-type]
+
+
+class CueHandler(Protocol):
+    """What the show offers every input surface (the Director implements it)."""
+
+    async def handle(self, cue: Cue) -> object:
+        """Apply or schedule ``cue``; returns reply data; raises ``CueError`` if refused."""
+        ...
+
+    def show_sample_at_unix(self, unix_s: float) -> int:
+        """The show sample that plays at a wall-clock (Unix) time (for OSC timetags)."""
+        ...
+
+    def status(self) -> dict[str, object]:
+        """The show's state for status publishing (song, position, notes, xruns, latency)."""
+        ...

@@ -1,0 +1,109 @@
+"""The stage page in headless Chromium: it hears the idol, moves her mouth in time, draws her.
+
+Everything is real: the engine's voice, the pacer, aiortc, the web server, Chromium's WebRTC
+and WebGL (SwiftShader), three.js and three-vrm from npm, the default VRM avatar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from singer.contracts import SAMPLE_RATE_HZ, Note
+from singer.ensemble import Ensemble, SingerLine
+from singer.synth import HarmonicNoiseSynth
+from singer.voices import get_voice
+from stage.pacer import AudioPacer, PacerConfig
+from stage.posing import run_pose_stream
+from streams.viewers import ViewerHub
+from streams.web import WebServer
+from tests.streams.test_web import WEB_ROOT, Show
+
+SR = SAMPLE_RATE_HZ
+# (vowel, MIDI pitch, expected dominant mouth expression)
+PHRASE = [("a", 57, "aa"), ("i", 64, "ih"), ("o", 60, "oh"), ("u", 62, "ou")]
+NOTE_S, GAP_S = 0.9, 0.5
+
+
+async def wait_for(page, expression: str, timeout_s: float = 20.0) -> None:  # noqa: ANN001
+    await page.wait_for_function(expression, timeout=timeout_s * 1000)
+
+
+@pytest.mark.timeout(120)
+async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
+        browser, tmp_path: Path) -> None:  # noqa: ANN001
+    from rigs.avatar import build_default_avatar
+
+    avatar = build_default_avatar(tmp_path / "idol.vrm")
+    synth = HarmonicNoiseSynth(device="cpu")
+    line = SingerLine("lead", get_voice("soprano"), hop=synth.hop)
+    ensemble = Ensemble(synth, [line])
+    hub = ViewerHub()
+    pacer = AudioPacer(ensemble.render_mix_samples, [hub.push_audio], PacerConfig(480, 2))
+    web = WebServer(hub, Show(), web_root=WEB_ROOT, avatar_path=avatar, port=0)
+    await web.start()
+    play = asyncio.ensure_future(pacer.run())
+    poses = asyncio.ensure_future(run_pose_stream(lambda: line, lambda: pacer.playout_sample,
+                                                  [hub.push_pose]))
+    page = await browser.new_page(viewport={"width": 960, "height": 720})
+    logs: list[str] = []
+    page.on("console", lambda msg: logs.append(msg.text))
+    try:
+        await page.goto(f"http://127.0.0.1:{web.port}/?overlay=1")
+        await wait_for(page, "window.livesinger && window.livesinger.rtpMinusShow !== null")
+        await wait_for(page, "window.livesinger.humanBones.length >= 15")
+        # the song starts half a second from now, on the show clock
+        start = pacer.playout_sample + SR // 2
+        notes, t = [], start
+        for vowel, midi, _ in PHRASE:
+            notes.append(Note(t, t + int(NOTE_S * SR), midi, vowel, (vowel,)))
+            t += int((NOTE_S + GAP_S) * SR)
+        line.set_notes(notes, changed_from=start)
+        pacer.rewind(start)
+        end = notes[-1].t_off + SR // 2
+        while pacer.playout_sample < end + SR // 2:
+            await asyncio.sleep(0.1)
+        live = await page.evaluate("window.livesinger")
+        shot = await page.screenshot()
+    finally:
+        poses.cancel()
+        play.cancel()
+        await asyncio.gather(play, poses, return_exceptions=True)
+        await page.close()
+        await web.stop()
+
+    assert pacer.xruns == 0
+    assert live["audioPackets"] > 100, logs
+    pitch = [(p["t"], p["hz"]) for p in live["pitchLog"]]
+    mouth = live["mouthLog"]
+    for note, (vowel, midi, shape) in zip(notes, PHRASE, strict=True):
+        body = (note.t_on + 0.3 * SR, note.t_off - 0.2 * SR)
+        heard = [hz for s, hz in pitch if body[0] <= s <= body[1] and hz > 0]
+        assert len(heard) > 5, (vowel, len(heard))
+        cents = 1200 * np.log2(np.median(heard) / (440 * 2 ** ((midi - 69) / 12)))
+        assert abs(cents) < 50, (vowel, cents)  # heard in the browser, in tune
+        shapes = [m for m in mouth if body[0] <= m["t"] <= body[1]]
+        assert shapes, vowel
+        dominant = max(("aa", "ih", "ou", "ee", "oh"),
+                       key=lambda k: np.mean([m[k] for m in shapes]))
+        assert dominant == shape, (vowel, dominant)
+        assert np.mean([m[shape] for m in shapes]) > 0.4
+        gap = [m for m in mouth if note.t_off + 0.15 * SR <= m["t"] <= note.t_off + 0.35 * SR]
+        assert gap and max(max(m[k] for k in ("aa", "ih", "ou", "ee", "oh")) for m in gap) < 0.15
+    errors = np.abs(live["syncErrorsMs"])
+    assert np.median(errors) < 5.0
+
+    # the avatar is on screen: many non-background pixels in the middle of the stage
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
+    background = np.array([0x10, 0x14, 0x26])
+    h, w, _ = image.shape
+    centre = image[int(h * 0.15):int(h * 0.85), int(w * 0.35):int(w * 0.65)]
+    differs = np.abs(centre - background).sum(axis=2) > 40
+    assert differs.mean() > 0.15, differs.mean()
+    (tmp_path / "stage.png").write_bytes(shot)

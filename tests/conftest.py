@@ -1,0 +1,33 @@
+"""Shared fixtures: keep the audio of a failing test for a listen."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from singer.contracts import SAMPLE_RATE_HZ
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator:  # type: ignore[type-arg]
+    report = yield
+    setattr(item, "rep_" + report.when, report)
+    return report
+
+
+@pytest.fixture
+def keep_audio(request: pytest.FixtureRequest,
+               tmp_path: Path) -> Iterator[Callable[[str, np.ndarray], None]]:
+    """``keep_audio(name, samples)``: the WAV is written under tmp_path if the test fails."""
+    kept: dict[str, np.ndarray] = {}
+    yield lambda name, samples: kept.__setitem__(name, samples)
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        for name, samples in kept.items():
+            path = tmp_path / f"{name}.wav"
+            sf.write(path, samples, SAMPLE_RATE_HZ, subtype="FLOAT")
+            print(f"kept audio of the failed test: {path}")

@@ -1,0 +1,83 @@
+"""Measurements the tests assert on, made with estimators the project did not write."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from singer.contracts import SAMPLE_RATE_HZ, Note
+
+
+def f0_track(audio: np.ndarray, floor_hz: float = 75.0, ceiling_hz: float = 1100.0,
+             step_s: float = 0.005) -> tuple[np.ndarray, np.ndarray]:
+    """(times s, f0 Hz with 0 for unvoiced) from Praat's autocorrelation pitch."""
+    import parselmouth
+
+    snd = parselmouth.Sound(audio.astype(np.float64), SAMPLE_RATE_HZ)
+    pitch = snd.to_pitch(time_step=step_s, pitch_floor=floor_hz, pitch_ceiling=ceiling_hz)
+    return pitch.xs(), pitch.selected_array["frequency"]
+
+
+def note_cents_errors(audio: np.ndarray, notes: list[Note] | tuple[Note, ...],
+                      min_body_s: float = 0.2) -> list[float]:
+    """Per note (long enough): median sung f0 over the middle half, minus the note, in cents."""
+    midis = [n.pitch_midi for n in notes]
+    hz = 440.0 * 2 ** ((np.array(midis) - 69) / 12)
+    times, f0 = f0_track(audio, floor_hz=max(60.0, hz.min() / 2), ceiling_hz=hz.max() * 1.5)
+    errors = []
+    for note, target in zip(notes, hz, strict=True):
+        dur = (note.t_off - note.t_on) / SAMPLE_RATE_HZ
+        if dur < min_body_s:
+            continue
+        a = note.t_on / SAMPLE_RATE_HZ + dur * 0.25
+        b = note.t_on / SAMPLE_RATE_HZ + dur * 0.75
+        sel = (times >= a) & (times <= b) & (f0 > 0)
+        if sel.sum() < 3:
+            errors.append(float("inf"))
+            continue
+        errors.append(float(1200 * np.log2(np.median(f0[sel]) / target)))
+    return errors
+
+
+def band_energy_onset(audio: np.ndarray, freq_hz: float, around_s: float,
+                      search_s: float = 0.15) -> float:
+    """Time (s) the energy in a narrow band at ``freq_hz`` first reaches half its later level.
+
+    A vowel's fundamental is absent in voiceless consonants, so this finds the vowel onset.
+    """
+    from scipy import signal
+
+    sos = signal.butter(4, [freq_hz * 0.85, freq_hz * 1.15], btype="band", fs=SAMPLE_RATE_HZ,
+                        output="sos")
+    band = signal.sosfiltfilt(sos, audio.astype(np.float64))
+    win = int(0.004 * SAMPLE_RATE_HZ)
+    env = np.sqrt(np.convolve(band ** 2, np.ones(win) / win, mode="same"))
+    a = max(0, int((around_s - search_s) * SAMPLE_RATE_HZ))
+    mid = int(around_s * SAMPLE_RATE_HZ)
+    b = int((around_s + search_s) * SAMPLE_RATE_HZ)
+    level = np.median(env[b:b + int(0.1 * SAMPLE_RATE_HZ)])
+    quiet = a + int(np.argmin(env[a:mid + 1]))  # the gap before this vowel
+    above = np.nonzero(env[quiet:b] >= 0.5 * level)[0]
+    return (quiet + above[0]) / SAMPLE_RATE_HZ if len(above) else float("nan")
+
+
+def formant_peaks(audio: np.ndarray, start_s: float, end_s: float,
+                  above_hz: float = 150.0) -> list[float]:
+    """Peaks (Hz) above ``above_hz`` of WORLD's CheapTrick envelope over a sustained segment."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pyworld
+
+    x = audio.astype(np.float64)
+    f0, t = pyworld.harvest(x, SAMPLE_RATE_HZ, f0_floor=70, f0_ceil=1000, frame_period=10)
+    sp = pyworld.cheaptrick(x, f0, t, SAMPLE_RATE_HZ, fft_size=4096)
+    freqs = np.arange(sp.shape[1]) * SAMPLE_RATE_HZ / 4096
+    sel = (t > start_s) & (t < end_s)
+    env_db = 10 * np.log10(np.exp(np.mean(np.log(sp[sel] + 1e-30), axis=0)))
+    peaks = []
+    for i in range(1, len(env_db) - 1):
+        if env_db[i] > env_db[i - 1] and env_db[i] >= env_db[i + 1] and freqs[i] > above_hz:
+            a, b, c = env_db[i - 1], env_db[i], env_db[i + 1]
+            peaks.append(freqs[i] + 0.5 * (a - c) / (a - 2 * b + c) * (freqs[1] - freqs[0]))
+    return peaks

@@ -1,0 +1,112 @@
+"""The audio pacer keeps real time, covers late chunks, and never stops the show."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
+from stage.pacer import FADE_SAMPLES, AudioPacer, PacerConfig
+from streams.recorder import AudioRecorder
+
+CHUNK = 480
+
+
+def ramp_renderer(start: int, n: int) -> np.ndarray:
+    """A test signal whose every sample tells its own show time."""
+    t = np.arange(start, start + n) / SAMPLE_RATE_HZ
+    return (0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+async def test_pacer_plays_in_real_time_in_order_without_xruns() -> None:
+    arrivals: list[tuple[int, int]] = []
+    chunks: list[AudioChunk] = []
+
+    def sink(chunk: AudioChunk) -> None:
+        arrivals.append((chunk.t, time.monotonic_ns()))
+        chunks.append(chunk)
+
+    pacer = AudioPacer(ramp_renderer, [sink], PacerConfig(CHUNK, 2))
+    seconds = 1.0
+    await pacer.run(until_sample=int(seconds * SAMPLE_RATE_HZ))
+    assert pacer.xruns == 0
+    assert [c.t for c in chunks] == list(range(0, int(seconds * SAMPLE_RATE_HZ), CHUNK))
+    audio = np.concatenate([c.samples for c in chunks])
+    np.testing.assert_allclose(audio, ramp_renderer(0, len(audio)), atol=1e-7)
+    # each chunk is handed over at its own show time (within scheduler jitter)
+    lateness_ms = [(ns - pacer.clock.ns_of(t)) / 1e6 for t, ns in arrivals]
+    assert np.median(lateness_ms) < 2.0
+    assert min(lateness_ms) >= -0.5  # never early
+    assert (arrivals[-1][1] - arrivals[0][1]) / 1e9 == pytest.approx(
+        seconds - CHUNK / SAMPLE_RATE_HZ, abs=0.02)
+
+
+async def test_late_chunks_are_counted_and_covered_by_a_fade() -> None:
+    late_at = {20 * CHUNK, 21 * CHUNK, 50 * CHUNK}
+
+    def slow_renderer(start: int, n: int) -> np.ndarray:
+        if start in late_at:
+            time.sleep(0.04)  # synthesis hiccup: 4 chunks late
+        return np.full(n, 0.25, dtype=np.float32)
+
+    chunks: list[AudioChunk] = []
+    pacer = AudioPacer(slow_renderer, [chunks.append], PacerConfig(CHUNK, 2))
+    await pacer.run(until_sample=100 * CHUNK)
+    assert pacer.xruns >= 2
+    assert [c.t for c in chunks] == list(range(0, 100 * CHUNK, CHUNK))  # the clock went on
+    audio = np.concatenate([c.samples for c in chunks])
+    assert np.abs(np.diff(audio)).max() <= 0.25 / FADE_SAMPLES * 1.01  # no click, only fades
+    assert audio[-CHUNK:].min() == 0.25  # recovered
+
+
+async def test_a_failing_sink_is_dropped_and_the_show_goes_on() -> None:
+    good: list[AudioChunk] = []
+
+    def broken(_chunk: AudioChunk) -> None:
+        raise RuntimeError("viewer went away")
+
+    pacer = AudioPacer(ramp_renderer, [broken, good.append], PacerConfig(CHUNK, 2))
+    await pacer.run(until_sample=20 * CHUNK)
+    assert len(good) == 20 and pacer.xruns == 0
+
+
+async def test_recorder_writes_show_time_aligned_wav(tmp_path: Path) -> None:
+    recorder = AudioRecorder(tmp_path / "audio.wav")
+    pacer = AudioPacer(ramp_renderer, [recorder], PacerConfig(CHUNK, 2))
+    task = asyncio.ensure_future(pacer.run())
+    await asyncio.sleep(0.3)
+    task.cancel()  # like SIGINT: stop mid-show
+    await asyncio.gather(task, return_exceptions=True)
+    recorder.close()
+    audio, sr = sf.read(tmp_path / "audio.wav", dtype="float32")
+    assert sr == SAMPLE_RATE_HZ
+    assert len(audio) == pacer.chunks_played * CHUNK > 0
+    np.testing.assert_allclose(audio, ramp_renderer(0, len(audio)), atol=1e-7)
+
+
+async def test_rewind_rerenders_only_unplayed_chunks_and_lands_within_a_chunk() -> None:
+    level = {"value": 0.1}
+    chunks: list[AudioChunk] = []
+
+    def renderer(start: int, n: int) -> np.ndarray:
+        return np.full(n, level["value"], dtype=np.float32)
+
+    pacer = AudioPacer(renderer, [chunks.append], PacerConfig(240, 4))
+    task = asyncio.ensure_future(pacer.run(until_sample=120 * 240))
+    await asyncio.sleep(pacer.config.startup_s + 0.1)
+    asked_ns = time.monotonic_ns()
+    level["value"] = 0.5  # the "live edit"
+    start = pacer.rewind(0)  # everything not yet played
+    await task
+    assert pacer.xruns == 0
+    assert [c.t for c in chunks] == list(range(0, 120 * 240, 240))
+    changed = next(c.t for c in chunks if c.samples[0] == np.float32(0.5))
+    assert changed == start
+    assert all(c.samples[0] == np.float32(0.1) for c in chunks if c.t < start)
+    latency_ms = (pacer.clock.ns_of(changed) - asked_ns) / 1e6
+    assert 0 <= latency_ms <= 5 + 2 + 1  # one 5 ms chunk + the render margin + jitter
