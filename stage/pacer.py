@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,27 +44,44 @@ class PacerConfig:
     which warm caches and can take longer than the lookahead."""
 
 
+SYNTH_NICE = -10
+"""Niceness the synthesis thread asks for: ahead of desktop work (a local browser's software
+GL raises itself to -8), behind the kernel's own real-time threads."""
+
+
+def raise_thread_priority(nice: int = SYNTH_NICE) -> None:
+    """Ask the OS to run the calling thread ahead of ordinary work; fine if refused."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (OSError, AttributeError) as err:  # not permitted (not root / no CAP_SYS_NICE)
+        log.debug("synthesis thread keeps its priority: %s", err)
+
+
 class AudioPacer:
-    """Emits one chunk per period on the show clock from a renderer that runs ahead."""
+    """Emits one chunk per period on the show clock from a renderer that runs ahead.
+
+    Rendering runs in its own thread, which keeps ``lookahead_chunks`` rendered ahead of
+    playout without going through the event loop: a busy loop (signalling, a page being
+    served) delays when chunks are handed out, never whether they are ready.
+    """
 
     def __init__(self, render: ChunkRenderer, sinks: list[ChunkSink] | None = None,
                  config: PacerConfig | None = None, clock: ClockSync | None = None) -> None:
         self.config = config or PacerConfig()
         self.clock = clock or ClockSync()
         self.xruns = 0
+        self.render_errors = 0
         self.chunks_played = 0
         self._render = render
         self._sinks: list[ChunkSink] = list(sinks or [])
-        self._queue: asyncio.Queue[tuple[int, AudioChunk]] = asyncio.Queue(
-            self.config.lookahead_chunks)
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="livesinger-synth")
+        self._cond = threading.Condition()
+        self._ready: dict[int, AudioChunk] = {}  # rendered chunks by show sample
         self._playout = 0  # show sample of the next chunk to play
         self._last: np.ndarray | None = None
-        self._pending: AudioChunk | None = None
         self._in_xrun = False
         self._generation = 0  # bumped by rewind(): chunks of older generations are stale
         self._next_render = 0
-        self._wake_producer = asyncio.Event()
+        self._stopping = False
 
     @property
     def playout_sample(self) -> int:
@@ -84,13 +102,17 @@ class AudioPacer:
         lead_ns = self.config.lookahead_chunks * self.config.chunk_samples * 1_000_000_000
         lead_ns = max(lead_ns // SAMPLE_RATE_HZ, int(self.config.startup_s * 1e9))
         self.clock.origin_ns = time.monotonic_ns() + lead_ns
+        self._stopping = False
+        producer = threading.Thread(target=self._run_producer, args=(until_sample,),
+                                    name="livesinger-synth", daemon=True)
+        producer.start()
         try:
-            async with asyncio.TaskGroup() as group:
-                producer = group.create_task(self._run_producer(until_sample))
-                await self._run_playout(until_sample)
-                producer.cancel()
+            await self._run_playout(until_sample)
         finally:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            with self._cond:
+                self._stopping = True
+                self._cond.notify_all()
+            producer.join(timeout=1.0)  # at most one chunk's render away
 
     def earliest_editable_sample(self, margin_s: float = 0.004) -> int:
         """The first chunk boundary that can still change: not played, and far enough ahead
@@ -108,45 +130,50 @@ class AudioPacer:
         never touched.
         """
         n = self.config.chunk_samples
-        start = max(sample - sample % n, self.earliest_editable_sample())
-        if start > self._next_render:
-            return start  # nothing rendered or rendering there yet: picked up anyway
-        # (start == next render: that chunk may be in the synth thread right now; redo it)
-        self._generation += 1
-        self._next_render = start
-        if self._pending is not None and self._pending.t >= start:
-            self._pending = None
-        kept = []
-        while not self._queue.empty():
-            _, chunk = self._queue.get_nowait()
-            if chunk.t < start:
-                kept.append(chunk)  # due before the edit: still good
-        for chunk in kept:
-            self._queue.put_nowait((self._generation, chunk))
-        self._wake_producer.set()
+        with self._cond:
+            start = max(sample - sample % n, self.earliest_editable_sample())
+            if start > self._next_render:
+                return start  # nothing rendered or rendering there yet: picked up anyway
+            # (start == next render: that chunk may be in the synth thread right now; redo it)
+            self._generation += 1
+            self._next_render = start
+            for t in [t for t in self._ready if t >= start]:
+                del self._ready[t]
+            self._cond.notify_all()
         return start
 
-    async def _run_producer(self, until_sample: int | None) -> None:
-        loop = asyncio.get_running_loop()
+    def _run_producer(self, until_sample: int | None) -> None:
+        """The synthesis thread: render each chunk once it is within the lookahead of the
+        show clock (the clock, not the playout task, so a stalled loop stalls nothing here)."""
+        raise_thread_priority()
         n = self.config.chunk_samples
-        while until_sample is None or self._next_render < until_sample:
-            if self._next_render < self._playout:  # fell behind: skip to what can be on time
-                self._next_render = self._playout + n
-            generation, t = self._generation, self._next_render
-            samples = await loop.run_in_executor(self._executor, self._render, t, n)
-            if generation != self._generation:
-                continue  # rewound while rendering: this chunk is stale
-            chunk = AudioChunk(t, np.asarray(samples, dtype=np.float32))
-            put = asyncio.ensure_future(self._queue.put((generation, chunk)))
-            self._wake_producer.clear()
-            wake = asyncio.ensure_future(self._wake_producer.wait())
+        ahead = self.config.lookahead_chunks * n
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    if until_sample is not None and self._next_render >= until_sample:
+                        self._cond.wait()
+                        continue
+                    wait_s = self.clock.seconds_until(self._next_render - ahead)
+                    if wait_s <= 0:
+                        break
+                    self._cond.wait(timeout=wait_s)
+                if self._stopping:
+                    return
+                if self._next_render < self._playout:  # fell behind: skip to what can be on time
+                    self._next_render = self._playout + n
+                generation, t = self._generation, self._next_render
             try:
-                await asyncio.wait([put, wake], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                wake.cancel()
-                if not put.done():
-                    put.cancel()
-            if generation == self._generation:
+                samples = np.asarray(self._render(t, n), dtype=np.float32)
+            except Exception:  # a failing render is a gap covered like an xrun, not an end
+                self.render_errors += 1
+                log.exception("rendering show samples %d..%d failed", t, t + n)
+                samples = None
+            with self._cond:
+                if generation != self._generation:
+                    continue  # rewound while rendering: this chunk is stale
+                if samples is not None:
+                    self._ready[t] = AudioChunk(t, samples)
                 self._next_render = t + n
 
     async def _run_playout(self, until_sample: int | None) -> None:
@@ -163,27 +190,23 @@ class AudioPacer:
                     log.exception("audio sink %r failed; removing it", sink)
                     self.remove_sink(sink)
             self.chunks_played += 1
-            self._playout += n
+            with self._cond:
+                self._playout += n
+                self._cond.notify_all()
 
     def _take_due_chunk(self) -> AudioChunk:
-        while self._pending is not None or not self._queue.empty():
-            if self._pending is not None:
-                chunk, self._pending = self._pending, None
-            else:
-                generation, chunk = self._queue.get_nowait()
-                if generation != self._generation:
-                    continue
-            if chunk.t > self._playout:  # the producer skipped ahead; keep it for later
-                self._pending = chunk
-                break
-            if chunk.t == self._playout:
-                samples = chunk.samples
-                if self._in_xrun:
-                    samples = samples.copy()
-                    samples[:FADE_SAMPLES] *= np.linspace(0.0, 1.0, FADE_SAMPLES)
-                    self._in_xrun = False
-                self._last = samples
-                return AudioChunk(self._playout, samples)
+        with self._cond:
+            chunk = self._ready.pop(self._playout, None)
+            for t in [t for t in self._ready if t < self._playout]:
+                del self._ready[t]
+        if chunk is not None:
+            samples = chunk.samples
+            if self._in_xrun:
+                samples = samples.copy()
+                samples[:FADE_SAMPLES] *= np.linspace(0.0, 1.0, FADE_SAMPLES)
+                self._in_xrun = False
+            self._last = samples
+            return AudioChunk(self._playout, samples)
         n = self.config.chunk_samples
         self.xruns += 1
         if not self._in_xrun:

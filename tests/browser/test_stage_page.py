@@ -19,6 +19,7 @@ from singer.synth import HarmonicNoiseSynth
 from singer.voices import get_voice
 from stage.pacer import AudioPacer, PacerConfig
 from stage.posing import run_pose_stream
+from stage.serve import realtime_threads
 from streams.viewers import ViewerHub
 from streams.web import WebServer
 from tests.streams.test_web import WEB_ROOT, Show
@@ -27,6 +28,9 @@ SR = SAMPLE_RATE_HZ
 # (vowel, MIDI pitch, expected dominant mouth expression)
 PHRASE = [("a", 57, "aa"), ("i", 64, "ih"), ("o", 60, "oh"), ("u", 62, "ou")]
 NOTE_S, GAP_S = 0.9, 0.5
+# Chromium draws with software GL on the same two cores as the engine here, so the engine
+# renders further ahead than its 20 ms default, as a show laptop running both would be set.
+LOOKAHEAD_CHUNKS = 8
 
 
 async def wait_for(page, expression: str, timeout_s: float = 20.0) -> None:  # noqa: ANN001
@@ -39,17 +43,18 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
     from rigs.avatar import build_default_avatar
 
     avatar = build_default_avatar(tmp_path / "idol.vrm")
+    realtime_threads()  # as the engine does: Chromium's software GL shares these cores
     synth = HarmonicNoiseSynth(device="cpu")
     line = SingerLine("lead", get_voice("soprano"), hop=synth.hop)
     ensemble = Ensemble(synth, [line])
     hub = ViewerHub()
-    pacer = AudioPacer(ensemble.render_mix_samples, [hub.push_audio], PacerConfig(480, 2))
+    pacer = AudioPacer(ensemble.render_mix_samples, [hub.push_audio], PacerConfig(480, LOOKAHEAD_CHUNKS))
     web = WebServer(hub, Show(), web_root=WEB_ROOT, avatar_path=avatar, port=0)
     await web.start()
     play = asyncio.ensure_future(pacer.run())
     poses = asyncio.ensure_future(run_pose_stream(lambda: line, lambda: pacer.playout_sample,
                                                   [hub.push_pose]))
-    page = await browser.new_page(viewport={"width": 960, "height": 720})
+    page = await browser.new_page(viewport={"width": 640, "height": 480})
     logs: list[str] = []
     page.on("console", lambda msg: logs.append(msg.text))
     try:
@@ -97,13 +102,15 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
     errors = np.abs(live["syncErrorsMs"])
     assert np.median(errors) < 5.0
 
-    # the avatar is on screen: many non-background pixels in the middle of the stage
+    # the avatar is on screen: her skin and dress (red over blue, unlike the blue stage and
+    # floor) fill the middle of the picture and nothing of her is at the far sides
     from PIL import Image
 
-    image = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
-    background = np.array([0x10, 0x14, 0x26])
-    h, w, _ = image.shape
-    centre = image[int(h * 0.15):int(h * 0.85), int(w * 0.35):int(w * 0.65)]
-    differs = np.abs(centre - background).sum(axis=2) > 40
-    assert differs.mean() > 0.15, differs.mean()
     (tmp_path / "stage.png").write_bytes(shot)
+    image = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
+    warm = image[..., 0] > image[..., 2] + 30
+    h, w = warm.shape
+    centre = warm[int(h * 0.15):int(h * 0.85), int(w * 0.4):int(w * 0.6)]
+    sides = np.concatenate([warm[:, :int(w * 0.15)], warm[:, int(w * 0.85):]], axis=1)
+    assert centre.mean() > 0.15, (centre.mean(), tmp_path / "stage.png")
+    assert sides.mean() < 0.01, (sides.mean(), tmp_path / "stage.png")
