@@ -79,7 +79,8 @@ def frustum(top: Vec3, bottom: Vec3, top_radius: float, bottom_radius: float, co
     rot = rotation_from_y(tuple(t - b))  # type: ignore[arg-type]
     phi = np.linspace(0.0, 2 * np.pi, segments, endpoint=False)
     ring = np.stack([np.sin(phi), np.zeros_like(phi), np.cos(phi)], axis=-1)
-    positions = np.concatenate([t + (ring * top_radius) @ rot.T, b + (ring * bottom_radius) @ rot.T])
+    positions = np.concatenate([t + (ring * top_radius) @ rot.T,
+                                b + (ring * bottom_radius) @ rot.T])
     slope = (bottom_radius - top_radius) / np.linalg.norm(t - b)
     n = ring + np.array([0.0, slope, 0.0])
     n = (n / np.linalg.norm(n, axis=1, keepdims=True)) @ rot.T
