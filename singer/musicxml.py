@@ -16,7 +16,14 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from singer.score import Score, ScoreError, SourceNote, Syllabic, assemble_score
+from singer.score import (
+    Score,
+    ScoreError,
+    SourceNote,
+    Syllabic,
+    TimeSignature,
+    assemble_score,
+)
 from singer.tempo import TempoChange, TempoMap
 
 log = logging.getLogger(__name__)
@@ -67,7 +74,8 @@ def read_musicxml(
     if not any(parts.values()):
         raise ScoreError(f"{name}: the score has no notes to sing")
     return assemble_score(title, tempo_map, parts, source=name, language=language,
-                          default_syllable=default_syllable)
+                          default_syllable=default_syllable,
+                          time_signatures=_time_signatures(m21_score))
 
 
 def _check_file(path: Path) -> None:
@@ -200,6 +208,19 @@ def _tempo_map(m21_score: Any) -> TempoMap:
             bpm_at[beat] = float(bpm)
     changes = [TempoChange(beat, bpm) for beat, bpm in sorted(bpm_at.items())]
     return TempoMap(changes or [TempoChange(0.0, DEFAULT_BPM)])
+
+
+def _time_signatures(m21_score: Any) -> list[TimeSignature]:
+    """Time signatures of the first part at their beats (bar lines for the render report)."""
+    from music21 import meter
+
+    if not m21_score.parts:
+        return []
+    found: dict[float, TimeSignature] = {}
+    for sig in m21_score.parts[0].flatten().getElementsByClass(meter.TimeSignature):
+        beat = float(sig.offset)
+        found.setdefault(beat, TimeSignature(beat, int(sig.numerator), int(sig.denominator)))
+    return [found[b] for b in sorted(found)]
 
 
 def _part_notes(m21_part: Any, pname: str) -> list[SourceNote]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from singer.contracts import SAMPLE_RATE_HZ
 from singer.ensemble import Ensemble, SingerLine
-from singer.performer import Expression
+from singer.performer import EXPRESSION_GLIDE_S, Expression
 from singer.synth import HarmonicNoiseSynth
 from singer.voices import get_voice
 
@@ -29,8 +29,19 @@ def build_ensemble(score: Score, voices: str | list[str] = "soprano", *, seed: i
     lines = []
     for i, part in enumerate(score.parts):
         voice = profiles[min(i, len(profiles) - 1)]
-        lines.append(SingerLine(part.name, voice, part.notes, seed=seed + i,
-                                expression=expression, hop=synth.hop))
+        line = SingerLine(part.name, voice, part.notes, seed=seed + i,
+                          expression=expression, hop=synth.hop)
+        base = expression or Expression()
+        for sample, vibrato in part.vibrato:  # the source's vibrato, relative to this voice
+            depth, rate = base.vibrato_depth, base.vibrato_rate
+            if vibrato is not None:
+                depth = vibrato.depth_cents / max(voice.vibrato_cents, 1e-3)
+                rate = vibrato.rate_hz / max(voice.vibrato_rate_hz, 1e-3)
+            # Settled by the note on (the performer reads the rate at the note's onset).
+            at = max(0, sample - round(EXPRESSION_GLIDE_S * SAMPLE_RATE_HZ))
+            line.add_expression(at, "vibrato_depth", depth)
+            line.add_expression(at, "vibrato_rate", rate)
+        lines.append(line)
     return Ensemble(synth, lines)
 
 

@@ -7,6 +7,7 @@ Readers collect ``SourceNote``s (beats, pitch, lyric text as written) and call
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -40,14 +41,42 @@ class SourceNote:
     extend: bool = False
     velocity: float = 0.8
     where: str = ""
+    vibrato: Vibrato | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Vibrato:
+    """A vibrato the source asks of one note, independent of the voice that sings it.
+
+    ``depth_cents`` is the peak deviation (0 = sung straight), ``rate_hz`` the speed. Renders
+    turn it into the voice's ``vibrato_depth``/``vibrato_rate`` expression from the note on.
+    """
+
+    depth_cents: float
+    rate_hz: float
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSignature:
+    """From ``beat`` on (quarter notes from the song start) bars hold ``numerator`` notes of
+    1/``denominator``."""
+
+    beat: float
+    numerator: int
+    denominator: int
 
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One singer's line: notes in show samples, sorted and not overlapping."""
+    """One singer's line: notes in show samples, sorted and not overlapping.
+
+    ``vibrato`` holds (show sample of a note on, its ``Vibrato``) where the source set one;
+    ``None`` there returns to the voice's own vibrato.
+    """
 
     name: str
     notes: tuple[Note, ...]
+    vibrato: tuple[tuple[int, Vibrato | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,6 +89,7 @@ class Score:
     parts: tuple[Part, ...]
     source: str = ""
     notices: tuple[str, ...] = field(default=())
+    time_signatures: tuple[TimeSignature, ...] = field(default=())
 
     @property
     def notes(self) -> tuple[Note, ...]:
@@ -83,12 +113,15 @@ def assemble_score(
     source: str = "",
     language: str = "auto",
     default_syllable: str = "la",
+    notices: Sequence[str] = (),
+    time_signatures: Sequence[TimeSignature] = (),
 ) -> Score:
     """Build a ``Score``: group syllables into words, phonemize, and place notes in samples.
 
+    ``notices`` (what the reader mapped loosely or ignored) are kept on the score.
     Raises ``ScoreError`` naming the source, the place and the syllable that failed.
     """
-    notices: list[str] = []
+    notices = list(notices)
     all_lyrics = [n.lyric for notes in parts.values() for n in notes if n.lyric]
     if language == "auto":
         language = detect_language(all_lyrics)
@@ -97,13 +130,14 @@ def assemble_score(
         log.info("score has no lyrics; singing on %r", default_syllable)
     built: list[Part] = []
     for name, source_notes in parts.items():
-        notes = _assemble_part(source_notes, tempo_map, language, default_syllable, source,
-                               has_lyrics=bool(all_lyrics))
+        notes, vibrato = _assemble_part(source_notes, tempo_map, language, default_syllable,
+                                        source, has_lyrics=bool(all_lyrics))
         if notes:
-            built.append(Part(name, tuple(notes)))
+            built.append(Part(name, tuple(notes), tuple(vibrato)))
     if not built:
         raise ScoreError(f"{source or title}: the score has no notes to sing")
-    return Score(title, language, tempo_map, tuple(built), source, tuple(notices))
+    meters = tuple(sorted(time_signatures, key=lambda m: m.beat))
+    return Score(title, language, tempo_map, tuple(built), source, tuple(notices), meters)
 
 
 def _assemble_part(
@@ -113,10 +147,12 @@ def _assemble_part(
     default_syllable: str,
     source: str,
     has_lyrics: bool,
-) -> list[Note]:
+) -> tuple[list[Note], list[tuple[int, Vibrato | None]]]:
     ordered = sorted(source_notes, key=lambda n: n.beat_on)
     phonemes = _phonemize_notes(ordered, language, default_syllable, source, has_lyrics)
     notes: list[Note] = []
+    vibrato: list[tuple[int, Vibrato | None]] = []
+    any_vibrato = any(n.vibrato is not None for n in ordered)
     for src, ph in zip(ordered, phonemes, strict=True):
         t_on = tempo_map.beat_to_sample(src.beat_on)
         t_off = tempo_map.beat_to_sample(src.beat_off)
@@ -131,7 +167,9 @@ def _assemble_part(
             continue
         lyric = src.lyric if src.lyric is not None else ("-" if not ph else default_syllable)
         notes.append(Note(t_on, t_off, src.pitch_midi, lyric, ph, src.velocity))
-    return notes
+        if any_vibrato:
+            vibrato.append((t_on, src.vibrato))
+    return notes, vibrato
 
 
 def _phonemize_notes(

@@ -26,9 +26,8 @@ BAD_PACKETS = [b"/livesinger/note/on\x00,i", b"\x00\x01garbage", b"#bundle\x00\x
 
 def _refused(osc: object) -> int:
     """Packets the OSC server refused so far (malformed, plus well-formed but invalid)."""
-    errors = getattr(osc, "errors", 0)
-    total = errors if isinstance(errors, int) else sum(errors.values())
-    return int(getattr(osc, "bad_packets", 0)) + int(total)
+    errors = getattr(osc, "errors", {})
+    return int(sum(errors.values()))  # every refusal is counted once, by its reason
 
 
 def _osc_note(address: str, pitch: int, velocity: float | None = None) -> bytes:
@@ -41,7 +40,7 @@ def _osc_note(address: str, pitch: int, velocity: float | None = None) -> bytes:
     return builder.build().dgram
 
 
-async def bench_osc(notes: int = 1000, note_s: float = 0.03, gap_s: float = 0.035,
+async def bench_osc(notes: int = 300, note_s: float = 0.05, gap_s: float = 0.15,
                     bad_per_s: float = 2000.0, chunk_ms: float = 5.0) -> dict[str, object]:
     """Measure note-on latency over ``notes`` notes while flooding with malformed packets."""
     captured: list[AudioChunk] = []
@@ -103,6 +102,8 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.03, gap_s: float = 0.03
         from_sample = max(0, clock.sample_at(ns) - first)
         # the note's first sample: silence between notes is exact zeros
         window = audio[from_sample:from_sample + SAMPLE_RATE_HZ // 10]
+        if np.any(window[:SAMPLE_RATE_HZ // 1000]):
+            continue  # the last note still rings: this onset cannot be told apart
         loud = np.nonzero(np.abs(window) > 1e-4)[0]
         if len(loud):
             latencies.append((clock.ns_of(first + from_sample + int(loud[0])) - ns) / 1e6)

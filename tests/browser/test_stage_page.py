@@ -48,7 +48,8 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
     line = SingerLine("lead", get_voice("soprano"), hop=synth.hop)
     ensemble = Ensemble(synth, [line])
     hub = ViewerHub()
-    pacer = AudioPacer(ensemble.render_mix_samples, [hub.push_audio], PacerConfig(480, LOOKAHEAD_CHUNKS))
+    pacer = AudioPacer(ensemble.render_mix_samples, [hub.push_audio],
+                       PacerConfig(480, LOOKAHEAD_CHUNKS))
     web = WebServer(hub, Show(), web_root=WEB_ROOT, avatar_path=avatar, port=0)
     await web.start()
     play = asyncio.ensure_future(pacer.run())
