@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (jitter, noise)")
     p.add_argument("--lang", default="auto", choices=["auto", "zh", "en"],
                    help="lyrics language (default: detect)")
+    p.add_argument("--report", metavar="PNG", default=None,
+                   help="also draw a report: piano roll, lyrics, measured f0, loudness")
+    p.add_argument("--songs", metavar="DIR", default=None,
+                   help="song library folder for song names (default: $LIVESINGER_SONGS, "
+                        "then the demo songs)")
     p.set_defaults(run=cmd_render)
 
     p = sub.add_parser("demo", help="sing the demo song live through the engine",
@@ -105,7 +110,48 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chunks rendered ahead of playout (default 4: 20 ms at 5 ms chunks; "
                         "a live edit re-renders them, so it adds no latency)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if present)")
+    p.add_argument("--mocap", metavar="SOURCE", default=None,
+                   help="drive the avatar from camera:N, a video file or an image folder "
+                        "(docs/mocap.md)")
+    p.add_argument("--vmc-out", metavar="HOST:PORT", default=None,
+                   help="also send the pose as VMC (docs/vmc.md), e.g. 127.0.0.1:39539")
     p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("mocap", help="motion capture alone: camera/video/images -> VMC",
+                       description="Track a performer with mediapipe (pose + face), retarget "
+                                   "onto the VRM humanoid and send VMC; see docs/mocap.md.")
+    p.add_argument("--source", required=True,
+                   help="camera:N, a video file, or a folder of images")
+    p.add_argument("--vmc-out", metavar="HOST:PORT", default=None,
+                   help="send VMC here (a VMC receiver listens on 39539)")
+    p.add_argument("--preview", metavar="OUT.mp4", default=None,
+                   help="write what the tracker saw (skeleton and face points) to a video")
+    p.add_argument("--hands", action="store_true", help="track hands and fingers too")
+    p.add_argument("--no-pace", action="store_true",
+                   help="process files as fast as possible instead of at their frame rate")
+    p.set_defaults(run=cmd_mocap)
+
+    p = sub.add_parser("songs", help="the song library (docs/songs.md)")
+    songs = p.add_subparsers(title="actions", metavar="ACTION")
+    b = songs.add_parser("list", help="list the songs with title, language, tempo, length",
+                         description="List the songs of the library folder (--songs, else "
+                                     "$LIVESINGER_SONGS, else the demo songs); files that "
+                                     "cannot be read are listed with their error.")
+    b.add_argument("--songs", metavar="DIR", default=None, help="songs folder")
+    b.add_argument("--json", action="store_true", help="one JSON object per song")
+    b.set_defaults(run=cmd_songs_list)
+
+    p = sub.add_parser("avatar", help="build or check a VRM avatar",
+                       description="Build the default avatar (VRM 1.0, from code) or check "
+                       "that a .vrm file can be used with --avatar.")
+    avatar = p.add_subparsers(title="actions", metavar="ACTION")
+    a = avatar.add_parser("build", help="write the default avatar as a VRM 1.0 file")
+    a.add_argument("-o", "--output", required=True, help="output .vrm path")
+    a.set_defaults(run=cmd_avatar_build)
+    a = avatar.add_parser("check", help="say what a .vrm holds, or what is wrong with it")
+    a.add_argument("path", help="a .vrm file")
+    a.add_argument("--json", action="store_true", help="print the summary as JSON")
+    a.set_defaults(run=cmd_avatar_check)
 
     p = sub.add_parser("voices", help="list the built-in voices")
     p.set_defaults(run=cmd_voices)
@@ -119,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(run=cmd_bench_voice)
     b = bench.add_parser("osc", help="OSC note-on -> first sample latency, malformed floods")
     b.add_argument("--json", action="store_true", help="one JSON object per line (default)")
-    b.add_argument("--notes", type=int, default=1000, help="notes to play (default 1000)")
+    b.add_argument("--notes", type=int, default=300, help="notes to play (default 300)")
     b.add_argument("--bad-per-s", type=float, default=2000.0,
                    help="malformed packets per second sent meanwhile")
     b.set_defaults(run=cmd_bench_osc)
@@ -128,25 +174,25 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--viewers", default="1,4,16", help="comma-separated viewer counts")
     b.add_argument("--cues", type=int, default=8, help="cues per viewer count")
     b.set_defaults(run=cmd_bench_webrtc)
+    b = bench.add_parser("mocap", help="capture -> PoseFrame latency and fps vs bare mediapipe")
+    b.add_argument("--json", action="store_true", help="one JSON object per line (default)")
+    b.add_argument("--frames", type=int, default=300, help="frames to track (default 300)")
+    b.add_argument("--hands", action="store_true", help="track hands too")
+    b.set_defaults(run=cmd_bench_mocap)
     return parser
 
 
 DEMO_VOICES = {"jasmine": "soprano", "twinkle": "tenor"}
 
 
-def load_score_or_song(ref: str, language: str = "auto"):  # type: ignore[no-untyped-def]
-    """A score from a file path or a song name; ``CliError`` explains a failure."""
-    from singer.musicxml import read_musicxml
+def load_score_or_song(ref: str, language: str = "auto",  # type: ignore[no-untyped-def]
+                       songs: str | None = None):
+    """A score (MusicXML, MIDI, USTX, UST) from a path or a song name; ``CliError`` on failure."""
+    from singer.load import load_score
     from singer.score import ScoreError
-    from singer.songs import DEMO_SONGS, song_path
 
-    path = Path(ref)
-    if not path.exists() and ref in DEMO_SONGS:
-        path = song_path(ref)
-    if not path.exists():
-        raise CliError(f"{ref}: no such score file or song (songs: {', '.join(DEMO_SONGS)})")
     try:
-        return read_musicxml(path, language=language)
+        return load_score(ref, songs=songs, language=language)
     except ScoreError as err:
         raise CliError(str(err)) from None
 
@@ -169,7 +215,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from singer.render import build_ensemble, render_ensemble
 
     voices = _voices(args.voice, args.score)
-    score = load_score_or_song(args.score, args.lang)
+    score = load_score_or_song(args.score, args.lang, args.songs)
     for notice in score.notices:
         print(f"livesinger: notice: {notice}", file=sys.stderr)
     ensemble = build_ensemble(score, voices, seed=args.seed)
@@ -184,6 +230,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     sf.write(out, audio, SAMPLE_RATE_HZ, subtype="FLOAT")
     print(f"wrote {out} ({len(audio) / SAMPLE_RATE_HZ:.2f} s, {', '.join(voices)})")
+    if args.report:
+        from singer.report import write_report
+
+        def say(step: str) -> None:
+            print(f"livesinger: report: {step}", file=sys.stderr, flush=True)
+
+        result = write_report(score, audio, args.report, subtitle=", ".join(voices),
+                              progress=say)
+        print(f"wrote {args.report} (median pitch error {result.median_abs_cents:.1f} cents)")
     return 0
 
 
@@ -241,8 +296,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
         headless=args.headless, voice=voice, song=args.song,
         cues=Path(args.cues) if args.cues else None,
         avatar=Path(args.avatar) if args.avatar else None, chunk_ms=args.chunk_ms,
-        lookahead_chunks=args.lookahead, device=args.device)
+        lookahead_chunks=args.lookahead, device=args.device, mocap=args.mocap,
+        vmc_out=args.vmc_out)
     _run_show(opts)
+    return 0
+
+
+def cmd_mocap(args: argparse.Namespace) -> int:
+    """``livesinger mocap``: capture alone until the source ends or Ctrl-C."""
+    from mocap.capture import CaptureOptions
+    from mocap.sources import SourceError
+    from mocap.tracker import TrackerOptions
+    from stage.mocap import parse_host_port, run_mocap
+
+    try:
+        vmc = parse_host_port(args.vmc_out, 39539) if args.vmc_out else None
+        summary = asyncio.run(run_mocap(
+            args.source, vmc, Path(args.preview) if args.preview else None,
+            CaptureOptions(TrackerOptions(hands=args.hands), pace=not args.no_pace)))
+    except (SourceError, ValueError) as err:
+        raise CliError(str(err)) from None
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+def cmd_bench_mocap(args: argparse.Namespace) -> int:
+    """``livesinger bench mocap``: tracking latency next to bare mediapipe."""
+    from stage.bench_mocap import bench_mocap
+
+    print(json.dumps(bench_mocap(args.frames, hands=args.hands)), flush=True)
     return 0
 
 
@@ -265,6 +347,63 @@ def cmd_bench_webrtc(args: argparse.Namespace) -> int:
         raise CliError(f"--viewers wants comma-separated numbers, got {args.viewers!r}") from None
     for row in asyncio.run(bench_webrtc(counts, cues=args.cues)):
         print(json.dumps(row), flush=True)
+    return 0
+
+
+def cmd_songs_list(args: argparse.Namespace) -> int:
+    """``livesinger songs list``: the library's songs and their metadata (or errors)."""
+    from singer.library import SongLibrary, default_folder
+    from singer.score import ScoreError
+
+    try:
+        library = SongLibrary(args.songs or default_folder())
+    except ScoreError as err:
+        raise CliError(str(err)) from None
+    infos = library.songs()
+    if args.json:
+        for info in infos:
+            print(json.dumps(info.to_json(), ensure_ascii=False), flush=True)
+        return 0
+    print(f"songs in {library.folder}:")
+    for info in infos:
+        if info.ok:
+            tempo = "/".join(f"{b:g}" for b in info.tempo_bpm)
+            print(f"  {info.name:16s} {info.title} [{info.language}, {tempo} bpm, "
+                  f"{info.length_s:.1f} s, {info.notes} notes, sung by "
+                  f"{', '.join(info.singers)}]")
+        else:
+            print(f"  {info.name:16s} error: {info.error}")
+    if not infos:
+        print("  (no score files)")
+    return 0
+
+
+def cmd_avatar_build(args: argparse.Namespace) -> int:
+    """``livesinger avatar build``: write the default avatar."""
+    from rigs.avatar import build_default_avatar, read_vrm
+
+    path = build_default_avatar(Path(args.output))
+    summary = read_vrm(path)
+    print(f"{path}: {summary.name}, VRM {summary.spec_version}, {len(summary.bones)} bones, "
+          f"expressions {' '.join(summary.expressions)}")
+    return 0
+
+
+def cmd_avatar_check(args: argparse.Namespace) -> int:
+    """``livesinger avatar check``: what a VRM holds, or a clear error."""
+    from rigs.avatar import AvatarError, read_vrm
+
+    try:
+        summary = read_vrm(Path(args.path))
+    except AvatarError as err:
+        raise CliError(str(err)) from None
+    if args.json:
+        print(json.dumps({"name": summary.name, "vrm": summary.spec_version,
+                          "bones": sorted(summary.bones), "expressions": summary.expressions}))
+    else:
+        print(f"{args.path}: {summary.name or '(no name)'}, VRM {summary.spec_version}")
+        print(f"  bones ({len(summary.bones)}): {' '.join(summary.bones)}")
+        print(f"  expressions ({len(summary.expressions)}): {' '.join(summary.expressions)}")
     return 0
 
 

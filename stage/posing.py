@@ -6,8 +6,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from rigs.blend import merge_mouth
 from rigs.idle import idle_blink, idle_bones
 from rigs.lipsync import mouth_from_control
+from rigs.mocap_rig import MocapRig
 from rigs.pose import PoseFrame
 from singer.ensemble import SingerLine
 
@@ -16,22 +18,36 @@ log = logging.getLogger(__name__)
 POSE_RATE_HZ = 60.0
 
 
-def pose_for(line: SingerLine, sample: int) -> PoseFrame:
-    """The pose of the singer ``line`` at a show sample."""
+def pose_for(line: SingerLine, sample: int, mocap: MocapRig | None = None,
+             singer_mouth_wins: bool = True) -> PoseFrame:
+    """The pose of the singer ``line`` at a show sample.
+
+    With ``mocap``, the captured performer is blended over the idle body (unseen limbs ease
+    back to idle) and the mouth is the singer's while it sings (``singer_mouth_wins``), else
+    the camera's.
+    """
     mouth = mouth_from_control(line.control_frame(sample))
     expressions = {**mouth, "blink": idle_blink(sample)}
-    return PoseFrame(sample, idle_bones(sample), (0.0, 0.0, 0.0), expressions)
+    if mocap is None:
+        return PoseFrame(sample, idle_bones(sample), (0.0, 0.0, 0.0), expressions)
+    idle = {"blink": expressions["blink"]}
+    captured = mocap.pose(sample, idle_bones(sample), idle)
+    merged = merge_mouth(mouth, captured.expressions, singer_mouth_wins)
+    if any(k in captured.expressions for k in ("blinkLeft", "blinkRight")):
+        merged["blink"] = 0.0  # the performer's own blinks replace the idle one
+    return PoseFrame(sample, captured.normalized_bones, captured.root_position_m, merged)
 
 
 async def run_pose_stream(line: Callable[[], SingerLine], playout: Callable[[], int],
                           sinks: list[Callable[[PoseFrame], None]],
-                          rate_hz: float = POSE_RATE_HZ) -> None:
+                          rate_hz: float = POSE_RATE_HZ, mocap: MocapRig | None = None,
+                          singer_mouth_wins: bool = True) -> None:
     """Every 1/rate s: the pose at the sample being played goes to every sink."""
     period = 1.0 / rate_hz
     loop = asyncio.get_running_loop()
     next_at = loop.time()
     while True:
-        frame = await asyncio.to_thread(pose_for, line(), playout())
+        frame = await asyncio.to_thread(pose_for, line(), playout(), mocap, singer_mouth_wins)
         for sink in sinks:
             try:
                 sink(frame)

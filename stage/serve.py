@@ -57,6 +57,12 @@ class ServeOptions:
     lookahead_chunks: int = 4
     device: str | None = None
     seed: int = 0
+    mocap: str | None = None
+    """Capture source driving the avatar: camera:N, a video file or an image folder."""
+    vmc_out: str | None = None
+    """HOST:PORT to send the pose to as VMC (docs/vmc.md)."""
+    singer_mouth_wins: bool = True
+    """With ``mocap``: while the singer sings, its lip-sync beats the camera's mouth."""
 
 
 class ServeError(ValueError):
@@ -82,8 +88,13 @@ def check_options(opts: ServeOptions) -> None:
         raise ServeError(f"--chunk-ms {opts.chunk_ms}: want 1..40 ms in whole samples")
     if not 1 <= opts.lookahead_chunks <= 16:
         raise ServeError(f"--lookahead {opts.lookahead_chunks}: want 1..16 chunks")
-    if opts.avatar is not None and not opts.avatar.is_file():
-        raise ServeError(f"--avatar {opts.avatar}: no such file")
+    if opts.avatar is not None:
+        from rigs.avatar import AvatarError, read_vrm
+
+        try:
+            read_vrm(opts.avatar)
+        except AvatarError as err:
+            raise ServeError(f"--avatar: {err}") from None
 
 
 def score_loader(ref: str):  # type: ignore[no-untyped-def]
@@ -112,10 +123,19 @@ def realtime_threads() -> None:
 
 
 def default_avatar() -> Path:
-    """The default avatar, built from code once per machine (a temp-dir cache)."""
+    """The default avatar, built from code once per version of that code (a temp-dir cache)."""
+    import hashlib
+
+    import rigs.avatar
+    import rigs.avatar_face
+    import rigs.mesh
+    import rigs.skeleton
     from rigs.avatar import build_default_avatar
 
-    path = Path(tempfile.gettempdir()) / "livesinger" / "default.vrm"
+    code = hashlib.sha256()
+    for module in (rigs.avatar, rigs.avatar_face, rigs.mesh, rigs.skeleton):
+        code.update(Path(str(module.__file__)).read_bytes())
+    path = Path(tempfile.gettempdir()) / "livesinger" / f"default-{code.hexdigest()[:12]}.vrm"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         build_default_avatar(path)
@@ -176,6 +196,9 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
 
     pose_sinks: list[Callable[[PoseFrame], None]] = [
         s for s in (pose_recorder, hub.push_pose if hub else None) if s is not None]
+    feed, vmc = _mocap_parts(opts, pacer)
+    if vmc:
+        pose_sinks.append(vmc.send)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -188,7 +211,13 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             tasks.append(group.create_task(director.run_prefetch()))
             if pose_sinks:
                 tasks.append(group.create_task(run_pose_stream(
-                    lambda: director.line(LEAD), lambda: pacer.playout_sample, pose_sinks)))
+                    lambda: director.line(LEAD), lambda: pacer.playout_sample, pose_sinks,
+                    mocap=feed.rig if feed else None,
+                    singer_mouth_wins=opts.singer_mouth_wins)))
+            if feed:
+                tasks.append(group.create_task(feed.run_guarded()))
+            if vmc:
+                await vmc.start()
             if web:
                 await web.start()
             if osc:
@@ -217,7 +246,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        for surface in (osc, web):
+        for surface in (osc, web, vmc):
             if surface:
                 with contextlib.suppress(Exception):
                     await surface.stop()
@@ -245,3 +274,25 @@ def _announce(opts: ServeOptions, ports: dict[str, object],
     if recorder:
         parts.append(f"recording {recorder.path.parent}/")
     print("livesinger: serving; " + "; ".join(parts), file=sys.stderr, flush=True)
+
+
+def _mocap_parts(opts: ServeOptions, pacer: AudioPacer):  # type: ignore[no-untyped-def]
+    """The capture feed (``--mocap``) and VMC sender (``--vmc-out``) the options ask for."""
+    feed = vmc = None
+    if opts.mocap:
+        from mocap.sources import SourceError
+        from stage.mocap import MocapFeed
+
+        try:
+            feed = MocapFeed(opts.mocap, pacer.clock, prewarm=True)
+        except SourceError as err:
+            raise ServeError(f"--mocap: {err}") from None
+    if opts.vmc_out:
+        from stage.mocap import parse_host_port
+        from streams.vmc import VmcSender
+
+        try:
+            vmc = VmcSender(*parse_host_port(opts.vmc_out, 39539))
+        except ValueError as err:
+            raise ServeError(f"--vmc-out {err}") from None
+    return feed, vmc

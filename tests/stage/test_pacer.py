@@ -109,4 +109,4 @@ async def test_rewind_rerenders_only_unplayed_chunks_and_lands_within_a_chunk() 
     assert changed == start
     assert all(c.samples[0] == np.float32(0.1) for c in chunks if c.t < start)
     latency_ms = (pacer.clock.ns_of(changed) - asked_ns) / 1e6
-    assert 0 <= latency_ms <= 5 + 2 + 1  # one 5 ms chunk + the render margin + jitter
+    assert 0 <= latency_ms <= 5 + 4 + 1  # one 5 ms chunk + the 4 ms render margin + jitter

@@ -1,0 +1,271 @@
+"""VMC protocol (OSC over UDP): send our pose to VSeeFace/Warudo/Unity receivers, and read a
+pose sent by another capture app.
+
+Out (default to 127.0.0.1:39539, the receiver's port), one bundle per frame::
+
+    /VMC/Ext/OK i 1
+    /VMC/Ext/T f <seconds>
+    /VMC/Ext/Root/Pos s "root" f px py pz qx qy qz qw
+    /VMC/Ext/Bone/Pos s <HumanBodyBones name> f px py pz qx qy qz qw   (one per bone)
+    /VMC/Ext/Blend/Val s <name> f <weight>                            (one per expression)
+    /VMC/Ext/Blend/Apply
+
+Coordinates are Unity's (see ``rigs.unity``, the one conversion). In (default port 39540):
+the same messages build a ``PoseFrame``; a message with wrong argument types is ignored and
+counted, unknown addresses and extra arguments are ignored, as the VMC spec says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rigs.pose import PoseFrame, Quaternion
+from rigs.unity import (
+    UNITY_BONE,
+    VRM0_PRESET,
+    VRM_BONE,
+    expression_from_blend,
+    position_from_unity,
+    position_to_unity,
+    quaternion_from_unity,
+    quaternion_to_unity,
+)
+from streams.osc import OscPacketError, decode_packet
+
+log = logging.getLogger(__name__)
+
+VMC_RECEIVER_PORT = 39539
+"""Where a VMC receiver (the avatar app, "Marionette") listens: our default out port."""
+VMC_PERFORMER_PORT = 39540
+"""Where a VMC performer's data is received: our default in port."""
+
+Vector = tuple[float, float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class VmcOptions:
+    """How poses are written as VMC."""
+
+    blend_names: str = "vrm0"
+    """``"vrm0"``: VRM 0.x presets (A, Blink_L, Joy...); ``"vrm1"``: VRM 1.0 names (aa...)."""
+    hips_height_m: float = 0.9
+    """Height of the hips bone above the root, sent as the Hips position."""
+    bone_offsets_m: dict[str, Vector] | None = None
+    """Rest local position of each bone (three.js axes); bones missing here send (0, 0, 0),
+    which receivers that apply rotations only (most) ignore."""
+
+
+def _pad(data: bytes) -> bytes:
+    return data + b"\0" * (4 - len(data) % 4)
+
+
+def osc_message(address: str, tags: str, *args: object) -> bytes:
+    """Bytes of one OSC message with type tags ``tags`` (``s``, ``f``, ``i`` only)."""
+    out = [_pad(address.encode()), _pad(("," + tags).encode())]
+    for tag, value in zip(tags, args, strict=True):
+        if tag == "s":
+            out.append(_pad(str(value).encode()))
+        elif tag == "f":
+            out.append(struct.pack(">f", value))
+        elif tag == "i":
+            out.append(struct.pack(">i", value))
+        else:
+            raise ValueError(f"type tag {tag!r} not supported")
+    return b"".join(out)
+
+
+def osc_bundle(messages: list[bytes]) -> bytes:
+    """An OSC bundle with timetag 'immediately' holding ``messages``."""
+    parts = [b"#bundle\0", struct.pack(">Q", 1)]
+    for m in messages:
+        parts.append(struct.pack(">i", len(m)))
+        parts.append(m)
+    return b"".join(parts)
+
+
+def vmc_messages(frame: PoseFrame, time_s: float, options: VmcOptions | None = None
+                 ) -> list[bytes]:
+    """The VMC messages of one pose frame, in the order receivers expect."""
+    opts = options or VmcOptions()
+    out = [osc_message("/VMC/Ext/OK", "i", 1), osc_message("/VMC/Ext/T", "f", time_s)]
+    root = position_to_unity(frame.root_position_m)
+    out.append(osc_message("/VMC/Ext/Root/Pos", "sfffffff", "root", *root, 0.0, 0.0, 0.0, 1.0))
+    offsets = opts.bone_offsets_m or {}
+    for bone, q in frame.normalized_bones.items():
+        unity = UNITY_BONE.get(bone)
+        if unity is None:
+            continue
+        pos = (0.0, opts.hips_height_m, 0.0) if bone == "hips" else offsets.get(bone,
+                                                                               (0.0, 0.0, 0.0))
+        out.append(osc_message("/VMC/Ext/Bone/Pos", "sfffffff", unity,
+                               *position_to_unity(pos), *quaternion_to_unity(q)))
+    for name, weight in frame.expressions.items():
+        blend = VRM0_PRESET.get(name, name) if opts.blend_names == "vrm0" else name
+        out.append(osc_message("/VMC/Ext/Blend/Val", "sf", blend, float(weight)))
+    out.append(osc_message("/VMC/Ext/Blend/Apply", ""))
+    return out
+
+
+def vmc_packet(frame: PoseFrame, time_s: float, options: VmcOptions | None = None) -> bytes:
+    """One bundle with the whole frame (a few KB: one UDP datagram)."""
+    return osc_bundle(vmc_messages(frame, time_s, options))
+
+
+class VmcSender:
+    """Sends pose frames as VMC bundles to ``host:port``; ``send`` never blocks (UDP)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = VMC_RECEIVER_PORT,
+                 options: VmcOptions | None = None,
+                 sample_rate_hz: int = 48000) -> None:
+        self.host, self.port = host, port
+        self.options = options or VmcOptions()
+        self.sent = 0
+        self.errors = 0
+        self._rate = sample_rate_hz
+        self._transport: asyncio.DatagramTransport | None = None
+
+    async def start(self) -> None:
+        """Open the UDP socket."""
+        loop = asyncio.get_running_loop()
+        self._transport, _ = await loop.create_datagram_endpoint(
+            asyncio.DatagramProtocol, remote_addr=(self.host, self.port))
+
+    def send(self, frame: PoseFrame) -> None:
+        """Send one frame (a pose sink); a frame sent before ``start`` is dropped."""
+        if self._transport is None:
+            return
+        try:
+            self._transport.sendto(vmc_packet(frame, frame.t / self._rate, self.options))
+            self.sent += 1
+        except OSError as err:  # no receiver yet (ICMP refused) is normal for UDP
+            self.errors += 1
+            log.debug("VMC send failed: %s", err)
+
+    __call__ = send
+
+    async def stop(self) -> None:
+        """Close the socket."""
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+
+class VmcState:
+    """Accumulates VMC messages into poses: bones and root as they arrive, expressions
+    committed by ``/VMC/Ext/Blend/Apply`` (as a receiver applies them). A packet that changed
+    the pose yields one frame."""
+
+    def __init__(self) -> None:
+        self.bones: dict[str, Quaternion] = {}
+        self.root_m: Vector = (0.0, 0.0, 0.0)
+        self.expressions: dict[str, float] = {}
+        self._pending: dict[str, float] = {}
+        self.time_s = 0.0
+        self.ignored = 0
+        """Messages ignored for wrong argument types or unknown bone names."""
+        self.unknown = 0
+        """Messages with addresses VMC does not define (ignored, as the spec says)."""
+
+    def apply(self, address: str, values: list[object]) -> bool:
+        """Apply one message; True when it changed the pose (a bone, or ``Blend/Apply``)."""
+        if address == "/VMC/Ext/Bone/Pos" or address == "/VMC/Ext/Root/Pos":
+            if len(values) < 8 or not isinstance(values[0], str) or not all(
+                    _number(v) for v in values[1:8]):
+                self.ignored += 1
+                return False
+            nums = [float(v) for v in values[1:8]]  # type: ignore[arg-type]
+            if address == "/VMC/Ext/Root/Pos":
+                self.root_m = position_from_unity((nums[0], nums[1], nums[2]))
+                return False
+            bone = VRM_BONE.get(values[0])
+            if bone is None:
+                self.ignored += 1
+                return False
+            self.bones[bone] = quaternion_from_unity((nums[3], nums[4], nums[5], nums[6]))
+            return True
+        elif address == "/VMC/Ext/Blend/Val":
+            if len(values) < 2 or not isinstance(values[0], str) or not _number(values[1]):
+                self.ignored += 1
+                return False
+            self._pending[expression_from_blend(values[0])] = float(values[1])  # type: ignore[arg-type]
+        elif address == "/VMC/Ext/Blend/Apply":
+            self.expressions = {**self.expressions, **self._pending}
+            self._pending = {}
+            return True
+        elif address == "/VMC/Ext/T":
+            if values and _number(values[0]):
+                self.time_s = float(values[0])  # type: ignore[arg-type]
+            else:
+                self.ignored += 1
+        elif address != "/VMC/Ext/OK":
+            self.unknown += 1
+        return False
+
+    def frame(self, t: int) -> PoseFrame:
+        """The pose received so far, stamped with show sample ``t``."""
+        return PoseFrame(t, dict(self.bones), self.root_m, dict(self.expressions))
+
+
+def _number(v: object) -> bool:
+    return isinstance(v, float | int) and not isinstance(v, bool)
+
+
+class VmcReceiver:
+    """Listens for VMC on UDP ``host:port`` and calls ``on_frame`` with each completed pose.
+
+    ``now`` gives the show sample a frame is stamped with (the receive time). Malformed
+    packets are counted and dropped; the receiver keeps running.
+    """
+
+    def __init__(self, on_frame: Callable[[PoseFrame], None], now: Callable[[], int],
+                 host: str = "127.0.0.1", port: int = VMC_PERFORMER_PORT) -> None:
+        self.host, self.port = host, port
+        self.state = VmcState()
+        self.frames = 0
+        self.bad_packets = 0
+        self._on_frame = on_frame
+        self._now = now
+        self._transport: asyncio.DatagramTransport | None = None
+
+    async def start(self) -> None:
+        """Bind the UDP port (``port`` 0 picks one; read ``self.port`` after)."""
+        loop = asyncio.get_running_loop()
+        self._transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self), local_addr=(self.host, self.port))
+        self.port = self._transport.get_extra_info("sockname")[1]
+
+    async def stop(self) -> None:
+        """Close the socket."""
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def feed(self, data: bytes) -> None:
+        """Handle one datagram (called by the protocol; usable directly)."""
+        try:
+            messages = decode_packet(data)
+        except OscPacketError as err:
+            self.bad_packets += 1
+            log.debug("VMC: dropped a malformed packet: %s", err)
+            return
+        complete = False
+        for m in messages:
+            complete |= self.state.apply(m.address, m.values)
+        if complete:
+            self.frames += 1
+            self._on_frame(self.state.frame(self._now()))
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, receiver: VmcReceiver) -> None:
+        self._receiver = receiver
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self._receiver.feed(data)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("VMC in: %s", exc)
