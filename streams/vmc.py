@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rigs.pose import PoseFrame, Quaternion
+from rigs.skeleton import BONES_BY_NAME, SKELETON, local_offset
 from rigs.unity import (
     UNITY_BONE,
     VRM0_PRESET,
@@ -52,11 +53,16 @@ class VmcOptions:
 
     blend_names: str = "vrm0"
     """``"vrm0"``: VRM 0.x presets (A, Blink_L, Joy...); ``"vrm1"``: VRM 1.0 names (aa...)."""
-    hips_height_m: float = 0.9
+    hips_height_m: float = BONES_BY_NAME["hips"].rest_position_m[1]
     """Height of the hips bone above the root, sent as the Hips position."""
     bone_offsets_m: dict[str, Vector] | None = None
-    """Rest local position of each bone (three.js axes); bones missing here send (0, 0, 0),
+    """Rest local position of each bone relative to its parent (three.js axes); ``None``:
+    the default avatar's skeleton (``rigs.skeleton``). Bones missing here send (0, 0, 0),
     which receivers that apply rotations only (most) ignore."""
+
+
+DEFAULT_BONE_OFFSETS: dict[str, Vector] = {b.name: local_offset(b) for b in SKELETON}
+"""The default avatar's rest offsets, sent when no others are configured."""
 
 
 def _pad(data: bytes) -> bytes:
@@ -94,7 +100,7 @@ def vmc_messages(frame: PoseFrame, time_s: float, options: VmcOptions | None = N
     out = [osc_message("/VMC/Ext/OK", "i", 1), osc_message("/VMC/Ext/T", "f", time_s)]
     root = position_to_unity(frame.root_position_m)
     out.append(osc_message("/VMC/Ext/Root/Pos", "sfffffff", "root", *root, 0.0, 0.0, 0.0, 1.0))
-    offsets = opts.bone_offsets_m or {}
+    offsets = DEFAULT_BONE_OFFSETS if opts.bone_offsets_m is None else opts.bone_offsets_m
     for bone, q in frame.normalized_bones.items():
         unity = UNITY_BONE.get(bone)
         if unity is None:

@@ -83,7 +83,10 @@ async def test_vmc_out_received_by_python_osc_server() -> None:
     assert set(bones) == {"Hips", "LeftUpperArm", "RightLowerArm", "LeftThumbProximal", "Head"}
     for args in bones.values():
         assert len(args) == 7 and all(isinstance(v, float) for v in args)
-    assert math.isclose(bones["Hips"][1], 0.9, abs_tol=1e-6)
+    assert math.isclose(bones["Hips"][1], 0.95, abs_tol=1e-6)  # the default avatar's hips
+    # bone offsets are the default avatar's, mirrored into Unity's axes: her left arm (+X in
+    # three.js) starts 13 cm out from the left shoulder, on Unity's -X
+    assert np.allclose(bones["LeftUpperArm"][:3], (-0.13, 0.0, 0.0), atol=1e-6)
     arm = bones["LeftUpperArm"][3:]
     assert np.allclose(q_rotate(arm, np.array([-1.0, 0, 0])), [0, 0, 1], atol=1e-5)
     blends = {args[0]: args[1] for a, args in got if a == "/VMC/Ext/Blend/Val"}
