@@ -9,6 +9,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=
 command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 command -v oscsend >/dev/null 2>&1 || need_apt+=(liblo-tools)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 ldconfig -p 2>/dev/null | grep -q libportaudio.so.2 || need_apt+=(libportaudio2)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -38,7 +39,7 @@ if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
     touch .venv/.installed
 fi
 
-if [ -f stage/web/package.json ] && command -v npm >/dev/null 2>&1; then
+if [ -f stage/web/package.json ]; then
     if [ ! -d stage/web/node_modules ] || [ stage/web/package-lock.json -nt stage/web/node_modules ]; then
         echo "setup: installing the stage page's npm packages"
         (cd stage/web && npm ci --no-audit --no-fund --loglevel=error)
