@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -99,7 +98,8 @@ class CaptureStats:
 
 
 FrameCallback = Callable[[LandmarkFrame, int], None]
-"""Receives each smoothed frame and the ``time.monotonic_ns()`` at which it was read."""
+"""Receives each smoothed frame and the ``time.monotonic_ns()`` at which it was captured
+(read, for sources that do not know better; see ``FrameSource.read_stamped``)."""
 
 
 class Capture:
@@ -137,13 +137,13 @@ class Capture:
         next_at = loop.time()
         try:
             while True:
-                rgb = await loop.run_in_executor(pool, self.source.read)
-                if rgb is None:
+                got = await loop.run_in_executor(pool, self.source.read_stamped)
+                if got is None:
                     break
                 self.stats.read += 1
                 if self._mailbox is not None:
                     self.stats.dropped += 1
-                self._mailbox = (rgb, time.monotonic_ns())
+                self._mailbox = got
                 self._wake.set()
                 if self.options.pace and not self.source.live:
                     next_at += period

@@ -8,6 +8,7 @@ be opened raises ``SourceError`` naming what is wrong.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,12 @@ class FrameSource:
     def read(self) -> np.ndarray | None:
         """The next frame, RGB uint8 (H, W, 3), or None when the source is finished."""
         raise NotImplementedError
+
+    def read_stamped(self) -> tuple[np.ndarray, int] | None:
+        """The next frame and when it was captured (``time.monotonic_ns()``); by default the
+        time ``read`` returned it. Sources that know better (WebRTC) override this."""
+        rgb = self.read()
+        return None if rgb is None else (rgb, time.monotonic_ns())
 
     def close(self) -> None:
         """Release the device or file."""

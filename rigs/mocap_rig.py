@@ -47,6 +47,11 @@ class MocapRig:
                                         self.options.retarget.neck_share)
         self.blender.observe(frame.t, bones, expressions)
 
+    def observe_pose(self, frame: PoseFrame) -> None:
+        """Take a pose captured elsewhere (VMC in): its bones and expressions as seen at
+        ``frame.t``. The root position is not used (the avatar stays in place)."""
+        self.blender.observe(frame.t, dict(frame.normalized_bones), dict(frame.expressions))
+
     def pose(self, t: int, rest: dict[str, Quaternion] | None = None,
              rest_expressions: dict[str, float] | None = None) -> PoseFrame:
         """The pose at show sample ``t`` (capture blended over ``rest``)."""

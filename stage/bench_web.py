@@ -2,6 +2,10 @@
 
 - cue -> audio at the browser: a note-on is POSTed to ``/cue`` at wall time T; the page stamps
   (in wall-clock ms) when sound reaches its audio output; latency = that stamp - T.
+  Its parts: ``engine_cue_ms`` (cue to the note's first sample on the show clock),
+  ``cue_to_playout_ms`` (until the browser's WebRTC playout reaches that sample, from
+  ``getSynchronizationSources``), ``jitter_buffer_ms`` and ``output_latency_ms`` (the
+  browser's own buffers, from its stats and its AudioContext).
 - pose/audio sync at the renderer: how far the pose the page shows is from the audio it plays
   (both in show samples, through the RTP-to-show mapping), per animation frame.
 - CPU per viewer: the engine process's CPU time with N viewers minus with none, per viewer.
@@ -18,6 +22,7 @@ import aiohttp
 import numpy as np
 
 from singer.bench import machine_name
+from singer.contracts import SAMPLE_RATE_HZ
 from stage.serve import ServeOptions, serve
 
 CHROMIUM_ARGS = [
@@ -26,6 +31,15 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
     "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
 ]
+
+
+def _round(value: object) -> float | None:
+    return None if value is None else round(float(value), 2)  # type: ignore[arg-type]
+
+
+def _median(values: list) -> float | None:  # type: ignore[type-arg]
+    values = [v for v in values if v is not None]
+    return round(float(np.median(values)), 2) if values else None
 
 
 def _cpu_s() -> float:
@@ -76,22 +90,32 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = (1, 4, 16), cues: int = 
                         timeout=60_000)
                 xruns_before = pacer.xruns  # type: ignore[attr-defined]
                 cpu = await _engine_cpu(cpu_window_s)
-                latencies = []
+                latencies, playout, engine_ms = [], [], []
                 for i in range(cues):
                     pitch = 60 + (i * 5) % 12
                     sent_ms = time.time() * 1000
                     async with http.post(base + "/cue", json={
-                            "command": "note.on", "args": {"pitch": pitch, "syllable": "a"}}):
-                        pass
+                            "command": "note.on", "args": {"pitch": pitch, "syllable": "a"}}
+                            ) as reply:
+                        at = int((await reply.json())["data"]["at_sample"])
+                    engine_ms.append(handles["director"].last_cue_latency_ms)  # type: ignore
+
                     await asyncio.sleep(0.45)
                     async with http.post(base + "/cue", json={
                             "command": "note.off", "args": {"pitch": pitch}}):
                         pass
                     await asyncio.sleep(0.35)
-                    onsets = await pages[0].evaluate("window.livesinger.onsetsEpochMs")
-                    after = [t for t in onsets if t >= sent_ms - 5]
+                    live = await pages[0].evaluate(
+                        "({o: window.livesinger.onsetsEpochMs, p: window.livesinger.playoutLog})")
+                    after = [t for t in live["o"] if t >= sent_ms - 5]
                     if after:
                         latencies.append(after[0] - sent_ms)
+                    reached = [(ms, s) for ms, s in live["p"] if s >= at]
+                    if reached:
+                        ms, s = reached[0]
+                        playout.append(ms - (s - at) * 1000 / SAMPLE_RATE_HZ - sent_ms)
+                buffers = await pages[0].evaluate(
+                    "({j: window.livesinger.latencyMs, o: window.livesinger.outputLatencyMs})")
                 sync = []
                 for page in pages:
                     sync += await page.evaluate("window.livesinger.syncErrorsMs.slice(-400)")
@@ -103,11 +127,18 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = (1, 4, 16), cues: int = 
                     "cue_to_audio_ms_max": round(float(np.max(latencies)), 2)
                     if latencies else None,
                     "cues_heard": len(latencies), "cues": cues,
+                    "engine_cue_ms": _median(engine_ms),
+                    "cue_to_playout_ms": _median(playout),
+                    "jitter_buffer_ms": _round(buffers["j"]),
+                    "output_latency_ms": _round(buffers["o"]),
                     "sync_err_ms_p50": round(float(np.nanpercentile(abs_sync, 50)), 3),
                     "sync_err_ms_p99": round(float(np.nanpercentile(abs_sync, 99)), 3),
                     "cpu_per_viewer": round(max(0.0, cpu - idle_cpu) / count, 4),
                     "engine_cpu": round(cpu, 3), "engine_cpu_idle": round(idle_cpu, 3),
                     "xruns": pacer.xruns - xruns_before,  # type: ignore[attr-defined]
+                    "lookahead_ms": round(1000 * pacer.lookahead_chunks  # type: ignore
+                                          * pacer.config.chunk_samples  # type: ignore
+                                          / SAMPLE_RATE_HZ, 1),
                     "machine": machine_name(), "cpus": os.cpu_count(),
                 })
             await browser.close()

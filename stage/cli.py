@@ -111,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "a live edit re-renders them, so it adds no latency)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     p.add_argument("--mocap", metavar="SOURCE", default=None,
-                   help="drive the avatar from camera:N, a video file or an image folder "
-                        "(docs/mocap.md)")
+                   help="drive the avatar from camera:N, a video file, an image folder, "
+                        "webrtc (the performer's browser at /perform) or vmc[:PORT] (VMC in, "
+                        "default port 39540) (docs/mocap.md)")
     p.add_argument("--vmc-out", metavar="HOST:PORT", default=None,
                    help="also send the pose as VMC (docs/vmc.md), e.g. 127.0.0.1:39539")
     p.set_defaults(run=cmd_serve)
@@ -121,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Track a performer with mediapipe (pose + face), retarget "
                                    "onto the VRM humanoid and send VMC; see docs/mocap.md.")
     p.add_argument("--source", required=True,
-                   help="camera:N, a video file, or a folder of images")
+                   help="camera:N, a video file, a folder of images, or vmc[:PORT] (VMC in "
+                        "from another capture app, default port 39540)")
     p.add_argument("--vmc-out", metavar="HOST:PORT", default=None,
                    help="send VMC here (a VMC receiver listens on 39539)")
     p.add_argument("--preview", metavar="OUT.mp4", default=None,
@@ -129,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hands", action="store_true", help="track hands and fingers too")
     p.add_argument("--no-pace", action="store_true",
                    help="process files as fast as possible instead of at their frame rate")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="stop after this many seconds (default: when the source ends)")
     p.set_defaults(run=cmd_mocap)
 
     p = sub.add_parser("songs", help="the song library (docs/songs.md)")
@@ -313,9 +317,12 @@ def cmd_mocap(args: argparse.Namespace) -> int:
         vmc = parse_host_port(args.vmc_out, 39539) if args.vmc_out else None
         summary = asyncio.run(run_mocap(
             args.source, vmc, Path(args.preview) if args.preview else None,
-            CaptureOptions(TrackerOptions(hands=args.hands), pace=not args.no_pace)))
+            CaptureOptions(TrackerOptions(hands=args.hands), pace=not args.no_pace),
+            args.seconds))
     except (SourceError, ValueError) as err:
         raise CliError(str(err)) from None
+    except OSError as err:  # VMC in: the port is taken or the host is not ours
+        raise CliError(f"{args.source}: cannot listen: {err}") from None
     print(json.dumps(summary), flush=True)
     return 0
 

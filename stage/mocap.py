@@ -2,10 +2,13 @@
 
 ``run_mocap`` is ``livesinger mocap`` (capture alone); ``MocapFeed`` is what ``serve --mocap``
 runs next to the pose stream, which blends the rig over the idle body (``stage.posing``).
+``VmcFeed`` is the same for poses received as VMC (``--mocap vmc:PORT``); ``make_feed`` picks
+one from a ``--mocap`` spec.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sys
@@ -17,12 +20,12 @@ import numpy as np
 
 from mocap.capture import Capture, CaptureOptions
 from mocap.landmarks import LandmarkFrame
-from mocap.sources import open_source
+from mocap.sources import FrameSource, SourceError, open_source
 from mocap.tracker import Tracker
 from rigs.mocap_rig import MocapRig
 from rigs.pose import PoseFrame
 from stage.clock import ClockSync
-from streams.vmc import VmcSender
+from streams.vmc import VMC_PERFORMER_PORT, VmcReceiver, VmcSender
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +85,16 @@ class MocapFeed:
     """A capture driving a ``MocapRig``; pose sinks get each captured pose (T-pose rest).
     Without sinks the rig only observes, and the show's pose stream blends it."""
 
-    def __init__(self, source: str, clock: ClockSync, options: CaptureOptions | None = None,
+    def __init__(self, source: str | FrameSource, clock: ClockSync,
+                 options: CaptureOptions | None = None,
                  sinks: list[Callable[[PoseFrame], None]] | None = None,
                  prewarm: bool = False) -> None:
         self.rig = MocapRig()
         opts = options or CaptureOptions()
+        frames = open_source(source) if isinstance(source, str) else source
         # prewarm: load the models now (before the show clock runs), not mid-show
         tracker = Tracker(opts.tracker) if prewarm else None
-        self.capture = Capture(open_source(source), clock.sample_at, opts, tracker)
+        self.capture = Capture(frames, clock.sample_at, opts, tracker)
         self.latency_ms: list[float] = []
         self._sinks = sinks or []
         self._frame_sinks: list[Callable[[LandmarkFrame], None]] = []
@@ -129,32 +134,126 @@ class MocapFeed:
             print(f"livesinger: mocap source {self.capture.source.name} ended", file=sys.stderr)
 
 
+class VmcFeed:
+    """Poses received as VMC (another capture app: VSeeFace, Webcam Motion Capture...) drive
+    a ``MocapRig``, like ``MocapFeed``: the show's pose stream blends them over the idle body;
+    pose sinks get each received pose as it is. Each pose is stamped with the show sample at
+    which its packet arrived. Bad packets and badly typed messages are ignored and counted
+    (``receiver.bad_packets``, ``receiver.state.ignored``)."""
+
+    def __init__(self, clock: ClockSync, host: str = "127.0.0.1",
+                 port: int = VMC_PERFORMER_PORT,
+                 sinks: list[Callable[[PoseFrame], None]] | None = None) -> None:
+        self.rig = MocapRig()
+        self.receiver = VmcReceiver(self._on_pose, clock.now_sample, host, port)
+        self.name = f"vmc:{host}:{port}"
+        self._sinks = sinks or []
+        self._listening = asyncio.Event()
+
+    def _on_pose(self, frame: PoseFrame) -> None:
+        self.rig.observe_pose(frame)
+        for sink in self._sinks:
+            sink(frame)
+
+    async def listening(self) -> int:
+        """Wait until the port is bound; the port (useful with port 0)."""
+        await self._listening.wait()
+        return self.receiver.port
+
+    async def run(self) -> None:
+        """Receive until cancelled."""
+        await self.receiver.start()
+        self.name = f"vmc:{self.receiver.host}:{self.receiver.port}"
+        self._listening.set()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.receiver.stop()
+
+    async def run_guarded(self) -> None:
+        """``run`` for the show: a port that cannot be bound is reported, the show goes on."""
+        try:
+            await self.run()
+        except OSError as err:
+            log.exception("VMC in stopped")
+            print(f"livesinger: VMC in stopped ({err}); the show goes on", file=sys.stderr)
+
+    def stats(self) -> dict[str, object]:
+        """Counters for summaries."""
+        r = self.receiver
+        return {"source": self.name, "frames": r.frames, "bad_packets": r.bad_packets,
+                "ignored": r.state.ignored}
+
+
+def make_feed(spec: str, clock: ClockSync, options: CaptureOptions | None = None,
+              sinks: list[Callable[[PoseFrame], None]] | None = None, prewarm: bool = False
+              ) -> MocapFeed | VmcFeed:
+    """The feed of a ``--mocap``/``--source`` spec: ``vmc[:[HOST:]PORT]`` (VMC in, default
+    port 39540 on loopback), ``webrtc`` (the ``/perform`` page's camera; the source is
+    ``feed.capture.source``, to be fed by the web server), else a frame source
+    (``camera:N``, a file, a folder). ``SourceError`` explains a bad spec."""
+    if spec == "vmc" or spec.startswith("vmc:"):
+        rest = spec.removeprefix("vmc").removeprefix(":")
+        host, port = "127.0.0.1", VMC_PERFORMER_PORT
+        try:
+            if rest.isdigit():
+                port = int(rest)
+                if port >= 65536:
+                    raise ValueError("port out of range")
+            elif ":" in rest:
+                host, port = parse_host_port(rest, VMC_PERFORMER_PORT)
+            elif rest:
+                raise ValueError("not a port")
+        except ValueError as err:
+            raise SourceError(f"{spec}: want vmc, vmc:PORT or vmc:HOST:PORT ({err})") from None
+        return VmcFeed(clock, host, port, sinks)
+    if spec == "webrtc":
+        from mocap.webrtc_source import WebRtcSource
+
+        return MocapFeed(WebRtcSource(), clock, options, sinks, prewarm)
+    return MocapFeed(spec, clock, options, sinks, prewarm)
+
+
 async def run_mocap(source: str, vmc_out: tuple[str, int] | None = None,
-                    preview: Path | None = None, options: CaptureOptions | None = None
-                    ) -> dict[str, object]:
-    """``livesinger mocap``: capture alone, to VMC and/or a preview file. Returns a summary."""
+                    preview: Path | None = None, options: CaptureOptions | None = None,
+                    seconds: float | None = None) -> dict[str, object]:
+    """``livesinger mocap``: capture alone, to VMC and/or a preview file, until the source
+    ends or ``seconds`` have passed. Returns a summary."""
+    if source == "webrtc":
+        raise SourceError("webrtc: the performer page needs the engine's web server: use "
+                          "'livesinger serve --mocap webrtc'")
     clock = ClockSync()
     sender = VmcSender(*vmc_out) if vmc_out else None
-    feed = MocapFeed(source, clock, options, [sender.send] if sender else [])
-    writer = PreviewWriter(preview, feed.capture.source.fps) if preview else None
-    if writer:
+    feed = make_feed(source, clock, options, [sender.send] if sender else [])
+    writer = None
+    if isinstance(feed, MocapFeed) and preview:
+        writer = PreviewWriter(preview, feed.capture.source.fps)
         feed.add_frame_sink(writer.write)
+    elif preview:
+        raise SourceError(f"{source}: --preview needs a camera, video or image source")
     if sender:
         await sender.start()
-    print(f"livesinger: capturing {feed.capture.source.name}"
+    name = feed.capture.source.name if isinstance(feed, MocapFeed) else feed.name
+    print(f"livesinger: capturing {name}"
           + (f" -> VMC {vmc_out[0]}:{vmc_out[1]}" if vmc_out else ""), file=sys.stderr,
           flush=True)
     try:
-        await feed.run()
+        if seconds is None:
+            await feed.run()
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(feed.run(), seconds)
     finally:
         if sender:
             with contextlib.suppress(Exception):
                 await sender.stop()
         if writer:
             writer.close()
+    sent = {"vmc_sent": sender.sent if sender else 0}
+    if isinstance(feed, VmcFeed):
+        return {**feed.stats(), **sent}
     s = feed.capture.stats
     lat = np.array(feed.latency_ms or [0.0])
     return {"read": s.read, "tracked": s.tracked, "dropped": s.dropped, "lost": s.lost,
-            "ms_p50": round(float(np.percentile(lat, 50)), 2),
-            "vmc_sent": sender.sent if sender else 0,
+            "ms_p50": round(float(np.percentile(lat, 50)), 2), **sent,
             "preview": str(preview) if preview else None}

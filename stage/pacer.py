@@ -42,6 +42,10 @@ class PacerConfig:
     startup_s: float = 0.2
     """Show sample 0 plays this long after ``run()`` starts: room for the first renders,
     which warm caches and can take longer than the lookahead."""
+    max_lookahead_s: float = 0.1
+    """After an xrun the pacer renders one more chunk ahead, up to this far (0: never).
+    Rendering further ahead costs no cue latency (edits re-render what is not yet played),
+    only the re-render work of an edit."""
 
 
 SYNTH_NICE = -10
@@ -82,6 +86,8 @@ class AudioPacer:
         self._generation = 0  # bumped by rewind(): chunks of older generations are stale
         self._next_render = 0
         self._stopping = False
+        self.lookahead_chunks = self.config.lookahead_chunks
+        """Chunks rendered ahead of the show clock now (grows after xruns)."""
 
     @property
     def playout_sample(self) -> int:
@@ -147,8 +153,8 @@ class AudioPacer:
         show clock (the clock, not the playout task, so a stalled loop stalls nothing here)."""
         raise_thread_priority()
         n = self.config.chunk_samples
-        ahead = self.config.lookahead_chunks * n
         while True:
+            ahead = self.lookahead_chunks * n
             with self._cond:
                 while not self._stopping:
                     if until_sample is not None and self._next_render >= until_sample:
@@ -175,6 +181,13 @@ class AudioPacer:
                 if samples is not None:
                     self._ready[t] = AudioChunk(t, samples)
                 self._next_render = t + n
+
+    def _grow_lookahead(self) -> None:
+        n = self.config.chunk_samples
+        if (self.lookahead_chunks + 1) * n <= self.config.max_lookahead_s * SAMPLE_RATE_HZ:
+            self.lookahead_chunks += 1
+            log.warning("rendering %d chunks (%.0f ms) ahead after an xrun",
+                        self.lookahead_chunks, 1000 * self.lookahead_chunks * n / SAMPLE_RATE_HZ)
 
     async def _run_playout(self, until_sample: int | None) -> None:
         n = self.config.chunk_samples
@@ -213,6 +226,7 @@ class AudioPacer:
             log.warning("xrun at show sample %d (synthesis late); covering with a fade",
                         self._playout)
         self._in_xrun = True
+        self._grow_lookahead()
         cover = np.zeros(n, dtype=np.float32)
         if self._last is not None:
             tail = self._last[::-1][:FADE_SAMPLES] * np.linspace(1.0, 0.0, FADE_SAMPLES)

@@ -58,7 +58,8 @@ class ServeOptions:
     device: str | None = None
     seed: int = 0
     mocap: str | None = None
-    """Capture source driving the avatar: camera:N, a video file or an image folder."""
+    """What drives the avatar: camera:N, a video file, an image folder, ``webrtc`` (the
+    performer's browser camera via ``/perform``) or ``vmc[:[HOST:]PORT]`` (VMC in)."""
     vmc_out: str | None = None
     """HOST:PORT to send the pose to as VMC (docs/vmc.md)."""
     singer_mouth_wins: bool = True
@@ -179,6 +180,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             log.warning("%s; carrying on without it", err)
             print(f"livesinger: {err}; carrying on without it", file=sys.stderr)
 
+    feed, vmc, performer = _mocap_parts(opts, pacer)
     web = osc = hub = None
     if opts.http_port is not None:
         from streams.viewers import ViewerHub
@@ -188,7 +190,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
         pacer.add_sink(hub.push_audio)
         avatar = opts.avatar if opts.avatar else await asyncio.to_thread(default_avatar)
         web = WebServer(hub, director, web_root=WEB_ROOT, avatar_path=avatar, host=opts.host,
-                        port=opts.http_port, token=opts.token)
+                        port=opts.http_port, token=opts.token, performer=performer)
     if opts.osc_port is not None:
         from streams.osc import OscServer
 
@@ -196,7 +198,6 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
 
     pose_sinks: list[Callable[[PoseFrame], None]] = [
         s for s in (pose_recorder, hub.push_pose if hub else None) if s is not None]
-    feed, vmc = _mocap_parts(opts, pacer)
     if vmc:
         pose_sinks.append(vmc.send)
     stop = asyncio.Event()
@@ -230,7 +231,8 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             ports: dict[str, object] = {"osc": osc.port if osc else None,
                                         "http": web.port if web else None}
             if handles is not None:
-                handles.update(director=director, pacer=pacer, osc=osc, web=web, hub=hub)
+                handles.update(director=director, pacer=pacer, osc=osc, web=web, hub=hub,
+                               mocap=feed, performer=performer)
             while pacer.chunks_played == 0:  # ready means the show clock is running
                 await asyncio.sleep(0.01)
             _announce(opts, ports, recorder)
@@ -267,6 +269,10 @@ def _announce(opts: ServeOptions, ports: dict[str, object],
     parts = []
     if ports["http"] is not None:
         parts.append(f"stage page http://{opts.host}:{ports['http']}/")
+    if ports["http"] is not None and opts.mocap == "webrtc":
+        parts.append(f"performer page http://{opts.host}:{ports['http']}/perform")
+    if opts.mocap and opts.mocap.split(":")[0] == "vmc":
+        parts.append(f"VMC in {opts.mocap}")
     if ports["osc"] is not None:
         parts.append(f"OSC udp+tcp {opts.host}:{ports['osc']}")
     if opts.mqtt:
@@ -277,16 +283,27 @@ def _announce(opts: ServeOptions, ports: dict[str, object],
 
 
 def _mocap_parts(opts: ServeOptions, pacer: AudioPacer):  # type: ignore[no-untyped-def]
-    """The capture feed (``--mocap``) and VMC sender (``--vmc-out``) the options ask for."""
-    feed = vmc = None
+    """The capture feed (``--mocap``), VMC sender (``--vmc-out``) and, for ``--mocap webrtc``,
+    the performer desk answering ``/perform`` offers, as the options ask."""
+    feed = vmc = performer = None
     if opts.mocap:
         from mocap.sources import SourceError
-        from stage.mocap import MocapFeed
+        from stage.mocap import MocapFeed, make_feed
 
+        if opts.mocap == "webrtc" and opts.http_port is None:
+            raise ServeError("--mocap webrtc: the performer page needs the web server "
+                             "(--http-port)")
         try:
-            feed = MocapFeed(opts.mocap, pacer.clock, prewarm=True)
+            feed = make_feed(opts.mocap, pacer.clock, prewarm=True)
         except SourceError as err:
             raise ServeError(f"--mocap: {err}") from None
+        if opts.mocap == "webrtc" and isinstance(feed, MocapFeed):
+            from mocap.webrtc_source import WebRtcSource
+            from streams.performer import PerformerDesk
+
+            source = feed.capture.source
+            assert isinstance(source, WebRtcSource)
+            performer = PerformerDesk(source.consume)
     if opts.vmc_out:
         from stage.mocap import parse_host_port
         from streams.vmc import VmcSender
@@ -295,4 +312,4 @@ def _mocap_parts(opts: ServeOptions, pacer: AudioPacer):  # type: ignore[no-unty
             vmc = VmcSender(*parse_host_port(opts.vmc_out, 39539))
         except ValueError as err:
             raise ServeError(f"--vmc-out {err}") from None
-    return feed, vmc
+    return feed, vmc, performer

@@ -7,6 +7,9 @@ Routes (all JSON errors are ``{"error": "..."}`` with a fitting status):
 - ``POST /offer`` ``{"sdp", "type": "offer"}`` -> ``{"sdp", "type": "answer", "id"}``.
 - ``POST /whep`` (``application/sdp``) -> ``201 Created``, ``Location: /whep/<id>``, the SDP
   answer; ``DELETE /whep/<id>`` ends it; ``OPTIONS``/``HEAD /whep`` to discover the endpoint.
+- ``GET /perform`` the performer's page (camera -> engine); ``POST /perform/offer``
+  ``{"sdp", "type": "offer"}`` -> ``{"sdp", "type": "answer", "id"}`` (409 while another
+  performer is on, 404 when the show takes no camera); ``DELETE /perform/<id>`` leaves.
 - ``GET /status`` the show's state; ``POST /cue`` ``{"command": "note.on", "args": {...},
   "singer": null}`` -> the reply.
 
@@ -23,6 +26,7 @@ from pathlib import Path
 from aiohttp import web
 
 from streams.cue import CueError, CueHandler, make_cue
+from streams.performer import PerformerBusy, PerformerDesk
 from streams.viewers import OfferError, ViewerHub
 
 log = logging.getLogger(__name__)
@@ -42,8 +46,9 @@ class WebServer:
 
     def __init__(self, hub: ViewerHub, handler: CueHandler, *, web_root: Path,
                  avatar_path: Path, host: str = "127.0.0.1", port: int = 8080,
-                 token: str | None = None) -> None:
+                 token: str | None = None, performer: PerformerDesk | None = None) -> None:
         self.hub = hub
+        self.performer = performer
         self.handler = handler
         self.web_root = web_root.resolve()
         self.vendor_root = (web_root / "node_modules").resolve()
@@ -62,6 +67,9 @@ class WebServer:
         r.add_route("HEAD", "/whep", self._whep_options)
         r.add_delete("/whep/{id}", self._whep_delete)
         r.add_route("PATCH", "/whep/{id}", self._whep_patch)
+        r.add_get("/perform", self._perform_page)
+        r.add_post("/perform/offer", self._perform_offer)
+        r.add_delete("/perform/{id}", self._perform_delete)
         r.add_get("/vendor/{path:.*}", self._vendor)
         r.add_get("/{path:[^/]+}", self._static)
         self._runner: web.AppRunner | None = None
@@ -78,8 +86,10 @@ class WebServer:
             self.port = sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        """Close every viewer and stop listening."""
+        """Close every viewer (and the performer) and stop listening."""
         await self.hub.close_all()
+        if self.performer is not None:
+            await self.performer.close_all()
         if self._runner:
             await self._runner.cleanup()
 
@@ -139,6 +149,8 @@ class WebServer:
     async def _status(self, _request: web.Request) -> web.Response:
         status = dict(self.handler.status())
         status["viewers"] = [v.stats() for v in self.hub.viewers.values()]
+        if self.performer is not None:
+            status["performer"] = self.performer.stats()
         return web.json_response(status)
 
     async def _cue(self, request: web.Request) -> web.Response:
@@ -199,3 +211,33 @@ class WebServer:
         if request.match_info["id"] not in self.hub.viewers:
             return _error(404, f"no WHEP session {request.match_info['id']!r}")
         return _error(405, "trickle ICE is not needed: the answer carries all candidates")
+
+    # -- performer (camera in) --------------------------------------------------------
+
+    async def _perform_page(self, _request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(self.web_root / "perform.html",
+                                headers={"Content-Type": "text/html"})
+
+    async def _perform_offer(self, request: web.Request) -> web.Response:
+        if self.performer is None:
+            return _error(404, "this show takes no performer camera: start it with "
+                               "'livesinger serve --mocap webrtc'")
+        try:
+            body = await request.json()
+        except json.JSONDecodeError as err:
+            return _error(400, f"body is not JSON: {err}")
+        if not isinstance(body, dict) or body.get("type") != "offer" or \
+                not isinstance(body.get("sdp"), str):
+            return _error(400, 'expected {"type": "offer", "sdp": "..."}')
+        try:
+            performer, answer = await self.performer.answer(body["sdp"])
+        except PerformerBusy as err:
+            return _error(409, str(err))
+        except OfferError as err:
+            return _error(400, str(err))
+        return web.json_response({"type": "answer", "sdp": answer, "id": performer.id})
+
+    async def _perform_delete(self, request: web.Request) -> web.Response:
+        if self.performer is not None and await self.performer.close(request.match_info["id"]):
+            return web.Response(status=200)
+        return _error(404, f"no performer {request.match_info['id']!r}")

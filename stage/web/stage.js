@@ -12,12 +12,24 @@ const SAMPLE_RATE = 48000;
 const live = window.livesinger = {
   state: 'connecting', avatar: null, humanBones: [], audioPackets: 0, audioLevel: 0,
   pitchLog: [], mouthLog: [], syncErrorsMs: [], latencyMs: null, rtpMinusShow: null,
-  posesReceived: 0, lastPoseT: null, onsetsEpochMs: [],
+  posesReceived: 0, lastPoseT: null, onsetsEpochMs: [], playoutLog: [], outputLatencyMs: null,
 };
 
 // ---- scene ---------------------------------------------------------------------------
 const canvas = document.getElementById('stage');
-const renderer = new THREE.WebGLRenderer({ canvas, antialias: true, preserveDrawingBuffer: true });
+// A software GL (SwiftShader, llvmpipe) shares the CPU with the browser's own audio and
+// network threads: draw without multisampling and at most 30 times a second there, so the
+// picture never starves the sound (?fps=N overrides the cap).
+function softwareGl() {
+  const gl = document.createElement('canvas').getContext('webgl2');
+  const info = gl && gl.getExtension('WEBGL_debug_renderer_info');
+  const name = info ? String(gl.getParameter(info.UNMASKED_RENDERER_WEBGL)) : '';
+  return /swiftshader|llvmpipe|software/i.test(name);
+}
+live.softwareGl = softwareGl();
+const maxFps = Number(params.get('fps')) || (live.softwareGl ? 30 : 0);
+const renderer = new THREE.WebGLRenderer({
+  canvas, antialias: !live.softwareGl, preserveDrawingBuffer: true });
 renderer.setPixelRatio(window.devicePixelRatio);
 renderer.setSize(window.innerWidth, window.innerHeight);
 const scene = new THREE.Scene();
@@ -208,9 +220,17 @@ function applyPose(pose) {
 // ---- loop ----------------------------------------------------------------------------
 const clock = new THREE.Clock();
 let lastStats = 0;
-function frame() {
+let lastDrawMs = 0;
+function frame(nowMs) {
   requestAnimationFrame(frame);
+  if (maxFps && nowMs - lastDrawMs < 1000 / maxFps - 2) return;
+  lastDrawMs = nowMs;
   const now = showSampleNow();
+  if (now !== null) {
+    // (wall-clock ms, show sample playing): when a cued sample was heard, for benchmarks
+    live.playoutLog.push([performance.timeOrigin + performance.now(), now]);
+    if (live.playoutLog.length > 1200) live.playoutLog.shift();
+  }
   let applied = null;
   if (now !== null) {
     applied = poseAt(now);
@@ -257,7 +277,11 @@ async function updateStats() {
     }
   });
   setText('o-audio', `${live.audioPackets} packets, level ${live.audioLevel.toFixed(3)}`);
-  if (live.latencyMs !== null) setText('o-latency', `jitter buffer ${live.latencyMs.toFixed(0)} ms`);
+  live.outputLatencyMs = 1000 * ((ctx.baseLatency || 0) + (ctx.outputLatency || 0));
+  if (live.latencyMs !== null) {
+    setText('o-latency', `jitter buffer ${live.latencyMs.toFixed(0)} ms, ` +
+      `output ${live.outputLatencyMs.toFixed(0)} ms`);
+  }
 }
 
 // ---- overlay -------------------------------------------------------------------------

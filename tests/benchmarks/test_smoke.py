@@ -19,3 +19,31 @@ def test_voice_benchmark_smoke_prints_its_keys() -> None:
         assert {"voices", "device", "chunk_ms", "chunk_ms_p50", "chunk_ms_p99", "rtf"} <= set(row)
         assert 0 < row["chunk_ms_p50"] <= row["chunk_ms_p99"]
         assert row["rtf"] > 0
+
+
+def _rows(script: str, timeout_s: int = 240) -> list[dict[str, object]]:
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke"],
+                         capture_output=True, text=True, check=True, timeout=timeout_s).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip().startswith("{")]
+
+
+def test_osc_benchmark_smoke_hears_its_notes_and_counts_the_flood() -> None:
+    (row,) = _rows("bench_osc.py")
+    assert {"latency_ms_p50", "latency_ms_p99", "bad_packets_per_s", "xruns"} <= set(row)
+    assert row["notes_heard"] >= 0.9 * row["notes"]  # type: ignore[operator]
+    assert 0 < row["latency_ms_p50"] <= row["latency_ms_p99"]  # type: ignore[operator]
+    assert row["bad_packets_per_s"] > 1000  # type: ignore[operator]
+
+
+def test_webrtc_benchmark_smoke_hears_cues_in_chromium() -> None:
+    (row,) = _rows("bench_webrtc.py")
+    assert {"viewers", "cue_to_audio_ms", "sync_err_ms_p50", "sync_err_ms_p99",
+            "cpu_per_viewer", "xruns"} <= set(row)
+    assert row["viewers"] == 1 and row["cues_heard"] == row["cues"]
+    assert 0 < row["engine_cue_ms"] < row["cue_to_playout_ms"] < row["cue_to_audio_ms"]  # type: ignore[operator]
+
+
+def test_mocap_benchmark_smoke_tracks_frames() -> None:
+    (row,) = _rows("bench_mocap.py")
+    assert {"ms_p50", "ms_p99", "fps", "bare_ms_p50"} <= set(row)
+    assert 0 < row["ms_p50"] <= row["ms_p99"] and row["fps"] > 0  # type: ignore[operator]

@@ -110,3 +110,17 @@ async def test_rewind_rerenders_only_unplayed_chunks_and_lands_within_a_chunk() 
     assert all(c.samples[0] == np.float32(0.1) for c in chunks if c.t < start)
     latency_ms = (pacer.clock.ns_of(changed) - asked_ns) / 1e6
     assert 0 <= latency_ms <= 5 + 4 + 1  # one 5 ms chunk + the 4 ms render margin + jitter
+
+
+async def test_xruns_make_the_pacer_render_further_ahead_up_to_its_limit() -> None:
+    slow = {"until": 30 * 240}
+
+    def renderer(start: int, n: int) -> np.ndarray:
+        if start < slow["until"]:
+            time.sleep(0.008)  # slower than the 5 ms chunk: the first chunks are late
+        return np.full(n, 0.1, dtype=np.float32)
+
+    pacer = AudioPacer(renderer, None, PacerConfig(240, 1, max_lookahead_s=0.03))
+    await pacer.run(until_sample=200 * 240)
+    assert pacer.xruns > 0
+    assert pacer.lookahead_chunks == 6  # 30 ms of 5 ms chunks, and no further
