@@ -19,6 +19,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     return report
 
 
+@pytest.fixture(scope="session", autouse=True)
+def engine_threads() -> None:
+    """Run the engine in tests as ``serve`` runs it: one torch thread, a short GIL interval
+    (torch's spinning workers otherwise starve the synthesis thread beside a browser)."""
+    from stage.serve import realtime_threads
+
+    realtime_threads()
+
+
 @pytest.fixture
 def keep_audio(request: pytest.FixtureRequest,
                tmp_path: Path) -> Iterator[Callable[[str, np.ndarray], None]]:
