@@ -14,7 +14,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="short run for CI")
     args = parser.parse_args()
-    notes = 40 if args.smoke else 300
+    notes = 40 if args.smoke else 1000
     print(json.dumps(asyncio.run(bench_osc(notes=notes))), flush=True)
 
 

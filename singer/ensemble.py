@@ -13,6 +13,7 @@ import bisect
 import threading
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,6 +61,10 @@ class SingerLine:
         self._version = 0  # bumped by every edit: work computed for an older one is dropped
         self._tracks: dict[int, ControlTrack] = {}
         self._params: dict[tuple[int, str], FrameParams] = {}
+        # Work in progress by key: a second thread wanting the same block of the same version
+        # (the audio thread and the pose stream after an edit) waits for it instead of
+        # computing it again beside it.
+        self._inflight: dict[object, tuple[int, threading.Event]] = {}
         # Filter designs and this seed's jitter tables, now rather than on the first live note.
         compile_track([Note(0, 4 * hop, 60.0, "a", ("a",))], voice, hop=hop, seed=seed,
                       frame_range=(0, 8))
@@ -83,10 +88,16 @@ class SingerLine:
         return last + int(TAIL_S * SAMPLE_RATE_HZ) if last else 0
 
     def set_notes(self, notes: list[Note], changed_from: int) -> None:
-        """Replace the notes; only what sounds from show sample ``changed_from`` on changes."""
-        starts = _phrase_starts(sorted(notes, key=lambda n: n.t_on))
+        """Replace the notes; only what sounds from show sample ``changed_from`` on changes.
+
+        The cost follows the notes near the change, not the length of the show so far.
+        """
+        ordered = sorted(notes, key=lambda n: n.t_on)
         with self._lock:
-            self._notes = sorted(notes, key=lambda n: n.t_on)
+            old_starts = self._phrase_starts
+        starts = _phrase_starts_from(ordered, old_starts, changed_from)
+        with self._lock:
+            self._notes = ordered
             self._phrase_starts = starts
             self._invalidate(changed_from)
 
@@ -115,23 +126,44 @@ class SingerLine:
             del self._params[key]
 
     def track_block(self, block: int) -> ControlTrack:
-        """The controls of one block of frames (cached; computed without holding the lock,
-        so the audio thread never waits behind another thread's compile)."""
+        """The controls of one block of frames (cached; computed without holding the lock, so
+        an edit never waits behind a compile, and once even when several threads ask)."""
+        def compute() -> ControlTrack:
+            notes, events, voice = self._notes, list(self._events), self.voice
+            if block < 0:
+                return _silent_block(block, self.hop)
+            return self._compile_block(block, notes, events, voice)
+        return self._cached(self._tracks, block, ("track", block), compute)
+
+    def _cached(self, cache: dict, key: object, work_key: object,  # type: ignore[type-arg]
+                compute: Callable[[], Any]) -> Any:
+        """``cache[key]``, computed by ``compute`` outside the lock if missing; a result
+        computed for an older version (an edit came meanwhile) is computed again."""
         while True:
             with self._lock:
-                track = self._tracks.get(block)
-                if track is not None:
-                    return track
+                if key in cache:
+                    return cache[key]
                 version = self._version
-                notes, events, voice = self._notes, list(self._events), self.voice
-            if block < 0:
-                track = _silent_block(block, self.hop)
-            else:
-                track = self._compile_block(block, notes, events, voice)
+                pending = self._inflight.get(work_key)
+                if pending is not None and pending[0] == version:
+                    done, owner = pending[1], False
+                else:
+                    done, owner = threading.Event(), True
+                    self._inflight[work_key] = (version, done)
+            if not owner:
+                done.wait(timeout=0.1)
+                continue
+            try:
+                value = compute()
+            finally:
+                with self._lock:
+                    if self._inflight.get(work_key, (0, None))[1] is done:
+                        del self._inflight[work_key]
+                done.set()
             with self._lock:
                 if version == self._version:
-                    self._tracks[block] = track
-                    return track
+                    cache[key] = value
+                    return value
 
     def _compile_block(self, block: int, notes: list[Note], events: list[ExpressionEvent],
                        voice: VoiceProfile) -> ControlTrack:
@@ -183,19 +215,12 @@ class SingerLine:
     def block_params(self, synth: HarmonicNoiseSynth, block: int) -> FrameParams:
         """Synthesis parameters of one block of frames (cached, computed outside the lock)."""
         key = (block, str(synth.device))
-        while True:
-            with self._lock:
-                cached = self._params.get(key)
-                if cached is not None:
-                    return cached
-                version = self._version
+
+        def compute() -> FrameParams:
             track = self.track_block(block)
-            params = synth.frame_params(stack_controls(
+            return synth.frame_params(stack_controls(
                 [track.window(track.first_frame, track.n_frames)], synth.device))
-            with self._lock:
-                if version == self._version:
-                    self._params[key] = params
-                    return params
+        return self._cached(self._params, key, ("params", *key), compute)
 
     def control_frame(self, sample: int) -> ControlFrame:
         """The ``ControlFrame`` for the hop containing ``sample`` (lip-sync, status)."""
@@ -231,6 +256,26 @@ class SingerLine:
 
 ONSET_FADE_SAMPLES = 96
 """2 ms: how a phrase fades in from its exact start sample."""
+
+
+PHRASE_CONTEXT_S = 1.0
+"""Longer than any consonant lead or coda: notes further apart do not shape each other."""
+
+
+def _phrase_starts_from(notes: list[Note], old_starts: list[int], changed_from: int
+                        ) -> list[int]:
+    """Phrase starts of ``notes``, recomputed only around and after ``changed_from`` (the
+    ones before it are ``old_starts``, which an edit from there on leaves as they were)."""
+    context = int(PHRASE_CONTEXT_S * SAMPLE_RATE_HZ)
+    cut = changed_from - context
+    first = next((i for i, n in enumerate(notes) if n.t_off >= cut - context), len(notes))
+    first = max(0, first - 2)
+    if first == 0:
+        return _phrase_starts(notes)
+    # notes[first] ends before cut - context, so the window's first phrase (which has no
+    # context) starts before cut and is left out; everything from cut on sees its neighbours
+    fresh = [s for s in _phrase_starts(notes[first:]) if s >= cut]
+    return [s for s in old_starts if s < cut] + fresh
 
 
 def _phrase_starts(notes: list[Note]) -> list[int]:

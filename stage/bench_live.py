@@ -40,7 +40,7 @@ def _osc_note(address: str, pitch: int, velocity: float | None = None) -> bytes:
     return builder.build().dgram
 
 
-async def bench_osc(notes: int = 300, note_s: float = 0.05, gap_s: float = 0.15,
+async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11,
                     bad_per_s: float = 2000.0, chunk_ms: float = 5.0) -> dict[str, object]:
     """Measure note-on latency over ``notes`` notes while flooding with malformed packets."""
     captured: list[AudioChunk] = []

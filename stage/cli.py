@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(run=cmd_bench_voice)
     b = bench.add_parser("osc", help="OSC note-on -> first sample latency, malformed floods")
     b.add_argument("--json", action="store_true", help="one JSON object per line (default)")
-    b.add_argument("--notes", type=int, default=300, help="notes to play (default 300)")
+    b.add_argument("--notes", type=int, default=1000, help="notes to play (default 1000)")
     b.add_argument("--bad-per-s", type=float, default=2000.0,
                    help="malformed packets per second sent meanwhile")
     b.set_defaults(run=cmd_bench_osc)

@@ -140,7 +140,7 @@ class Director:
         self.cues_applied += 1
         if cue.kind not in NO_SOUND_CHANGE:
             self._last_edit = time.monotonic()
-            start = self.pacer.rewind(at)
+            start = self.pacer.rewind(at, placed=True)
             if cue.at_sample is None:
                 self.last_cue_latency_ms = (self.pacer.clock.ns_of(start) - received_ns) / 1e6
         return reply
@@ -422,6 +422,8 @@ class Director:
             "xruns": self._pacer.xruns if self._pacer else 0,
             "lookahead_ms": round(1000 * self._pacer.lookahead_chunks
                                   * self._pacer.config.chunk_samples / SAMPLE_RATE_HZ, 1)
+            if self._pacer else None,
+            "edit_margin_ms": round(1000 * self._pacer.edit_margin_s, 1)
             if self._pacer else None,
             "cue_latency_ms": None if self.last_cue_latency_ms is None
             else round(self.last_cue_latency_ms, 3),

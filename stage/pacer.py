@@ -42,6 +42,11 @@ class PacerConfig:
     startup_s: float = 0.2
     """Show sample 0 plays this long after ``run()`` starts: room for the first renders,
     which warm caches and can take longer than the lookahead."""
+    edit_margin_s: float = 0.004
+    """An edit (a live note, a cue) takes effect at the first chunk due at least this far
+    ahead: the time the synthesis thread has to render it again."""
+    max_edit_margin_s: float = 0.012
+    """When an edited chunk is still late, the margin grows by 1 ms, up to this."""
     max_lookahead_s: float = 0.1
     """After an xrun the pacer renders one more chunk ahead, up to this far (0: never).
     Rendering further ahead costs no cue latency (edits re-render what is not yet played),
@@ -88,6 +93,9 @@ class AudioPacer:
         self._stopping = False
         self.lookahead_chunks = self.config.lookahead_chunks
         """Chunks rendered ahead of the show clock now (grows after xruns)."""
+        self.edit_margin_s = self.config.edit_margin_s
+        """How far ahead an edit lands now (grows when edited chunks come late)."""
+        self._last_edit_start = -1
 
     @property
     def playout_sample(self) -> int:
@@ -120,29 +128,35 @@ class AudioPacer:
                 self._cond.notify_all()
             producer.join(timeout=1.0)  # at most one chunk's render away
 
-    def earliest_editable_sample(self, margin_s: float = 0.004) -> int:
+    def earliest_editable_sample(self, margin_s: float | None = None) -> int:
         """The first chunk boundary that can still change: not played, and far enough ahead
         that it can be rendered again before it is due."""
         n = self.config.chunk_samples
         t = self._playout
-        while self.clock.seconds_until(t) < margin_s:
+        margin = self.edit_margin_s if margin_s is None else margin_s
+        while self.clock.seconds_until(t) < margin:
             t += n
         return t
 
-    def rewind(self, sample: int) -> int:
+    def rewind(self, sample: int, placed: bool = False) -> int:
         """Render again from the chunk holding ``sample`` (clamped to what is still editable).
 
         Returns the show sample from which audio is rendered again. Chunks already played are
-        never touched.
+        never touched. ``placed``: ``sample`` was taken from ``earliest_editable_sample()``
+        before the edit was applied, so it is kept even if applying took a while, as long as
+        that chunk has not been played (if its render then comes late, that is an xrun and
+        the edit margin grows).
         """
         n = self.config.chunk_samples
         with self._cond:
-            start = max(sample - sample % n, self.earliest_editable_sample())
+            floor = self._playout if placed else self.earliest_editable_sample()
+            start = max(sample - sample % n, floor)
             if start > self._next_render:
                 return start  # nothing rendered or rendering there yet: picked up anyway
             # (start == next render: that chunk may be in the synth thread right now; redo it)
             self._generation += 1
             self._next_render = start
+            self._last_edit_start = start
             for t in [t for t in self._ready if t >= start]:
                 del self._ready[t]
             self._cond.notify_all()
@@ -181,6 +195,12 @@ class AudioPacer:
                 if samples is not None:
                     self._ready[t] = AudioChunk(t, samples)
                 self._next_render = t + n
+
+    def _grow_edit_margin(self) -> None:
+        if self.edit_margin_s + 0.001 <= self.config.max_edit_margin_s + 1e-9:
+            self.edit_margin_s += 0.001
+            log.warning("edits land %.0f ms ahead after an edited chunk came late",
+                        1000 * self.edit_margin_s)
 
     def _grow_lookahead(self) -> None:
         n = self.config.chunk_samples
@@ -226,7 +246,10 @@ class AudioPacer:
             log.warning("xrun at show sample %d (synthesis late); covering with a fade",
                         self._playout)
         self._in_xrun = True
-        self._grow_lookahead()
+        if self._playout == self._last_edit_start:  # the edit came too close: aim further
+            self._grow_edit_margin()
+        else:
+            self._grow_lookahead()
         cover = np.zeros(n, dtype=np.float32)
         if self._last is not None:
             tail = self._last[::-1][:FADE_SAMPLES] * np.linspace(1.0, 0.0, FADE_SAMPLES)
