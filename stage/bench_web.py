@@ -1,4 +1,9 @@
-"""WebRTC benchmark: N stage pages in headless Chromium watching one engine.
+"""WebRTC benchmark: N viewers of one engine — one stage page in headless Chromium that
+measures, and N - 1 WHEP listeners (real aiortc peers, in a process of their own).
+
+Chromium pages draw with software GL here, so the measuring page is one page; the other
+viewers are the load a show's engine carries (each a full WebRTC peer with its own Opus
+encoder on the engine side).
 
 - cue -> audio at the browser: a note-on is POSTed to ``/cue`` at wall time T; the page stamps
   (in wall-clock ms) when sound reaches its audio output; latency = that stamp - T.
@@ -16,7 +21,10 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import signal
+import sys
 import time
+from collections.abc import Callable
 
 import aiohttp
 import numpy as np
@@ -54,9 +62,11 @@ async def _engine_cpu(seconds: float) -> float:
     return (_cpu_s() - start_cpu) / (time.monotonic() - start)
 
 
-async def bench_webrtc(viewer_counts: tuple[int, ...] = (1, 4, 16), cues: int = 8,
-                       cpu_window_s: float = 3.0) -> list[dict[str, object]]:
-    """One result per viewer count."""
+async def bench_webrtc(viewer_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 24), cues: int = 8,
+                       cpu_window_s: float = 3.0,
+                       on_row: Callable[[dict[str, object]], None] | None = None
+                       ) -> list[dict[str, object]]:
+    """One result per viewer count (each also handed to ``on_row`` as soon as measured)."""
     from playwright.async_api import async_playwright
 
     ready = asyncio.Event()
@@ -71,78 +81,111 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = (1, 4, 16), cues: int = 
     engine = asyncio.ensure_future(serve(opts, on_ready, handles))
     await asyncio.wait_for(ready.wait(), 60)
     base = f"http://127.0.0.1:{ports['http']}"
-    pacer = handles["pacer"]
-    results = []
+    results: list[dict[str, object]] = []
     try:
         idle_cpu = await _engine_cpu(cpu_window_s)
         async with async_playwright() as pw, aiohttp.ClientSession() as http:
             browser = await pw.chromium.launch(executable_path="/usr/bin/chromium",
                                                args=CHROMIUM_ARGS)
-            pages: list = []
+            page = await browser.new_page(viewport={"width": 480, "height": 360})
+            await page.goto(base + "/?overlay=0")
+            await page.wait_for_function(
+                "window.livesinger && window.livesinger.rtpMinusShow !== null", timeout=60_000)
             for count in viewer_counts:
-                while len(pages) < count:
-                    page = await browser.new_page(viewport={"width": 480, "height": 360})
-                    await page.goto(base + "/?overlay=0")
-                    pages.append(page)
-                for page in pages:
-                    await page.wait_for_function(
-                        "window.livesinger && window.livesinger.rtpMinusShow !== null",
-                        timeout=60_000)
-                xruns_before = pacer.xruns  # type: ignore[attr-defined]
-                cpu = await _engine_cpu(cpu_window_s)
-                latencies, playout, engine_ms = [], [], []
-                for i in range(cues):
-                    pitch = 60 + (i * 5) % 12
-                    sent_ms = time.time() * 1000
-                    async with http.post(base + "/cue", json={
-                            "command": "note.on", "args": {"pitch": pitch, "syllable": "a"}}
-                            ) as reply:
-                        at = int((await reply.json())["data"]["at_sample"])
-                    engine_ms.append(handles["director"].last_cue_latency_ms)  # type: ignore
-
-                    await asyncio.sleep(0.45)
-                    async with http.post(base + "/cue", json={
-                            "command": "note.off", "args": {"pitch": pitch}}):
-                        pass
-                    await asyncio.sleep(0.35)
-                    live = await pages[0].evaluate(
-                        "({o: window.livesinger.onsetsEpochMs, p: window.livesinger.playoutLog})")
-                    after = [t for t in live["o"] if t >= sent_ms - 5]
-                    if after:
-                        latencies.append(after[0] - sent_ms)
-                    reached = [(ms, s) for ms, s in live["p"] if s >= at]
-                    if reached:
-                        ms, s = reached[0]
-                        playout.append(ms - (s - at) * 1000 / SAMPLE_RATE_HZ - sent_ms)
-                buffers = await pages[0].evaluate(
-                    "({j: window.livesinger.latencyMs, o: window.livesinger.outputLatencyMs})")
-                sync = []
-                for page in pages:
-                    sync += await page.evaluate("window.livesinger.syncErrorsMs.slice(-400)")
-                abs_sync = np.abs(np.array(sync)) if sync else np.array([np.nan])
-                results.append({
-                    "bench": "webrtc", "viewers": count,
-                    "cue_to_audio_ms": round(float(np.median(latencies)), 2)
-                    if latencies else None,
-                    "cue_to_audio_ms_max": round(float(np.max(latencies)), 2)
-                    if latencies else None,
-                    "cues_heard": len(latencies), "cues": cues,
-                    "engine_cue_ms": _median(engine_ms),
-                    "cue_to_playout_ms": _median(playout),
-                    "jitter_buffer_ms": _round(buffers["j"]),
-                    "output_latency_ms": _round(buffers["o"]),
-                    "sync_err_ms_p50": round(float(np.nanpercentile(abs_sync, 50)), 3),
-                    "sync_err_ms_p99": round(float(np.nanpercentile(abs_sync, 99)), 3),
-                    "cpu_per_viewer": round(max(0.0, cpu - idle_cpu) / count, 4),
-                    "engine_cpu": round(cpu, 3), "engine_cpu_idle": round(idle_cpu, 3),
-                    "xruns": pacer.xruns - xruns_before,  # type: ignore[attr-defined]
-                    "lookahead_ms": round(1000 * pacer.lookahead_chunks  # type: ignore
-                                          * pacer.config.chunk_samples  # type: ignore
-                                          / SAMPLE_RATE_HZ, 1),
-                    "machine": machine_name(), "cpus": os.cpu_count(),
-                })
+                listeners = await _start_listeners(base + "/whep", count - 1)
+                try:
+                    row = await _measure(page, http, base, handles, count, cues, cpu_window_s,
+                                         idle_cpu)
+                finally:
+                    await _stop_listeners(listeners)
+                results.append(row)
+                if on_row is not None:
+                    on_row(row)
             await browser.close()
     finally:
         engine.cancel()
         await asyncio.gather(engine, return_exceptions=True)
     return results
+
+
+async def _start_listeners(url: str, count: int) -> asyncio.subprocess.Process | None:
+    """``count`` WHEP listeners in a process of their own, once all are connected."""
+    if count <= 0:
+        return None
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streams.whep_client", url, "--count", str(count),
+        stdout=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    line = await asyncio.wait_for(proc.stdout.readline(), timeout=30 + count)
+    if b"listening" not in line:
+        raise RuntimeError(f"WHEP listeners did not start: {line!r}")
+    return proc
+
+
+async def _stop_listeners(proc: asyncio.subprocess.Process | None) -> None:
+    if proc is None:
+        return
+    proc.send_signal(signal.SIGINT)  # they leave with DELETE, as a player would
+    try:
+        await asyncio.wait_for(proc.wait(), timeout=15)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
+async def _measure(page, http: aiohttp.ClientSession, base: str,  # type: ignore[no-untyped-def]
+                   handles: dict[str, object], count: int, cues: int, cpu_window_s: float,
+                   idle_cpu: float) -> dict[str, object]:
+    """Cues heard by the page, its sync error, and the engine's CPU with ``count`` viewers."""
+    pacer = handles["pacer"]
+    hub = handles.get("hub")
+    await asyncio.sleep(1.0)  # let the new peers settle
+    xruns_before = pacer.xruns  # type: ignore[attr-defined]
+    cpu = await _engine_cpu(cpu_window_s)
+    latencies, playout, engine_ms = [], [], []
+    for i in range(cues):
+        pitch = 60 + (i * 5) % 12
+        sent_ms = time.time() * 1000
+        async with http.post(base + "/cue", json={
+                "command": "note.on", "args": {"pitch": pitch, "syllable": "a"}}) as reply:
+            at = int((await reply.json())["data"]["at_sample"])
+        engine_ms.append(handles["director"].last_cue_latency_ms)  # type: ignore[attr-defined]
+        await asyncio.sleep(0.45)
+        async with http.post(base + "/cue", json={
+                "command": "note.off", "args": {"pitch": pitch}}):
+            pass
+        await asyncio.sleep(0.35)
+        live = await page.evaluate(
+            "({o: window.livesinger.onsetsEpochMs, p: window.livesinger.playoutLog})")
+        after = [t for t in live["o"] if t >= sent_ms - 5]
+        if after:
+            latencies.append(after[0] - sent_ms)
+        reached = [(ms, s) for ms, s in live["p"] if s >= at]
+        if reached:
+            ms, s = reached[0]
+            playout.append(ms - (s - at) * 1000 / SAMPLE_RATE_HZ - sent_ms)
+    buffers = await page.evaluate(
+        "({j: window.livesinger.latencyMs, o: window.livesinger.outputLatencyMs})")
+    sync = await page.evaluate("window.livesinger.syncErrorsMs.slice(-400)")
+    abs_sync = np.abs(np.array(sync)) if sync else np.array([np.nan])
+    return {
+        "bench": "webrtc", "viewers": count,
+        "whep_listeners": count - 1,
+        "viewers_connected": len(getattr(hub, "viewers", {})) if hub else None,
+        "cue_to_audio_ms": _median(latencies),
+        "cue_to_audio_ms_max": round(float(np.max(latencies)), 2) if latencies else None,
+        "cues_heard": len(latencies), "cues": cues,
+        "engine_cue_ms": _median(engine_ms),
+        "cue_to_playout_ms": _median(playout),
+        "jitter_buffer_ms": _round(buffers["j"]),
+        "output_latency_ms": _round(buffers["o"]),
+        "sync_err_ms_p50": round(float(np.nanpercentile(abs_sync, 50)), 3),
+        "sync_err_ms_p99": round(float(np.nanpercentile(abs_sync, 99)), 3),
+        "cpu_per_viewer": round(max(0.0, cpu - idle_cpu) / count, 4),
+        "engine_cpu": round(cpu, 3), "engine_cpu_idle": round(idle_cpu, 3),
+        "xruns": pacer.xruns - xruns_before,  # type: ignore[attr-defined]
+        "lookahead_ms": round(1000 * pacer.lookahead_chunks  # type: ignore[attr-defined]
+                              * pacer.config.chunk_samples  # type: ignore[attr-defined]
+                              / SAMPLE_RATE_HZ, 1),
+        "machine": machine_name(), "cpus": os.cpu_count(),
+    }

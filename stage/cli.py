@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(run=cmd_bench_osc)
     b = bench.add_parser("webrtc", help="cue -> audible in Chromium, sync, CPU per viewer")
     b.add_argument("--json", action="store_true", help="one JSON object per line (default)")
-    b.add_argument("--viewers", default="1,4,16", help="comma-separated viewer counts")
+    b.add_argument("--viewers", default="1,2,4,8,16,24",
+                   help="comma-separated viewer counts (one page, the rest WHEP listeners)")
     b.add_argument("--cues", type=int, default=8, help="cues per viewer count")
     b.set_defaults(run=cmd_bench_webrtc)
     b = bench.add_parser("mocap", help="capture -> PoseFrame latency and fps vs bare mediapipe")
@@ -345,15 +346,15 @@ def cmd_bench_osc(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_webrtc(args: argparse.Namespace) -> int:
-    """``livesinger bench webrtc``: viewers in headless Chromium."""
+    """``livesinger bench webrtc``: a stage page in Chromium plus WHEP listeners."""
     from stage.bench_web import bench_webrtc
 
     try:
         counts = tuple(int(v) for v in args.viewers.split(","))
     except ValueError:
         raise CliError(f"--viewers wants comma-separated numbers, got {args.viewers!r}") from None
-    for row in asyncio.run(bench_webrtc(counts, cues=args.cues)):
-        print(json.dumps(row), flush=True)
+    asyncio.run(bench_webrtc(counts, cues=args.cues,
+                             on_row=lambda row: print(json.dumps(row), flush=True)))
     return 0
 
 

@@ -1,10 +1,11 @@
 """The audio pacer: the show's master clock, pulling chunks from the singer in real time.
 
-A producer task renders chunks ahead of the playout point in a dedicated worker thread; the
-pacer task wakes once per chunk on the show clock and hands the due chunk to every sink. A
-chunk that is not ready in time is an xrun: counted, logged once per burst, and covered by a
-short fade (the last chunk played backwards and faded out, the next one faded in); the show
-never stops for it.
+A synthesis thread renders chunks a lookahead ahead of the show clock; the playout task
+wakes once per chunk on the show clock and hands the due chunk to every sink. A chunk that is
+not ready in time is an xrun: counted, logged once per burst, and covered by a short fade (the
+last chunk played backwards and faded out, the next one faded in); the show never stops for
+it. After an xrun the pacer renders further ahead, or, when the late chunk was one an edit
+had just re-rendered, lets edits land a little further ahead.
 """
 
 from __future__ import annotations

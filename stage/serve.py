@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import signal
 import sys
@@ -23,6 +22,7 @@ from stage.director import LEAD, Director
 from stage.pacer import AudioPacer, PacerConfig
 from stage.posing import run_pose_stream
 from streams.cue import make_cue
+from streams.osc import is_loopback
 from streams.recorder import AudioRecorder, PoseRecorder
 from streams.sound_device import SoundDeviceSink, SoundDeviceUnavailable
 
@@ -68,16 +68,6 @@ class ServeOptions:
 
 class ServeError(ValueError):
     """Options that cannot start a show (bad host without token, bad cue list...)."""
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_options(opts: ServeOptions) -> None:

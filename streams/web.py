@@ -37,6 +37,19 @@ CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/ht
                  ".glb": "model/gltf-binary", ".map": "application/json"}
 
 
+async def _offer_sdp(request: web.Request) -> str | web.Response:
+    """The SDP of a JSON ``{"type": "offer", "sdp": ...}`` body, or the 400 reply saying
+    what is wrong with it."""
+    try:
+        body = await request.json()
+    except json.JSONDecodeError as err:
+        return _error(400, f"body is not JSON: {err}")
+    if not isinstance(body, dict) or body.get("type") != "offer" or \
+            not isinstance(body.get("sdp"), str):
+        return _error(400, 'expected {"type": "offer", "sdp": "..."}')
+    return str(body["sdp"])
+
+
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
@@ -173,15 +186,11 @@ class WebServer:
     # -- WebRTC -----------------------------------------------------------------------
 
     async def _offer(self, request: web.Request) -> web.Response:
+        sdp = await _offer_sdp(request)
+        if isinstance(sdp, web.Response):
+            return sdp
         try:
-            body = await request.json()
-        except json.JSONDecodeError as err:
-            return _error(400, f"body is not JSON: {err}")
-        if not isinstance(body, dict) or body.get("type") != "offer" or \
-                not isinstance(body.get("sdp"), str):
-            return _error(400, 'expected {"type": "offer", "sdp": "..."}')
-        try:
-            viewer, answer = await self.hub.answer(body["sdp"], kind="stage")
+            viewer, answer = await self.hub.answer(sdp, kind="stage")
         except OfferError as err:
             return _error(503 if "too many" in str(err) else 400, str(err))
         return web.json_response({"type": "answer", "sdp": answer, "id": viewer.id})
@@ -222,15 +231,11 @@ class WebServer:
         if self.performer is None:
             return _error(404, "this show takes no performer camera: start it with "
                                "'livesinger serve --mocap webrtc'")
+        sdp = await _offer_sdp(request)
+        if isinstance(sdp, web.Response):
+            return sdp
         try:
-            body = await request.json()
-        except json.JSONDecodeError as err:
-            return _error(400, f"body is not JSON: {err}")
-        if not isinstance(body, dict) or body.get("type") != "offer" or \
-                not isinstance(body.get("sdp"), str):
-            return _error(400, 'expected {"type": "offer", "sdp": "..."}')
-        try:
-            performer, answer = await self.performer.answer(body["sdp"])
+            performer, answer = await self.performer.answer(sdp)
         except PerformerBusy as err:
             return _error(409, str(err))
         except OfferError as err:

@@ -1,0 +1,115 @@
+"""A WHEP listener: pulls the show's audio like a broadcaster's player does.
+
+Used as a load of real WebRTC viewers (``python -m streams.whep_client URL --count N``) and as
+a check that a WHEP endpoint answers with audio. Each listener offers a receive-only audio
+transceiver, posts the offer to ``/whep``, decodes every frame it gets, and leaves with a
+``DELETE`` on the session's location.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+
+import aiohttp
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+
+class WhepListener:
+    """One WHEP session that counts the audio frames it receives."""
+
+    def __init__(self, url: str, token: str | None = None) -> None:
+        self.url = url
+        self.token = token
+        self.frames = 0
+        self.location: str | None = None
+        self._pc = RTCPeerConnection()
+        self._pull: asyncio.Task[None] | None = None
+
+    async def start(self, http: aiohttp.ClientSession) -> None:
+        """Offer, get the answer, and start pulling audio (``WhepError`` if refused)."""
+        self._pc.addTransceiver("audio", direction="recvonly")
+        self._pc.on("track", self._on_track)
+        await self._pc.setLocalDescription(await self._pc.createOffer())
+        headers = {"Content-Type": "application/sdp"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        async with http.post(self.url, data=self._pc.localDescription.sdp,
+                             headers=headers) as res:
+            if res.status != 201:
+                raise WhepError(f"{self.url}: {res.status} {await res.text()}")
+            self.location = res.headers.get("Location")
+            answer = await res.text()
+        await self._pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        async def pull() -> None:
+            with contextlib.suppress(MediaStreamError):
+                while True:
+                    await track.recv()
+                    self.frames += 1
+        self._pull = asyncio.ensure_future(pull())
+
+    async def stop(self, http: aiohttp.ClientSession) -> None:
+        """Leave: ``DELETE`` the session and close the peer."""
+        if self.location:
+            base = self.url.split("/whep")[0]
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.delete(base + self.location):
+                    pass
+        if self._pull is not None:
+            self._pull.cancel()
+            await asyncio.gather(self._pull, return_exceptions=True)
+        await self._pc.close()
+
+
+class WhepError(RuntimeError):
+    """The WHEP endpoint refused the session."""
+
+
+async def listen(url: str, count: int, seconds: float | None, token: str | None = None,
+                 ready: asyncio.Event | None = None) -> list[int]:
+    """Hold ``count`` listeners for ``seconds`` (or until cancelled); frames each received."""
+    async with aiohttp.ClientSession() as http:
+        listeners = [WhepListener(url, token) for _ in range(count)]
+        try:
+            for listener in listeners:
+                await listener.start(http)
+            if ready is not None:
+                ready.set()
+            print(json.dumps({"listening": count}), flush=True)
+            if seconds is None:
+                await asyncio.Event().wait()
+            await asyncio.sleep(seconds or 0)
+        finally:
+            for listener in listeners:
+                await listener.stop(http)
+    return [listener.frames for listener in listeners]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m streams.whep_client URL [--count N] [--seconds S]``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("url", help="the WHEP endpoint, e.g. http://127.0.0.1:8080/whep")
+    parser.add_argument("--count", type=int, default=1, help="listeners (default 1)")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="how long to listen (default: until interrupted)")
+    parser.add_argument("--token", default=None, help="bearer token, when the engine has one")
+    args = parser.parse_args(argv)
+    try:
+        frames = asyncio.run(listen(args.url, args.count, args.seconds, args.token))
+    except (WhepError, aiohttp.ClientError) as err:
+        print(f"whep_client: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    print(json.dumps({"frames": frames}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
