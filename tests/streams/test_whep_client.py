@@ -35,8 +35,10 @@ async def test_listeners_receive_audio_and_leave_with_delete(server: WebServer) 
 
 
 async def test_a_refused_session_is_an_error_naming_the_endpoint(server: WebServer) -> None:  # noqa: F811
-    with pytest.raises(WhepError, match="404"):
-        await listen(url(server, "/nope"), 1, 0.1)
+    # the server takes four viewers: the fifth is refused, and the four leave again
+    with pytest.raises(WhepError, match=r"/whep: 503 .*too many viewers"):
+        await listen(url(server, "/whep"), 5, 0.1)
+    assert server.hub.viewers == {}
 
 
 def test_the_command_line_says_what_went_wrong() -> None:
