@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import signal
 import sys
 
 import aiohttp
@@ -72,19 +73,25 @@ class WhepError(RuntimeError):
 
 
 async def listen(url: str, count: int, seconds: float | None, token: str | None = None,
-                 ready: asyncio.Event | None = None) -> list[int]:
-    """Hold ``count`` listeners for ``seconds`` (or until cancelled); frames each received."""
+                 ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,
+                 stagger_s: float = 0.0, after_s: float = 0.0) -> list[int]:
+    """Hold ``count`` listeners for ``seconds`` or until ``stop`` is set; the frames each
+    received."""
     async with aiohttp.ClientSession() as http:
         listeners = [WhepListener(url, token) for _ in range(count)]
+        if after_s:
+            print(json.dumps({"waiting_s": after_s}), flush=True)
+            await asyncio.sleep(after_s)
         try:
-            for listener in listeners:
+            for i, listener in enumerate(listeners):
+                if i and stagger_s:
+                    await asyncio.sleep(stagger_s)  # viewers arriving one after another
                 await listener.start(http)
             if ready is not None:
                 ready.set()
             print(json.dumps({"listening": count}), flush=True)
-            if seconds is None:
-                await asyncio.Event().wait()
-            await asyncio.sleep(seconds or 0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for((stop or asyncio.Event()).wait(), seconds)
         finally:
             for listener in listeners:
                 await listener.stop(http)
@@ -99,14 +106,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=None,
                         help="how long to listen (default: until interrupted)")
     parser.add_argument("--token", default=None, help="bearer token, when the engine has one")
+    parser.add_argument("--after", type=float, default=0.0, metavar="S",
+                        help="wait this long before the first listener joins (default 0)")
+    parser.add_argument("--stagger", type=float, default=0.0, metavar="S",
+                        help="seconds between one listener joining and the next (default 0)")
     args = parser.parse_args(argv)
+    async def run() -> list[int]:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # leave cleanly, then report
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        return await listen(args.url, args.count, args.seconds, args.token, stop=stop,
+                            stagger_s=args.stagger, after_s=args.after)
+
     try:
-        frames = asyncio.run(listen(args.url, args.count, args.seconds, args.token))
+        frames = asyncio.run(run())
     except (WhepError, aiohttp.ClientError) as err:
         print(f"whep_client: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 0
     print(json.dumps({"frames": frames}), flush=True)
     return 0
 
