@@ -185,7 +185,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             card = SoundDeviceSink(chunk)
             pacer.add_sink(card)
         except SoundDeviceUnavailable as err:
-            log.warning("%s; carrying on without it", err)
+            log.info("%s; carrying on without it", err)
             print(f"livesinger: {err}; carrying on without it", file=sys.stderr)
 
     feed, vmc, performer = _mocap_parts(opts, pacer)
