@@ -48,6 +48,9 @@ class PacerConfig:
     ahead: the time the synthesis thread has to render it again."""
     max_edit_margin_s: float = 0.012
     """When an edited chunk is still late, the margin grows by 1 ms, up to this."""
+    edit_margin_relax_s: float = 10.0
+    """After this long without a late edited chunk, a grown margin shrinks back by 1 ms (so a
+    passing load spike does not cost latency for the rest of the show)."""
     max_lookahead_s: float = 0.1
     """After an xrun the pacer renders one more chunk ahead, up to this far (0: never).
     Rendering further ahead costs no cue latency (edits re-render what is not yet played),
@@ -97,6 +100,7 @@ class AudioPacer:
         self.edit_margin_s = self.config.edit_margin_s
         """How far ahead an edit lands now (grows when edited chunks come late)."""
         self._last_edit_start = -1
+        self._margin_changed_at = 0  # show sample of the last margin change
 
     @property
     def playout_sample(self) -> int:
@@ -197,7 +201,15 @@ class AudioPacer:
                     self._ready[t] = AudioChunk(t, samples)
                 self._next_render = t + n
 
+    def _relax_edit_margin(self) -> None:
+        quiet = (self._playout - self._margin_changed_at) / SAMPLE_RATE_HZ
+        if quiet >= self.config.edit_margin_relax_s and \
+                self.edit_margin_s > self.config.edit_margin_s + 1e-9:
+            self.edit_margin_s = max(self.config.edit_margin_s, self.edit_margin_s - 0.001)
+            self._margin_changed_at = self._playout
+
     def _grow_edit_margin(self) -> None:
+        self._margin_changed_at = self._playout
         if self.edit_margin_s + 0.001 <= self.config.max_edit_margin_s + 1e-9:
             self.edit_margin_s += 0.001
             log.warning("edits land %.0f ms ahead after an edited chunk came late",
@@ -240,6 +252,7 @@ class AudioPacer:
                 samples[:FADE_SAMPLES] *= np.linspace(0.0, 1.0, FADE_SAMPLES)
                 self._in_xrun = False
             self._last = samples
+            self._relax_edit_margin()
             return AudioChunk(self._playout, samples)
         n = self.config.chunk_samples
         self.xruns += 1

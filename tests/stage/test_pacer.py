@@ -124,3 +124,24 @@ async def test_xruns_make_the_pacer_render_further_ahead_up_to_its_limit() -> No
     await pacer.run(until_sample=200 * 240)
     assert pacer.xruns > 0
     assert pacer.lookahead_chunks == 6  # 30 ms of 5 ms chunks, and no further
+
+
+async def test_a_grown_edit_margin_shrinks_back_after_a_quiet_spell() -> None:
+    late = {"edit": None}
+
+    def renderer(start: int, n: int) -> np.ndarray:
+        if start == late["edit"]:
+            time.sleep(0.012)  # the edited chunk comes too late: the margin must grow
+        return np.full(n, 0.1, dtype=np.float32)
+
+    config = PacerConfig(240, 2, edit_margin_relax_s=0.2)
+    pacer = AudioPacer(renderer, None, config)
+    task = asyncio.ensure_future(pacer.run(until_sample=int(1.2 * SAMPLE_RATE_HZ)))
+    await asyncio.sleep(config.startup_s + 0.1)
+    late["edit"] = pacer.earliest_editable_sample()
+    pacer.rewind(late["edit"], placed=True)
+    await asyncio.sleep(0.05)
+    grown = pacer.edit_margin_s
+    await task
+    assert grown > config.edit_margin_s  # the late edit widened the margin ...
+    assert pacer.edit_margin_s == pytest.approx(config.edit_margin_s)  # ... and it came back
