@@ -93,17 +93,26 @@ class MqttBridge:
         in_outage = False
         while True:
             failure: BaseException | None = None
+            stopping = False
             try:
                 async with self._client() as client:
                     self.connected = True
                     if in_outage:
                         log.info("MQTT broker %s:%d is back", self.host, self.port)
                     in_outage, delay = False, BACKOFF_MIN_S
-                    await self._session(client)
+                    try:
+                        await self._session(client)
+                    except asyncio.CancelledError:
+                        stopping = True
+                        raise
             except* aiomqtt.MqttError as group:
                 failure = group.exceptions[0]
             finally:
                 self.connected = False
+            if stopping:
+                # stopped while the connection was failing: aiomqtt's disconnect error can
+                # replace the CancelledError, and a stop must never turn into a reconnect
+                raise asyncio.CancelledError
             if not in_outage:
                 self.outages += 1
                 log.warning("MQTT broker %s:%d unreachable (%s); retrying with backoff up to "

@@ -337,6 +337,19 @@ async def test_the_bridge_reconnects_after_the_broker_restarts(
     assert sum("unreachable" in r.getMessage() for r in caplog.records) == 1  # once per outage
 
 
+@pytest.mark.timeout(40)
+async def test_a_stop_while_the_broker_goes_away_is_still_a_stop(
+        broker: Broker, handler: RecordingHandler) -> None:
+    for _ in range(3):  # the race is between aiomqtt's disconnect and the cancellation
+        b = MqttBridge(handler, url=broker.url, show=SHOW)
+        task = await start_bridge(b, broker)
+        await broker.stop()
+        task.cancel()
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 10)
+        assert task.cancelled() and not b.connected
+        await broker.start()
+
+
 BRIDGE_SCRIPT = textwrap.dedent("""
     import asyncio, sys
     from streams.mqtt import MqttBridge
