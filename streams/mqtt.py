@@ -91,28 +91,21 @@ class MqttBridge:
         """Stay connected (reconnecting with backoff) and serve until cancelled."""
         delay = BACKOFF_MIN_S
         in_outage = False
+        me = asyncio.current_task()
         while True:
-            failure: BaseException | None = None
-            stopping = False
+            # Each connection lives in a task of its own: aiomqtt may swallow a cancellation
+            # (or turn it into an MqttError) inside it, but our own task's count of cancel
+            # requests is untouched by that, so a stop always stays a stop.
+            attempt = asyncio.ensure_future(self._connect_and_serve(in_outage))
             try:
-                async with self._client() as client:
-                    self.connected = True
-                    if in_outage:
-                        log.info("MQTT broker %s:%d is back", self.host, self.port)
-                    in_outage, delay = False, BACKOFF_MIN_S
-                    try:
-                        await self._session(client)
-                    except asyncio.CancelledError:
-                        stopping = True
-                        raise
-            except* aiomqtt.MqttError as group:
-                failure = group.exceptions[0]
+                was_connected, failure = await attempt
             finally:
-                self.connected = False
-            if stopping:
-                # stopped while the connection was failing: aiomqtt's disconnect error can
-                # replace the CancelledError, and a stop must never turn into a reconnect
+                if not attempt.done():
+                    attempt.cancel()
+            if me is not None and me.cancelling():
                 raise asyncio.CancelledError
+            if was_connected:
+                in_outage, delay = False, BACKOFF_MIN_S
             if not in_outage:
                 self.outages += 1
                 log.warning("MQTT broker %s:%d unreachable (%s); retrying with backoff up to "
@@ -120,6 +113,21 @@ class MqttBridge:
                 in_outage = True
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)
+
+    async def _connect_and_serve(self, in_outage: bool) -> tuple[bool, BaseException | None]:
+        """One connection, served until it fails: (whether it connected, why it ended)."""
+        connected, failure = False, None
+        try:
+            async with self._client() as client:
+                self.connected = connected = True
+                if in_outage:
+                    log.info("MQTT broker %s:%d is back", self.host, self.port)
+                await self._session(client)
+        except* aiomqtt.MqttError as group:
+            failure = group.exceptions[0]
+        finally:
+            self.connected = False
+        return connected, failure
 
     # -- one connection ----------------------------------------------------------------------
 
