@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -55,19 +54,6 @@ class PacerConfig:
     """After an xrun the pacer renders one more chunk ahead, up to this far (0: never).
     Rendering further ahead costs no cue latency (edits re-render what is not yet played),
     only the re-render work of an edit."""
-
-
-SYNTH_NICE = -10
-"""Niceness the synthesis thread asks for: ahead of desktop work (a local browser's software
-GL raises itself to -8), behind the kernel's own real-time threads."""
-
-
-def raise_thread_priority(nice: int = SYNTH_NICE) -> None:
-    """Ask the OS to run the calling thread ahead of ordinary work; fine if refused."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-    except (OSError, AttributeError) as err:  # not permitted (not root / no CAP_SYS_NICE)
-        log.debug("synthesis thread keeps its priority: %s", err)
 
 
 class AudioPacer:
@@ -170,7 +156,6 @@ class AudioPacer:
     def _run_producer(self, until_sample: int | None) -> None:
         """The synthesis thread: render each chunk once it is within the lookahead of the
         show clock (the clock, not the playout task, so a stalled loop stalls nothing here)."""
-        raise_thread_priority()
         n = self.config.chunk_samples
         while True:
             ahead = self.lookahead_chunks * n
