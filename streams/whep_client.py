@@ -14,6 +14,7 @@ import contextlib
 import json
 import signal
 import sys
+from urllib.parse import urljoin
 
 import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
@@ -58,9 +59,8 @@ class WhepListener:
     async def stop(self, http: aiohttp.ClientSession) -> None:
         """Leave: ``DELETE`` the session and close the peer."""
         if self.location:
-            base = self.url.split("/whep")[0]
             with contextlib.suppress(aiohttp.ClientError):
-                async with http.delete(base + self.location):
+                async with http.delete(urljoin(self.url, self.location)):
                     pass
         if self._pull is not None:
             self._pull.cancel()
