@@ -13,7 +13,7 @@ import bisect
 import threading
 import zlib
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -38,6 +38,10 @@ PAD_FRAMES = 40
 """Context on each side of a block, so smoothing and pitch filters settle."""
 CONTEXT_S = 1.0
 """Notes this far outside a block still take part (onset stealing, transitions)."""
+
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class SingerLine:
@@ -133,12 +137,12 @@ class SingerLine:
             if block < 0:
                 return _silent_block(block, self.hop)
             return self._compile_block(block, notes, events, voice)
-        return self._cached(self._tracks, block, ("track", block), compute)
+        return self._cached(self._tracks, block, compute)
 
-    def _cached(self, cache: dict, key: object, work_key: object,  # type: ignore[type-arg]
-                compute: Callable[[], Any]) -> Any:
+    def _cached(self, cache: dict[K, V], key: K, compute: Callable[[], V]) -> V:
         """``cache[key]``, computed by ``compute`` outside the lock if missing; a result
         computed for an older version (an edit came meanwhile) is computed again."""
+        work_key = (id(cache), key)
         while True:
             with self._lock:
                 if key in cache:
@@ -220,7 +224,7 @@ class SingerLine:
             track = self.track_block(block)
             return synth.frame_params(stack_controls(
                 [track.window(track.first_frame, track.n_frames)], synth.device))
-        return self._cached(self._params, key, ("params", *key), compute)
+        return self._cached(self._params, key, compute)
 
     def control_frame(self, sample: int) -> ControlFrame:
         """The ``ControlFrame`` for the hop containing ``sample`` (lip-sync, status)."""
