@@ -178,7 +178,8 @@ async def test_mosquitto_pub_drives_the_engine_and_state_is_published(tmp_path: 
     await broker.start()
     try:
         async with Engine(tmp_path / "rec", mqtt=broker.url, show="gala") as engine:
-            await asyncio.sleep(0.5)  # the bridge connects and subscribes
+            # the bridge has subscribed once it has published its state (it does so after)
+            await sub_one(broker, "livesinger/gala/state")
             await pub(broker, "livesinger/gala/cmd/lyric", '{"text": "好"}')
             await pub(broker, "livesinger/gala/cmd/note/on", '{"pitch": 64, "velocity": 0.9}')
             await asyncio.sleep(1.2)  # the retained state is republished every second
