@@ -91,6 +91,7 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
     flood_s = time.monotonic() - flood_start
     bad_after = _refused(osc)
     xruns = pacer.xruns  # type: ignore[attr-defined]
+    late_edits = pacer.late_edits  # type: ignore[attr-defined]
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
@@ -116,5 +117,5 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
         "latency_ms_max": round(float(ms.max()), 3) if len(ms) else None,
         "bad_packets_sent": flood_sent,
         "bad_packets_per_s": round((bad_after - bad_before) / flood_s, 1),
-        "xruns": xruns, "machine": machine_name(), "cpus": os.cpu_count(),
+        "xruns": xruns, "late_edits": late_edits, "machine": machine_name(), "cpus": os.cpu_count(),
     }

@@ -141,6 +141,7 @@ async def _measure(page, http: aiohttp.ClientSession, base: str,  # type: ignore
     hub = handles.get("hub")
     await asyncio.sleep(1.0)  # let the new peers settle
     xruns_before = pacer.xruns  # type: ignore[attr-defined]
+    late_before = pacer.late_edits  # type: ignore[attr-defined]
     cpu = await _engine_cpu(cpu_window_s)
     latencies, playout, engine_ms = [], [], []
     for i in range(cues):
@@ -184,6 +185,7 @@ async def _measure(page, http: aiohttp.ClientSession, base: str,  # type: ignore
         "cpu_per_viewer": round(max(0.0, cpu - idle_cpu) / count, 4),
         "engine_cpu": round(cpu, 3), "engine_cpu_idle": round(idle_cpu, 3),
         "xruns": pacer.xruns - xruns_before,  # type: ignore[attr-defined]
+        "late_edits": pacer.late_edits - late_before,  # type: ignore[attr-defined]
         "lookahead_ms": round(1000 * pacer.lookahead_chunks  # type: ignore[attr-defined]
                               * pacer.config.chunk_samples  # type: ignore[attr-defined]
                               / SAMPLE_RATE_HZ, 1),

@@ -420,6 +420,7 @@ class Director:
             "singing": singing,
             "singers": {n: self._line(n).voice.name for n in self._singers},
             "xruns": self._pacer.xruns if self._pacer else 0,
+            "late_edits": self._pacer.late_edits if self._pacer else 0,
             "lookahead_ms": round(1000 * self._pacer.lookahead_chunks
                                   * self._pacer.config.chunk_samples / SAMPLE_RATE_HZ, 1)
             if self._pacer else None,

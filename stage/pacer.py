@@ -4,8 +4,13 @@ A synthesis thread renders chunks a lookahead ahead of the show clock; the playo
 wakes once per chunk on the show clock and hands the due chunk to every sink. A chunk that is
 not ready in time is an xrun: counted, logged once per burst, and covered by a short fade (the
 last chunk played backwards and faded out, the next one faded in); the show never stops for
-it. After an xrun the pacer renders further ahead, or, when the late chunk was one an edit
-had just re-rendered, lets edits land a little further ahead.
+it. After an xrun the pacer renders further ahead.
+
+An edit re-renders chunks that were already rendered. Those superseded chunks are kept: when
+the re-render of an edited chunk is not ready in time, the superseded chunk plays instead (it
+continues what was playing seamlessly) and the edit lands one chunk later, crossfaded in. That
+is a *late edit*, not a dropout: counted apart from xruns, and it makes edits land a little
+further ahead from then on.
 """
 
 from __future__ import annotations
@@ -74,7 +79,14 @@ class AudioPacer:
         self._render = render
         self._sinks: list[ChunkSink] = list(sinks or [])
         self._cond = threading.Condition()
-        self._ready: dict[int, AudioChunk] = {}  # rendered chunks by show sample
+        # rendered chunks by show sample, with the generation that rendered them
+        self._ready: dict[int, tuple[int, np.ndarray]] = {}
+        # chunks an edit superseded, kept to play if their re-render comes late
+        self._superseded: dict[int, tuple[int, np.ndarray]] = {}
+        self._played_generation = 0  # generation of the last chunk played
+        self._on_standby = False  # the last chunk played was a superseded one
+        self.late_edits = 0
+        """Edited chunks whose re-render came late: the superseded audio played instead."""
         self._playout = 0  # show sample of the next chunk to play
         self._last: np.ndarray | None = None
         self._in_xrun = False
@@ -135,8 +147,8 @@ class AudioPacer:
         Returns the show sample from which audio is rendered again. Chunks already played are
         never touched. ``placed``: ``sample`` was taken from ``earliest_editable_sample()``
         before the edit was applied, so it is kept even if applying took a while, as long as
-        that chunk has not been played (if its render then comes late, that is an xrun and
-        the edit margin grows).
+        that chunk has not been played (if its render then comes late, the superseded chunk
+        plays, the edit lands a chunk later, and the edit margin grows).
         """
         n = self.config.chunk_samples
         with self._cond:
@@ -149,7 +161,12 @@ class AudioPacer:
             self._next_render = start
             self._last_edit_start = start
             for t in [t for t in self._ready if t >= start]:
-                del self._ready[t]
+                chunk = self._ready.pop(t)
+                kept = self._superseded.get(t)
+                # keep the chunk that continues what is playing: that is the one to stand in
+                if kept is None or kept[0] != self._played_generation \
+                        or chunk[0] == self._played_generation:
+                    self._superseded[t] = chunk
             self._cond.notify_all()
         return start
 
@@ -180,10 +197,12 @@ class AudioPacer:
                 log.exception("rendering show samples %d..%d failed", t, t + n)
                 samples = None
             with self._cond:
-                if generation != self._generation:
-                    continue  # rewound while rendering: this chunk is stale
+                if generation != self._generation:  # rewound while rendering: superseded
+                    if samples is not None and t >= self._playout:
+                        self._superseded.setdefault(t, (generation, samples))
+                    continue
                 if samples is not None:
-                    self._ready[t] = AudioChunk(t, samples)
+                    self._ready[t] = (generation, samples)
                 self._next_render = t + n
 
     def _relax_edit_margin(self) -> None:
@@ -226,26 +245,50 @@ class AudioPacer:
                 self._cond.notify_all()
 
     def _take_due_chunk(self) -> AudioChunk:
+        t = self._playout
         with self._cond:
-            chunk = self._ready.pop(self._playout, None)
-            for t in [t for t in self._ready if t < self._playout]:
-                del self._ready[t]
-        if chunk is not None:
-            samples = chunk.samples
+            ready = self._ready.pop(t, None)
+            for old in [k for k in self._ready if k < t]:
+                del self._ready[old]
+            # only audio that continues what was just played can stand in or fade out
+            standby = self._superseded.pop(t, None)
+            for old in [k for k in self._superseded if k < t]:
+                del self._superseded[old]
+        if standby is not None and standby[0] != self._played_generation:
+            standby = None
+        if ready is not None:
+            generation, samples = ready
             if self._in_xrun:
                 samples = samples.copy()
                 samples[:FADE_SAMPLES] *= np.linspace(0.0, 1.0, FADE_SAMPLES)
                 self._in_xrun = False
+            elif self._on_standby and standby is not None:
+                # the edit lands a chunk late: crossfade from the audio it superseded
+                samples = samples.copy()
+                ramp = np.linspace(0.0, 1.0, FADE_SAMPLES, dtype=np.float32)
+                samples[:FADE_SAMPLES] = (samples[:FADE_SAMPLES] * ramp
+                                          + standby[1][:FADE_SAMPLES] * (1.0 - ramp))
+            self._played_generation = generation
+            self._on_standby = False
             self._last = samples
             self._relax_edit_margin()
-            return AudioChunk(self._playout, samples)
+            return AudioChunk(t, samples)
+        if standby is not None and not self._in_xrun:
+            # the edit's re-render is late: play what it superseded, land the edit next chunk
+            self.late_edits += 1
+            self._on_standby = True
+            if t == self._last_edit_start:
+                log.info("edited chunk at show sample %d came late; the edit lands a chunk "
+                         "later", t)
+                self._grow_edit_margin()
+            self._last = standby[1]
+            return AudioChunk(t, standby[1])
         n = self.config.chunk_samples
         self.xruns += 1
         if not self._in_xrun:
-            log.warning("xrun at show sample %d (synthesis late); covering with a fade",
-                        self._playout)
+            log.warning("xrun at show sample %d (synthesis late); covering with a fade", t)
         self._in_xrun = True
-        if self._playout == self._last_edit_start:  # the edit came too close: aim further
+        if t == self._last_edit_start:  # the edit came too close: aim further
             self._grow_edit_margin()
         else:
             self._grow_lookahead()
@@ -254,4 +297,4 @@ class AudioPacer:
             tail = self._last[::-1][:FADE_SAMPLES] * np.linspace(1.0, 0.0, FADE_SAMPLES)
             cover[:len(tail)] = tail
             self._last = np.zeros(n, dtype=np.float32)
-        return AudioChunk(self._playout, cover)
+        return AudioChunk(t, cover)

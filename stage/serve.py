@@ -266,9 +266,10 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
                 sink.close()
     summary: dict[str, object] = {
         "seconds": round(pacer.playout_sample / SAMPLE_RATE_HZ, 3), "xruns": pacer.xruns,
-        "cues": director.cues_applied, "recording": str(opts.record) if opts.record else None}
+        "late_edits": pacer.late_edits, "cues": director.cues_applied,
+        "recording": str(opts.record) if opts.record else None}
     print(f"livesinger: stopped after {pacer.playout_sample / SAMPLE_RATE_HZ:.1f} s, "
-          f"{pacer.xruns} xruns, "
+          f"{pacer.xruns} xruns, {pacer.late_edits} late edits, "
           f"{director.cues_applied} cues", file=sys.stderr)
     return summary
 

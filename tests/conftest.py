@@ -28,6 +28,16 @@ def engine_threads() -> None:
     realtime_threads()
 
 
+@pytest.fixture(autouse=True)
+def engine_gc() -> None:
+    """Start each test with the heap ``serve`` starts a show with: what earlier tests left
+    alive is frozen out of collection (and stays so: each test then collects only what the
+    last one left), so a full collection over it cannot stall the clock."""
+    from stage.serve import realtime_gc
+
+    realtime_gc()
+
+
 @pytest.fixture
 def keep_audio(request: pytest.FixtureRequest,
                tmp_path: Path) -> Iterator[Callable[[str, np.ndarray], None]]:

@@ -83,12 +83,16 @@ async def test_live_note_sounds_within_one_chunk_and_sings_its_pitch() -> None:
         reply = await show.cue("note.on", pitch=67, velocity=0.8, syllable="la")
         at = reply["at_sample"]  # type: ignore[index]
         await asyncio.sleep(0.6)
+        late_onset_chunks = show.pacer.late_edits
         await show.cue("note.off", pitch=67)
         await asyncio.sleep(0.2)
     audio = show.audio()
     assert np.abs(audio[:at]).max() == 0.0
-    assert 0 <= first_loud(audio, 0, 1e-4) - at < 96  # the note's first sample: the edit point
-    assert first_loud(audio, 0, 0.01) - at <= 720  # clearly audible within 1.5 control hops
+    # the note's first sample is the edit point; an edit whose re-render came late (a load
+    # spike: counted, and measured by `bench osc`) lands a chunk later for each chunk it was late
+    late = 240 * late_onset_chunks
+    assert 0 <= first_loud(audio, 0, 1e-4) - at - late < 96
+    assert first_loud(audio, 0, 0.01) - at - late <= 720  # clearly audible within 1.5 hops
     assert show.pacer.xruns == 0
     assert show.director.last_cue_latency_ms is not None
     assert 0 <= show.director.last_cue_latency_ms <= 10.0

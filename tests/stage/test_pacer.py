@@ -145,3 +145,31 @@ async def test_a_grown_edit_margin_shrinks_back_after_a_quiet_spell() -> None:
     await task
     assert grown > config.edit_margin_s  # the late edit widened the margin ...
     assert pacer.edit_margin_s == pytest.approx(config.edit_margin_s)  # ... and it came back
+
+
+async def test_a_late_edit_plays_the_audio_it_superseded_and_lands_a_chunk_later() -> None:
+    level = {"value": 0.1, "slow_at": -1}
+    chunks: list[AudioChunk] = []
+
+    def renderer(start: int, n: int) -> np.ndarray:
+        if start == level["slow_at"]:
+            time.sleep(0.012)  # the edited chunk's re-render misses its slot
+        return np.full(n, level["value"], dtype=np.float32)
+
+    pacer = AudioPacer(renderer, [chunks.append], PacerConfig(240, 4))
+    task = asyncio.ensure_future(pacer.run(until_sample=120 * 240))
+    await asyncio.sleep(pacer.config.startup_s + 0.1)
+    at = pacer.earliest_editable_sample()
+    level.update(value=0.5, slow_at=at)
+    start = pacer.rewind(at, placed=True)
+    await task
+    assert pacer.xruns == 0 and pacer.late_edits >= 1
+    assert [c.t for c in chunks] == list(range(0, 120 * 240, 240))  # nothing dropped
+    audio = np.concatenate([c.samples for c in chunks])
+    changed = next(c.t for c in chunks if c.samples[-1] == np.float32(0.5))
+    assert changed > start  # the edit landed late ...
+    assert changed - start <= 4 * 240  # ... by the render's delay, not more
+    assert np.all(audio[:changed] == np.float32(0.1))  # the old audio went on meanwhile
+    assert np.all(audio[changed + FADE_SAMPLES:] == np.float32(0.5))
+    assert np.abs(np.diff(audio)).max() <= 0.4 / FADE_SAMPLES * 1.05  # crossfaded, no click
+    assert pacer.edit_margin_s > pacer.config.edit_margin_s  # and edits now aim further ahead
