@@ -1,16 +1,20 @@
 """Live-control benchmark: note-on over OSC -> first sample of the note in the output stream.
 
-The engine runs in this process exactly as ``serve`` runs it; a UDP controller sends note-ons
-and note-offs like a console would, while another socket floods the engine with malformed
-packets. Latency is measured from the audio the pacer handed to its sinks: the first sample
-of each note, mapped to wall time by the show clock, minus the moment the note-on was sent.
+The engine runs in this process exactly as ``serve`` runs it; a console process of its own
+sends note-ons and note-offs over UDP, while another of its sockets floods the engine with
+malformed packets. Latency is measured from the audio the pacer handed to its sinks: the
+first sample of each note, mapped to wall time by the show clock, minus the moment the
+note-on was sent (both processes read the same monotonic clock).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
+import sys
+import threading
 import time
 
 import numpy as np
@@ -40,6 +44,48 @@ def _osc_note(address: str, pitch: int, velocity: float | None = None) -> bytes:
     return builder.build().dgram
 
 
+def run_console(port: int, notes: int, note_s: float, gap_s: float,
+                bad_per_s: float) -> dict[str, object]:
+    """The controller side, run in a process of its own like a real console: note-ons and
+    note-offs on one socket while another floods the engine with malformed packets.
+
+    Returns when each note-on was sent (``time.monotonic_ns``, one clock for every process)
+    and how many bad packets went out over how long.
+    """
+    target = ("127.0.0.1", port)
+    stop = threading.Event()
+    flood_count = [0]
+
+    def flood() -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        start = time.monotonic()
+        while not stop.is_set():
+            due = int((time.monotonic() - start) * bad_per_s)
+            while flood_count[0] < due:
+                sock.sendto(BAD_PACKETS[flood_count[0] % len(BAD_PACKETS)], target)
+                flood_count[0] += 1
+            time.sleep(0.002)
+
+    flooder = threading.Thread(target=flood, daemon=True)
+    flood_start = time.monotonic()
+    flooder.start()
+    ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    time.sleep(0.3)
+    sent_ns = []
+    for i in range(notes):
+        pitch = 60 + (i * 7) % 12
+        sent_ns.append(time.monotonic_ns())
+        ctl.sendto(_osc_note("/livesinger/note/on", pitch, 0.8), target)
+        time.sleep(note_s)
+        ctl.sendto(_osc_note("/livesinger/note/off", pitch), target)
+        time.sleep(gap_s)
+    time.sleep(0.2)
+    stop.set()
+    flooder.join()
+    return {"sent_ns": sent_ns, "flood_sent": flood_count[0],
+            "flood_s": time.monotonic() - flood_start}
+
+
 async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11,
                     bad_per_s: float = 2000.0, chunk_ms: float = 5.0) -> dict[str, object]:
     """Measure note-on latency over ``notes`` notes while flooding with malformed packets."""
@@ -58,40 +104,19 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
     pacer = engine["pacer"]
     pacer.add_sink(captured.append)  # type: ignore[attr-defined]
     osc = engine["osc"]
-    port = int(str(ports["osc"]))
-    ctl = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    flood = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    stop_flood = asyncio.Event()
-
-    async def run_flood() -> int:
-        sent, start = 0, time.monotonic()
-        while not stop_flood.is_set():
-            due = int((time.monotonic() - start) * bad_per_s)
-            while sent < due:
-                flood.sendto(BAD_PACKETS[sent % len(BAD_PACKETS)], ("127.0.0.1", port))
-                sent += 1
-            await asyncio.sleep(0.002)
-        return sent
-
-    flooding = asyncio.ensure_future(run_flood())
-    await asyncio.sleep(0.3)
     bad_before = _refused(osc)
-    flood_start = time.monotonic()
-    sent_ns = []
-    for i in range(notes):
-        pitch = 60 + (i * 7) % 12
-        sent_ns.append(time.monotonic_ns())
-        ctl.sendto(_osc_note("/livesinger/note/on", pitch, 0.8), ("127.0.0.1", port))
-        await asyncio.sleep(note_s)
-        ctl.sendto(_osc_note("/livesinger/note/off", pitch), ("127.0.0.1", port))
-        await asyncio.sleep(gap_s)
-    await asyncio.sleep(0.2)
-    stop_flood.set()
-    flood_sent = await flooding
-    flood_s = time.monotonic() - flood_start
+    console = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "stage.bench_live", str(ports["osc"]), str(notes), str(note_s),
+        str(gap_s), str(bad_per_s), stdout=asyncio.subprocess.PIPE)
+    out, _ = await console.communicate()
+    if console.returncode != 0:
+        raise RuntimeError(f"the OSC console process failed (exit {console.returncode})")
+    sent = json.loads(out)
+    sent_ns = [int(ns) for ns in sent["sent_ns"]]
     bad_after = _refused(osc)
     xruns = pacer.xruns  # type: ignore[attr-defined]
     late_edits = pacer.late_edits  # type: ignore[attr-defined]
+    turnaround = np.array(pacer.edit_turnaround_ms)  # type: ignore[attr-defined]
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
@@ -115,7 +140,18 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
         "latency_ms_p50": round(float(np.percentile(ms, 50)), 3) if len(ms) else None,
         "latency_ms_p99": round(float(np.percentile(ms, 99)), 3) if len(ms) else None,
         "latency_ms_max": round(float(ms.max()), 3) if len(ms) else None,
-        "bad_packets_sent": flood_sent,
-        "bad_packets_per_s": round((bad_after - bad_before) / flood_s, 1),
-        "xruns": xruns, "late_edits": late_edits, "machine": machine_name(), "cpus": os.cpu_count(),
+        "bad_packets_sent": sent["flood_sent"],
+        "bad_packets_per_s": round((bad_after - bad_before) / sent["flood_s"], 1),
+        "edit_turnaround_ms_p50": round(float(np.percentile(turnaround, 50)), 3)
+        if len(turnaround) else None,
+        "edit_turnaround_ms_p99": round(float(np.percentile(turnaround, 99)), 3)
+        if len(turnaround) else None,
+        "xruns": xruns, "late_edits": late_edits, "machine": machine_name(),
+        "cpus": os.cpu_count(),
     }
+
+
+if __name__ == "__main__":  # the console process: python -m stage.bench_live PORT NOTES ...
+    _port, _notes, _note_s, _gap_s, _bad = sys.argv[1:6]
+    print(json.dumps(run_console(int(_port), int(_notes), float(_note_s), float(_gap_s),
+                                 float(_bad))), flush=True)

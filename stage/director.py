@@ -140,7 +140,7 @@ class Director:
         self.cues_applied += 1
         if cue.kind not in NO_SOUND_CHANGE:
             self._last_edit = time.monotonic()
-            start = self.pacer.rewind(at, placed=True)
+            start = self.pacer.rewind(at, placed=True, asked_ns=received_ns)
             if cue.at_sample is None:
                 self.last_cue_latency_ms = (self.pacer.clock.ns_of(start) - received_ns) / 1e6
         return reply

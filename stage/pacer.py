@@ -16,6 +16,7 @@ further ahead from then on.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import threading
 import time
@@ -59,6 +60,9 @@ class PacerConfig:
     """After an xrun the pacer renders one more chunk ahead, up to this far (0: never).
     Rendering further ahead costs no cue latency (edits re-render what is not yet played),
     only the re-render work of an edit."""
+    lookahead_relax_s: float = 30.0
+    """After this long without an xrun, a grown lookahead shrinks back by one chunk (every
+    edit re-renders the whole lookahead: rendering far ahead for good is work wasted)."""
 
 
 class AudioPacer:
@@ -94,11 +98,16 @@ class AudioPacer:
         self._next_render = 0
         self._stopping = False
         self.lookahead_chunks = self.config.lookahead_chunks
-        """Chunks rendered ahead of the show clock now (grows after xruns)."""
+        """Chunks rendered ahead of the show clock now (grows after xruns, shrinks back
+        after quiet spells)."""
         self.edit_margin_s = self.config.edit_margin_s
         """How far ahead an edit lands now (grows when edited chunks come late)."""
         self._last_edit_start = -1
+        self._edit_asked_ns = 0
+        self.edit_turnaround_ms: collections.deque[float] = collections.deque(maxlen=200)
+        """How long recent edits took, from being asked to their first chunk rendered."""
         self._margin_changed_at = 0  # show sample of the last margin change
+        self._lookahead_changed_at = 0  # show sample of the last lookahead change
 
     @property
     def playout_sample(self) -> int:
@@ -141,14 +150,15 @@ class AudioPacer:
             t += n
         return t
 
-    def rewind(self, sample: int, placed: bool = False) -> int:
+    def rewind(self, sample: int, placed: bool = False, asked_ns: int | None = None) -> int:
         """Render again from the chunk holding ``sample`` (clamped to what is still editable).
 
         Returns the show sample from which audio is rendered again. Chunks already played are
         never touched. ``placed``: ``sample`` was taken from ``earliest_editable_sample()``
         before the edit was applied, so it is kept even if applying took a while, as long as
         that chunk has not been played (if its render then comes late, the superseded chunk
-        plays, the edit lands a chunk later, and the edit margin grows).
+        plays, the edit lands a chunk later, and the edit margin grows). ``asked_ns``: when
+        the edit was asked for (``time.monotonic_ns``), for ``edit_turnaround_ms``.
         """
         n = self.config.chunk_samples
         with self._cond:
@@ -160,6 +170,7 @@ class AudioPacer:
             self._generation += 1
             self._next_render = start
             self._last_edit_start = start
+            self._edit_asked_ns = asked_ns if asked_ns is not None else time.monotonic_ns()
             for t in [t for t in self._ready if t >= start]:
                 chunk = self._ready.pop(t)
                 kept = self._superseded.get(t)
@@ -203,6 +214,10 @@ class AudioPacer:
                     continue
                 if samples is not None:
                     self._ready[t] = (generation, samples)
+                    if t == self._last_edit_start and self._edit_asked_ns:
+                        self.edit_turnaround_ms.append(
+                            (time.monotonic_ns() - self._edit_asked_ns) / 1e6)
+                        self._edit_asked_ns = 0
                 self._next_render = t + n
 
     def _relax_edit_margin(self) -> None:
@@ -219,7 +234,15 @@ class AudioPacer:
             log.warning("edits land %.0f ms ahead after an edited chunk came late",
                         1000 * self.edit_margin_s)
 
+    def _relax_lookahead(self) -> None:
+        quiet = (self._playout - self._lookahead_changed_at) / SAMPLE_RATE_HZ
+        if quiet >= self.config.lookahead_relax_s and \
+                self.lookahead_chunks > self.config.lookahead_chunks:
+            self.lookahead_chunks -= 1
+            self._lookahead_changed_at = self._playout
+
     def _grow_lookahead(self) -> None:
+        self._lookahead_changed_at = self._playout
         n = self.config.chunk_samples
         if (self.lookahead_chunks + 1) * n <= self.config.max_lookahead_s * SAMPLE_RATE_HZ:
             self.lookahead_chunks += 1
@@ -272,6 +295,7 @@ class AudioPacer:
             self._on_standby = False
             self._last = samples
             self._relax_edit_margin()
+            self._relax_lookahead()
             return AudioChunk(t, samples)
         if standby is not None and not self._in_xrun:
             # the edit's re-render is late: play what it superseded, land the edit next chunk
@@ -286,7 +310,9 @@ class AudioPacer:
         n = self.config.chunk_samples
         self.xruns += 1
         if not self._in_xrun:
-            log.warning("xrun at show sample %d (synthesis late); covering with a fade", t)
+            log.warning("xrun at show sample %d (synthesis late, %.0f ms after the last "
+                        "edit point); covering with a fade", t,
+                        1000 * (t - self._last_edit_start) / SAMPLE_RATE_HZ)
         self._in_xrun = True
         if t == self._last_edit_start:  # the edit came too close: aim further
             self._grow_edit_margin()

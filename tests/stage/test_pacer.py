@@ -173,3 +173,19 @@ async def test_a_late_edit_plays_the_audio_it_superseded_and_lands_a_chunk_later
     assert np.all(audio[changed + FADE_SAMPLES:] == np.float32(0.5))
     assert np.abs(np.diff(audio)).max() <= 0.4 / FADE_SAMPLES * 1.05  # crossfaded, no click
     assert pacer.edit_margin_s > pacer.config.edit_margin_s  # and edits now aim further ahead
+
+
+async def test_a_grown_lookahead_shrinks_back_after_a_quiet_spell() -> None:
+    def renderer(start: int, n: int) -> np.ndarray:
+        if start < 30 * 240:
+            time.sleep(0.008)  # a slow start: the lookahead must grow
+        return np.full(n, 0.1, dtype=np.float32)
+
+    seen: list[int] = []
+    config = PacerConfig(240, 1, max_lookahead_s=0.03, lookahead_relax_s=0.2)
+    pacer = AudioPacer(renderer, [lambda _c: seen.append(pacer.lookahead_chunks)], config)
+    await pacer.run(until_sample=400 * 240)
+    assert max(seen) == 6  # grew while chunks came late ...
+    assert seen[-1] == 1  # ... and came back once they no longer did
+    after_peak = seen[seen.index(6):]
+    assert all(b <= a for a, b in zip(after_peak, after_peak[1:], strict=False))
