@@ -81,3 +81,10 @@ def formant_peaks(audio: np.ndarray, start_s: float, end_s: float,
             a, b, c = env_db[i - 1], env_db[i], env_db[i + 1]
             peaks.append(freqs[i] + 0.5 * (a - c) / (a - 2 * b + c) * (freqs[1] - freqs[0]))
     return peaks
+
+
+def xrun_budget(chunks_played: int) -> int:
+    """Xruns a functional test tolerates: a rare late chunk on a loaded shared machine is a
+    benchmark figure (`bench osc`, `bench webrtc`), not a functional failure; a pattern of
+    them (over 1% of the chunks played) is."""
+    return max(1, chunks_played // 100)

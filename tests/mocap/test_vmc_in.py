@@ -18,6 +18,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from rigs.unity import quaternion_from_unity
 from stage.cli import main
 from stage.serve import ServeOptions, serve
+from tests.measure import xrun_budget
 
 # Unity quaternions as a VMC performer app sends them (left-handed, Unity bone names)
 S = math.sqrt(0.5)
@@ -85,7 +86,7 @@ async def test_serve_with_vmc_in_streams_the_sent_bones(tmp_path: Path) -> None:
     stats = feed.stats()  # type: ignore[attr-defined]
     assert stats["ignored"] == 1 and stats["bad_packets"] == 1, stats
     assert stats["frames"] >= 30
-    assert pacer.xruns == 0  # type: ignore[attr-defined]
+    assert pacer.xruns <= xrun_budget(pacer.chunks_played)  # type: ignore[attr-defined]
     frames = [json.loads(line) for line in (tmp_path / "pose.jsonl").read_text().splitlines()]
     last = frames[-1]
     for _, (bone, q) in SENT.items():

@@ -20,7 +20,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 
 from singer.contracts import SAMPLE_RATE_HZ, Note
 from stage.serve import ServeOptions, serve
-from tests.measure import f0_track, note_cents_errors
+from tests.measure import f0_track, note_cents_errors, xrun_budget
 
 SR = SAMPLE_RATE_HZ
 
@@ -185,7 +185,7 @@ async def test_mosquitto_pub_drives_the_engine_and_state_is_published(tmp_path: 
             await asyncio.sleep(1.2)  # the retained state is republished every second
             state = json.loads(await sub_one(broker, "livesinger/gala/state"))
             assert state["singing"] and state["singing"][0]["lyric"] == "好", state
-            assert state["xruns"] == 0
+            assert state["xruns"] <= xrun_budget(int(state["show_s"] / 0.005)), state  # 5 ms chunks
             await pub(broker, "livesinger/gala/cmd/note/on", '{"pitch": "high"}')  # refused
             await pub(broker, "livesinger/gala/cmd/note/off", '{"pitch": 64}')
             await asyncio.sleep(0.3)

