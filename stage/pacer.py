@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -60,6 +61,10 @@ class PacerConfig:
     """After an xrun the pacer renders one more chunk ahead, up to this far (0: never).
     Rendering further ahead costs no cue latency (edits re-render what is not yet played),
     only the re-render work of an edit."""
+    realtime_priority: int | None = None
+    """Ask the OS to schedule the synthesis thread ahead of ordinary threads (``SCHED_FIFO``
+    at this priority, 1–99), as audio servers do for their audio threads; ``None``: leave it
+    an ordinary thread. Where the OS refuses (no privilege), the show runs without it."""
     lookahead_relax_s: float = 30.0
     """After this long without an xrun, a grown lookahead shrinks back by one chunk (every
     edit re-renders the whole lookahead: rendering far ahead for good is work wasted)."""
@@ -91,6 +96,8 @@ class AudioPacer:
         self._on_standby = False  # the last chunk played was a superseded one
         self.late_edits = 0
         """Edited chunks whose re-render came late: the superseded audio played instead."""
+        self.realtime_scheduling = False
+        """Whether the synthesis thread got the real-time scheduling it asked for."""
         self._playout = 0  # show sample of the next chunk to play
         self._last: np.ndarray | None = None
         self._in_xrun = False
@@ -184,6 +191,8 @@ class AudioPacer:
     def _run_producer(self, until_sample: int | None) -> None:
         """The synthesis thread: render each chunk once it is within the lookahead of the
         show clock (the clock, not the playout task, so a stalled loop stalls nothing here)."""
+        if self.config.realtime_priority is not None:
+            self.realtime_scheduling = _schedule_realtime(self.config.realtime_priority)
         n = self.config.chunk_samples
         while True:
             ahead = self.lookahead_chunks * n
@@ -324,3 +333,15 @@ class AudioPacer:
             cover[:len(tail)] = tail
             self._last = np.zeros(n, dtype=np.float32)
         return AudioChunk(t, cover)
+
+
+def _schedule_realtime(priority: int) -> bool:
+    """Put the calling thread in the ``SCHED_FIFO`` class; False where that is not allowed."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except (AttributeError, OSError) as err:  # not Linux, or no CAP_SYS_NICE / RT budget
+        log.info("synthesis thread stays an ordinary thread: real-time scheduling refused "
+                 "(%s)", err)
+        return False
+    log.info("synthesis thread scheduled SCHED_FIFO at priority %d", priority)
+    return True

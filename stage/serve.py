@@ -114,6 +114,10 @@ def realtime_threads() -> None:
     sys.setswitchinterval(REALTIME_SWITCH_INTERVAL_S)
 
 
+SYNTH_THREAD_PRIORITY = 20
+"""``SCHED_FIFO`` priority the synthesis thread asks for (audio servers use 10–95); it sleeps
+between chunks, so it takes a core only for the few milliseconds a chunk needs."""
+
 GC_THRESHOLDS = (10_000, 50, 1000)
 """Young collections stay frequent and short; full collections become rare."""
 
@@ -165,7 +169,8 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
     director = Director(synth, score_loader, voice=opts.voice, seed=opts.seed,
                         cue_list=cue_list)
     chunk = int(opts.chunk_ms * SAMPLE_RATE_HZ / 1000)
-    pacer = AudioPacer(director.render, config=PacerConfig(chunk, opts.lookahead_chunks))
+    pacer = AudioPacer(director.render, config=PacerConfig(
+        chunk, opts.lookahead_chunks, realtime_priority=SYNTH_THREAD_PRIORITY))
     director.attach(pacer)
     until = None
     if opts.song:

@@ -189,3 +189,21 @@ async def test_a_grown_lookahead_shrinks_back_after_a_quiet_spell() -> None:
     assert seen[-1] == 1  # ... and came back once they no longer did
     after_peak = seen[seen.index(6):]
     assert all(b <= a for a, b in zip(after_peak, after_peak[1:], strict=False))
+
+
+async def test_the_synthesis_thread_asks_for_real_time_scheduling() -> None:
+    import os
+
+    policies: set[int] = set()
+
+    def renderer(start: int, n: int) -> np.ndarray:
+        policies.add(os.sched_getscheduler(0))  # the thread that renders
+        return ramp_renderer(start, n)
+
+    chunks: list[AudioChunk] = []
+    pacer = AudioPacer(renderer, [chunks.append], PacerConfig(CHUNK, 2, realtime_priority=10))
+    await pacer.run(until_sample=20 * CHUNK)
+    assert len(chunks) == 20  # granted or refused (no privilege), the show runs
+    expected = os.SCHED_FIFO if pacer.realtime_scheduling else os.SCHED_OTHER
+    assert policies == {expected}
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # only that thread, not the loop's
