@@ -13,9 +13,11 @@ def main() -> None:
     """Run and print one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="short run for CI")
+    parser.add_argument("--realtime", action="store_true",
+                        help="SCHED_FIFO synthesis thread, as `serve --realtime`")
     args = parser.parse_args()
     notes = 40 if args.smoke else 1000
-    print(json.dumps(asyncio.run(bench_osc(notes=notes))), flush=True)
+    print(json.dumps(asyncio.run(bench_osc(notes=notes, realtime=args.realtime))), flush=True)
 
 
 if __name__ == "__main__":

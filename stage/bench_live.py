@@ -21,7 +21,7 @@ import numpy as np
 
 from singer.bench import machine_name
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
-from stage.serve import ServeOptions, serve
+from stage.serve import REALTIME_PRIORITY, ServeOptions, serve
 
 BAD_PACKETS = [b"/livesinger/note/on\x00,i", b"\x00\x01garbage", b"#bundle\x00\x00",
                b"/livesinger/note/on\x00\x00\x00\x00,x\x00\x00\x01\x02\x03\x04",
@@ -87,8 +87,10 @@ def run_console(port: int, notes: int, note_s: float, gap_s: float,
 
 
 async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11,
-                    bad_per_s: float = 2000.0, chunk_ms: float = 5.0) -> dict[str, object]:
-    """Measure note-on latency over ``notes`` notes while flooding with malformed packets."""
+                    bad_per_s: float = 2000.0, chunk_ms: float = 5.0,
+                    realtime: bool = False) -> dict[str, object]:
+    """Measure note-on latency over ``notes`` notes while flooding with malformed packets
+    (``realtime``: with the synthesis thread scheduled as ``serve --realtime`` does)."""
     captured: list[AudioChunk] = []
     ready = asyncio.Event()
     ports: dict[str, object] = {}
@@ -98,7 +100,8 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
         ports.update(p)
         ready.set()
 
-    opts = ServeOptions(osc_port=0, http_port=None, headless=True, chunk_ms=chunk_ms)
+    opts = ServeOptions(osc_port=0, http_port=None, headless=True, chunk_ms=chunk_ms,
+                        realtime_priority=REALTIME_PRIORITY if realtime else None)
     task = asyncio.ensure_future(serve(opts, on_ready, handles=engine))
     await asyncio.wait_for(ready.wait(), 30)
     pacer = engine["pacer"]
@@ -136,7 +139,7 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
     ms = np.array(latencies)
     return {
         "bench": "osc", "notes": notes, "notes_heard": int(len(ms)),
-        "chunk_ms": chunk_ms,
+        "chunk_ms": chunk_ms, "realtime": pacer.realtime_scheduling,  # type: ignore[attr-defined]
         "latency_ms_p50": round(float(np.percentile(ms, 50)), 3) if len(ms) else None,
         "latency_ms_p99": round(float(np.percentile(ms, 99)), 3) if len(ms) else None,
         "latency_ms_max": round(float(ms.max()), 3) if len(ms) else None,

@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lookahead", type=int, default=4,
                    help="chunks rendered ahead of playout (default 4: 20 ms at 5 ms chunks; "
                         "a live edit re-renders them, so it adds no latency)")
+    p.add_argument("--realtime", action="store_true",
+                   help="schedule the synthesis thread SCHED_FIFO, as audio servers do (needs "
+                        "root or CAP_SYS_NICE; for an engine with the machine to itself)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     p.add_argument("--mocap", metavar="SOURCE", default=None,
                    help="drive the avatar from camera:N, a video file, an image folder, "
@@ -172,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--notes", type=int, default=1000, help="notes to play (default 1000)")
     b.add_argument("--bad-per-s", type=float, default=2000.0,
                    help="malformed packets per second sent meanwhile")
+    b.add_argument("--realtime", action="store_true",
+                   help="run the engine as `serve --realtime` does (SCHED_FIFO synthesis)")
     b.set_defaults(run=cmd_bench_osc)
     b = bench.add_parser("webrtc", help="cue -> audible in Chromium, sync, CPU per viewer")
     b.add_argument("--json", action="store_true", help="one JSON object per line (default)")
@@ -292,7 +297,7 @@ def _run_show(opts: object) -> dict[str, object]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """``livesinger serve``: run the show until a signal."""
-    from stage.serve import ServeOptions
+    from stage.serve import REALTIME_PRIORITY, ServeOptions
 
     voice = _voices(args.voice, "")[0]
     opts = ServeOptions(
@@ -302,7 +307,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cues=Path(args.cues) if args.cues else None,
         avatar=Path(args.avatar) if args.avatar else None, chunk_ms=args.chunk_ms,
         lookahead_chunks=args.lookahead, device=args.device, mocap=args.mocap,
-        vmc_out=args.vmc_out)
+        vmc_out=args.vmc_out, realtime_priority=REALTIME_PRIORITY if args.realtime else None)
     _run_show(opts)
     return 0
 
@@ -340,7 +345,8 @@ def cmd_bench_osc(args: argparse.Namespace) -> int:
     """``livesinger bench osc``: live-control latency."""
     from stage.bench_live import bench_osc
 
-    row = asyncio.run(bench_osc(notes=args.notes, bad_per_s=args.bad_per_s))
+    row = asyncio.run(bench_osc(notes=args.notes, bad_per_s=args.bad_per_s,
+                                realtime=args.realtime))
     print(json.dumps(row), flush=True)
     return 0
 

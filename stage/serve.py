@@ -56,6 +56,10 @@ class ServeOptions:
     avatar: Path | None = None
     chunk_ms: float = 5.0
     lookahead_chunks: int = 4
+    realtime_priority: int | None = None
+    """Ask for ``SCHED_FIFO`` at this priority for the synthesis thread (``--realtime``): for
+    an engine with the machine to itself; beside a browser drawing WebGL in software it can
+    starve the page (measured)."""
     device: str | None = None
     seed: int = 0
     mocap: str | None = None
@@ -114,9 +118,9 @@ def realtime_threads() -> None:
     sys.setswitchinterval(REALTIME_SWITCH_INTERVAL_S)
 
 
-SYNTH_THREAD_PRIORITY = 20
-"""``SCHED_FIFO`` priority the synthesis thread asks for (audio servers use 10–95); it sleeps
-between chunks, so it takes a core only for the few milliseconds a chunk needs."""
+REALTIME_PRIORITY = 20
+"""``SCHED_FIFO`` priority ``--realtime`` asks for the synthesis thread (audio servers use
+10–95); it sleeps between chunks, so it holds a core only while a chunk renders."""
 
 GC_THRESHOLDS = (10_000, 50, 1000)
 """Young collections stay frequent and short; full collections become rare."""
@@ -170,7 +174,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
                         cue_list=cue_list)
     chunk = int(opts.chunk_ms * SAMPLE_RATE_HZ / 1000)
     pacer = AudioPacer(director.render, config=PacerConfig(
-        chunk, opts.lookahead_chunks, realtime_priority=SYNTH_THREAD_PRIORITY))
+        chunk, opts.lookahead_chunks, realtime_priority=opts.realtime_priority))
     director.attach(pacer)
     until = None
     if opts.song:

@@ -1,6 +1,10 @@
-"""Measurements the tests assert on, made with estimators the project did not write."""
+"""Measurements the tests assert on, made with estimators the project did not write, and
+what a real-time test may excuse: a rare xrun, and time the machine did not run us at all."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 import numpy as np
 
@@ -88,3 +92,31 @@ def xrun_budget(chunks_played: int) -> int:
     benchmark figure (`bench osc`, `bench webrtc`), not a functional failure; a pattern of
     them (over 1% of the chunks played) is."""
     return max(1, chunks_played // 100)
+
+
+class StallWatch:
+    """A thread that asks to wake every 2 ms and notes the stretches in which this process was
+    not run at all (wall time passed, the process's CPU time hardly did): the machine's doing,
+    not the viewers'. A stretch spent busy in this process (holding the GIL, say) is not
+    counted: that would be the engine's fault."""
+
+    def __init__(self) -> None:
+        self.stalled_s = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last, last_cpu = time.monotonic(), time.process_time()
+        while not self._stop.wait(0.002):
+            now, cpu = time.monotonic(), time.process_time()
+            if now - last > 0.03 and cpu - last_cpu < 0.3 * (now - last):
+                self.stalled_s += now - last
+            last, last_cpu = now, cpu
+
+    def __enter__(self) -> StallWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

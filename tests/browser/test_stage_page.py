@@ -21,6 +21,7 @@ from stage.pacer import AudioPacer, PacerConfig
 from stage.posing import run_pose_stream
 from streams.viewers import ViewerHub
 from streams.web import WebServer
+from tests.measure import StallWatch, xrun_budget
 from tests.streams.test_web import WEB_ROOT, Show
 
 SR = SAMPLE_RATE_HZ
@@ -72,8 +73,9 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
         line.set_notes(notes, changed_from=start)
         pacer.rewind(start)
         end = notes[-1].t_off + SR // 2
-        while pacer.playout_sample < end + SR // 2:
-            await asyncio.sleep(0.1)
+        with StallWatch() as stalls:
+            while pacer.playout_sample < end + SR // 2:
+                await asyncio.sleep(0.1)
         live = await page.evaluate("window.livesinger")
         shot = await page.screenshot()
     finally:
@@ -84,7 +86,10 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
         await web.stop()
 
     # Chromium's software GL shares the two cores: allow a rare late chunk, never a stutter
-    assert pacer.xruns - xruns_before_song <= 0.01 * (end - start) / 480
+    # (chunks due while the machine did not run this process at all are the machine's doing)
+    excused = int(stalls.stalled_s * SR / 480) + 1
+    song_xruns = pacer.xruns - xruns_before_song
+    assert song_xruns <= xrun_budget((end - start) // 480) + excused, stalls.stalled_s
     assert live["audioPackets"] > 100, logs
     pitch = [(p["t"], p["hz"]) for p in live["pitchLog"]]
     mouth = live["mouthLog"]

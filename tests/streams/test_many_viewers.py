@@ -11,8 +11,6 @@ import asyncio
 import json
 import signal
 import sys
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -26,7 +24,7 @@ from stage.pacer import AudioPacer, PacerConfig
 from stage.serve import realtime_gc
 from streams.viewers import ViewerHub
 from streams.web import WebServer
-from tests.measure import f0_track
+from tests.measure import StallWatch, f0_track
 from tests.streams.test_viewers import Client
 from tests.streams.test_web import WEB_ROOT, Show
 
@@ -44,34 +42,6 @@ async def listeners(base: str, count: int, after_s: float = 0.0) -> asyncio.subp
     line = await asyncio.wait_for(proc.stdout.readline(), 30)
     assert "listening" in json.loads(line) or "waiting_s" in json.loads(line)
     return proc
-
-
-class StallWatch:
-    """A thread that asks to wake every 2 ms and notes the stretches in which this process was
-    not run at all (wall time passed, the process's CPU time hardly did): the machine's doing,
-    not the viewers'. A stretch spent busy in this process (holding the GIL, say) is not
-    counted: that would be the engine's fault."""
-
-    def __init__(self) -> None:
-        self.stalled_s = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        last, last_cpu = time.monotonic(), time.process_time()
-        while not self._stop.wait(0.002):
-            now, cpu = time.monotonic(), time.process_time()
-            if now - last > 0.03 and cpu - last_cpu < 0.3 * (now - last):
-                self.stalled_s += now - last
-            last, last_cpu = now, cpu
-
-    def __enter__(self) -> StallWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 async def joined(proc: asyncio.subprocess.Process, count: int) -> None:
