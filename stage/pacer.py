@@ -319,9 +319,11 @@ class AudioPacer:
         n = self.config.chunk_samples
         self.xruns += 1
         if not self._in_xrun:
-            log.warning("xrun at show sample %d (synthesis late, %.0f ms after the last "
-                        "edit point); covering with a fade", t,
-                        1000 * (t - self._last_edit_start) / SAMPLE_RATE_HZ)
+            since_edit = ("" if self._last_edit_start < 0 else
+                          f", {1000 * (t - self._last_edit_start) / SAMPLE_RATE_HZ:.0f} ms "
+                          "after the last edit point")
+            log.warning("xrun at show sample %d (synthesis late%s); covering with a fade", t,
+                        since_edit)
         self._in_xrun = True
         if t == self._last_edit_start:  # the edit came too close: aim further
             self._grow_edit_margin()
