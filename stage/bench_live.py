@@ -19,9 +19,7 @@ import time
 
 import numpy as np
 
-from singer.bench import machine_name
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
-from stage.serve import REALTIME_PRIORITY, ServeOptions, serve
 
 BAD_PACKETS = [b"/livesinger/note/on\x00,i", b"\x00\x01garbage", b"#bundle\x00\x00",
                b"/livesinger/note/on\x00\x00\x00\x00,x\x00\x00\x01\x02\x03\x04",
@@ -91,6 +89,10 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
                     realtime: bool = False) -> dict[str, object]:
     """Measure note-on latency over ``notes`` notes while flooding with malformed packets
     (``realtime``: with the synthesis thread scheduled as ``serve --realtime`` does)."""
+    # the engine's side only: the console process imports this module without torch
+    from singer.bench import machine_name
+    from stage.serve import REALTIME_PRIORITY, ServeOptions, serve
+
     captured: list[AudioChunk] = []
     ready = asyncio.Event()
     ports: dict[str, object] = {}
