@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from singer.score import Score, ScoreError
+from singer.score_limits import check_score_file
 
 if TYPE_CHECKING:
     from singer.library import SongLibrary
@@ -70,9 +71,11 @@ def load_score(ref: str | Path, *, songs: str | Path | SongLibrary | None = None
     ``songs`` is the library to look names up in (a folder or a ``SongLibrary``; by default
     ``LIVESINGER_SONGS``, then the demo songs). ``options`` go to the reader: ``language``
     and ``default_syllable`` for all; ``part`` (MusicXML, USTX, and the track for MIDI),
-    ``track``/``channel`` (MIDI), ``encoding`` (UST). Raises ``ScoreError``.
+    ``track``/``channel`` (MIDI), ``encoding`` (all: the charset of the file's text, else
+    guessed once per file by ``singer.text_encoding``). Raises ``ScoreError``.
     """
     path = resolve_score(ref, songs)
+    check_score_file(path)  # a regular file of bounded size, before anything reads it
     fmt = detect_format(path)
     reader = _reader(fmt)
     if fmt == "midi" and "part" in options:
@@ -121,15 +124,11 @@ def _reader(fmt: ScoreFormat) -> Callable[..., Score]:
 
 
 def _text_head(head: bytes) -> str | None:
-    """The start of a text file (UTF-8, UTF-16 with a BOM, Shift-JIS), ``None`` for binary."""
+    """The start of a text file, ``None`` for binary. Only the ASCII markers matter here, so
+    the bytes are not guessed at: latin-1 keeps every byte of any ASCII-compatible charset
+    (UTF-8, Shift-JIS, GBK, Big5...) where it is; UTF-16 needs its BOM."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return head.decode("utf-16", errors="replace")
     if b"\x00" in head:
         return None
-    for charset in ("utf-8-sig", "cp932"):
-        try:
-            return head.decode(charset)
-        except UnicodeDecodeError as err:
-            if err.start > len(head) - 4:
-                return head[:err.start].decode(charset, errors="replace")  # a cut character
-    return None
+    return head.decode("latin-1")

@@ -3,19 +3,22 @@
 mido does the parsing. The reader takes the notes of one track (and optionally one channel)
 and attaches lyric meta events (``FF 05``, from the track itself or from a words-only track
 as in karaoke files; text events ``FF 01`` when there are none) to the note-ons at their
-tick. The tempo map and time signatures come from the file's meta events. Every failure is a
+tick. The tempo map and time signatures come from the file's meta events. The charset of the
+text events is decided once for the whole file (``singer.text_encoding``). Every failure is a
 ``ScoreError`` naming the file and the place (track, note, tick)."""
 
 from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from singer.score import Score, ScoreError, SourceNote, Syllabic, TimeSignature, assemble_score
 from singer.tempo import TempoChange, TempoMap
+from singer.text_encoding import EncodingError, decode_pieces
 
 DRUM_CHANNEL = 10
 """General MIDI percussion channel (1-based); never sung unless chosen explicitly."""
@@ -47,6 +50,7 @@ def read_midi(
     channel: int | None = None,
     language: str = "auto",
     default_syllable: str = "la",
+    encoding: str | None = None,
 ) -> Score:
     """Read a Standard MIDI File (type 0 or 1) into a one-part ``Score``.
 
@@ -54,6 +58,8 @@ def read_midi(
     and lyrics (else the first with notes, drums aside). ``channel`` (1..16, as DAWs number
     them) keeps one channel of that track. Lyric texts ending in ``-`` continue a word on the
     next note (``Twin-`` ``kle``); ``-``/``+``/``_`` alone extend the previous syllable.
+    ``encoding`` names the charset of the text events; by default it is guessed from all of
+    them together (a notice says which legacy charset was guessed).
     """
     path = Path(path)
     name = str(path)
@@ -61,7 +67,9 @@ def read_midi(
     tpb = mid.ticks_per_beat
     if not isinstance(tpb, int) or tpb <= 0:
         raise ScoreError(f"{name}: SMPTE time division is not supported (only ticks per beat)")
-    tracks, tempos, meters = _scan(mid, name)
+    notices: list[str] = []
+    decode = _decoder(mid, name, encoding, notices)
+    tracks, tempos, meters = _scan(mid, name, decode)
     chosen = _choose(tracks, track, channel, name)
     notes = [n for n in chosen.notes if channel is None or n[4] == channel]
     if channel is None and track is None:
@@ -74,7 +82,6 @@ def read_midi(
     if not notes:
         where = chosen.label + (f" channel {channel}" if channel is not None else "")
         raise ScoreError(f"{name}: {where} has no notes")
-    notices: list[str] = []
     if chosen.unclosed:
         notices.append(f"{name}: {chosen.label}: {chosen.unclosed} notes never released; "
                        "they end at the end of the track")
@@ -105,7 +112,7 @@ def _open(path: Path) -> Any:
     if not path.is_file():
         raise ScoreError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
     try:
-        # latin-1 keeps every byte of a text event; _decode re-reads it in its real charset.
+        # latin-1 keeps every byte of a text event; _decoder re-reads it in its real charset.
         mid = mido.MidiFile(path, charset="latin1")
     except EOFError as err:
         raise ScoreError(f"{path}: not a readable MIDI file: it is truncated "
@@ -117,7 +124,32 @@ def _open(path: Path) -> Any:
     return mid
 
 
-def _scan(mid: Any, name: str
+def _decoder(mid: Any, name: str, encoding: str | None,
+             notices: list[str]) -> Callable[[str], str]:
+    """Text event (read as latin-1) → text, in the ONE charset of the file: ``encoding`` when
+    given, else the one that reads every text event of the file best."""
+    raw = [t.encode("latin-1") for t in _texts(mid)]
+    try:
+        decoded = decode_pieces(raw, encoding)
+    except EncodingError as err:
+        raise ScoreError(f"{name}: text events: {err}") from None
+    notice = decoded.notice(name)
+    if notice:
+        notices.append(notice)
+    table = dict(zip(raw, decoded.texts, strict=True))
+    return lambda text: table[text.encode("latin-1")]
+
+
+def _texts(mid: Any) -> list[str]:
+    """Every text a reader shows: track names, lyrics and text events (as latin-1)."""
+    out: list[str] = []
+    for mtrack in mid.tracks:
+        out.append(mtrack.name)
+        out += [msg.text for msg in mtrack if msg.type in ("lyrics", "text")]
+    return list(dict.fromkeys(out))
+
+
+def _scan(mid: Any, name: str, decode: Callable[[str], str]
           ) -> tuple[list[_Track], list[tuple[int, float, str]], list[tuple[int, int, int]]]:
     """Tracks (notes, lyrics, texts), tempo changes (tick, bpm, where) and meters by tick."""
     import mido
@@ -126,7 +158,7 @@ def _scan(mid: Any, name: str
     tempos: list[tuple[int, float, str]] = []
     meters: dict[int, tuple[int, int]] = {}
     for index, mtrack in enumerate(mid.tracks):
-        trk = _Track(index, _decode(mtrack.name).strip())
+        trk = _Track(index, decode(mtrack.name).strip())
         sounding: dict[tuple[int, int], list[tuple[int, int]]] = {}
         tick = 0
         for msg in mtrack:
@@ -140,9 +172,9 @@ def _scan(mid: Any, name: str
                     on, vel = started.pop(0)
                     trk.notes.append((on, tick, msg.note, vel, msg.channel + 1))
             elif kind == "lyrics":
-                trk.lyrics.append((tick, _decode(msg.text)))
+                trk.lyrics.append((tick, decode(msg.text)))
             elif kind == "text":
-                trk.texts.append((tick, _decode(msg.text)))
+                trk.texts.append((tick, decode(msg.text)))
             elif kind == "set_tempo":
                 tempos.append((tick, float(mido.tempo2bpm(msg.tempo)),
                                f"{trk.label} tick {tick}"))
@@ -225,27 +257,6 @@ def _syllable(raw: str | None, continues: bool) -> tuple[str | None, Syllabic, b
     else:
         syllabic = "begin" if more else "single"
     return text, syllabic, False, more
-
-
-def _decode(text: str) -> str:
-    """A meta event's text (read as latin-1) in its real charset: UTF-8, else GB18030 or
-    Shift-JIS when they give CJK text, else latin-1 as it stands."""
-    raw = text.encode("latin-1", errors="replace")
-    if raw.isascii():
-        return text
-    for charset in ("utf-8", "gb18030", "cp932"):
-        try:
-            decoded = raw.decode(charset)
-        except UnicodeDecodeError:
-            continue
-        if charset == "utf-8" or all(c.isascii() or _is_cjk(c) for c in decoded):
-            return decoded
-    return text
-
-
-def _is_cjk(ch: str) -> bool:
-    code = ord(ch)
-    return (0x3000 <= code <= 0x30FF or 0x3400 <= code <= 0x9FFF or 0xFF00 <= code <= 0xFFEF)
 
 
 def _tempo_map(tempos: list[tuple[int, float, str]], tpb: int, name: str) -> TempoMap:

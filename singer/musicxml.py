@@ -25,6 +25,7 @@ from singer.score import (
     assemble_score,
 )
 from singer.tempo import TempoChange, TempoMap
+from singer.text_encoding import EncodingError, decode_file
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ _SYLLABICS: dict[str, Syllabic] = {
     "single": "single", "begin": "begin", "middle": "middle", "end": "end",
 }
 _POSITION = re.compile(r":\s*line (\d+), column (\d+)$")
+_DECLARATION = re.compile(rb"^\s*<\?xml\b[^>]*?\?>")
+_DECLARED = re.compile(rb"\bencoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 
 
 def read_musicxml(
@@ -52,17 +55,22 @@ def read_musicxml(
     language: str = "auto",
     default_syllable: str = "la",
     part: str | int | None = None,
+    encoding: str | None = None,
 ) -> Score:
     """Read a MusicXML file (plain or ``.mxl``) into a ``Score`` ready to sing.
 
     ``part`` picks one part by name or 0-based index; by default every part is read.
-    ``language`` and ``default_syllable`` go to ``assemble_score``. Raises ``ScoreError``
-    whose message starts with the file name for any unreadable, malformed or empty file.
+    ``language`` and ``default_syllable`` go to ``assemble_score``. The charset is
+    ``encoding`` when given, else the XML declaration's (or a BOM's), else guessed from the
+    whole document (a notice names a legacy guess). Raises ``ScoreError`` whose message
+    starts with the file name for any unreadable, malformed or empty file.
     """
     path = Path(path)
     name = str(path)
-    _check_file(path)
-    m21_score = _parse(path)
+    notices: list[str] = []
+    text = _decode(_check_file(path), encoding, name, notices)
+    _check_root(text, path)
+    m21_score = _parse(text, path)
     try:
         title = _title(m21_score, path)
         tempo_map = _tempo_map(m21_score)
@@ -74,12 +82,13 @@ def read_musicxml(
     if not any(parts.values()):
         raise ScoreError(f"{name}: the score has no notes to sing")
     return assemble_score(title, tempo_map, parts, source=name, language=language,
-                          default_syllable=default_syllable,
+                          default_syllable=default_syllable, notices=notices,
                           time_signatures=_time_signatures(m21_score))
 
 
-def _check_file(path: Path) -> None:
-    """Raise ``ScoreError`` unless ``path`` is a readable, well-formed MusicXML file."""
+def _check_file(path: Path) -> bytes:
+    """The score document's bytes (plain, or inside an ``.mxl`` archive); ``ScoreError`` when
+    the file cannot be read."""
     name = str(path)
     if not path.exists():
         raise ScoreError(f"{name}: file not found")
@@ -97,9 +106,32 @@ def _check_file(path: Path) -> None:
             data = path.read_bytes()
     except (OSError, zipfile.BadZipFile, KeyError) as err:
         raise ScoreError(f"{name}: cannot read the file: {_describe(err)}") from err
+    return data
+
+
+def _decode(data: bytes, encoding: str | None, name: str, notices: list[str]) -> str:
+    """The document as text, without its XML declaration (the charset is decided here: expat
+    reads no multi-byte legacy charset, and reads undeclared GBK as UTF-8)."""
+    head = _DECLARATION.match(data)
+    declared = _DECLARED.search(head[0]) if head else None
+    try:
+        decoded = decode_file(data, encoding, declared[1].decode("ascii") if declared else None)
+    except EncodingError as err:
+        raise ScoreError(f"{name}: {err}") from None
+    notice = decoded.notice(name)
+    if notice:
+        notices.append(notice)
+    text = decoded.texts[0].lstrip("\ufeff")
+    return re.sub(r"^\s*<\?xml\b[^>]*?\?>", "", text, count=1)
+
+
+def _check_root(text: str, path: Path) -> None:
+    """Raise ``ScoreError`` unless the document is well-formed partwise MusicXML."""
+    name = str(path)
+    is_zip = path.suffix.lower() == ".mxl"
     what = "not a MusicXML file" if not is_zip else "not a valid .mxl file"
     try:
-        root = ET.fromstring(data)
+        root = ET.fromstring(text)
     except ET.ParseError as err:
         raise ScoreError(f"{name}: {what}: {_xml_error(err)}") from err
     tag = root.tag.rsplit("}", 1)[-1]
@@ -143,14 +175,14 @@ def _describe(err: BaseException) -> str:
     return text or type(err).__name__
 
 
-def _parse(path: Path) -> Any:
-    """Parse with music21 (imported here: it is slow to import); errors become ScoreError."""
+def _parse(text: str, path: Path) -> Any:
+    """Parse the decoded document with music21 (imported here: it is slow to import); errors
+    become ScoreError. Parsing text, not the path, also keeps music21's pickle cache (keyed by
+    path and mtime) out of the way."""
     try:
         from music21 import converter, stream
 
-        # forceSource: never read or write music21's pickle cache, which is keyed by path
-        # and mtime and can return a stale score for a file rewritten within a second.
-        parsed = converter.parse(path, format="musicxml", forceSource=True)
+        parsed = converter.parseData(text, format="musicxml")
     except Exception as err:  # music21 raises many kinds; none may escape raw
         raise ScoreError(f"{path}: music21 cannot parse the score: {_describe(err)}") from err
     if not isinstance(parsed, stream.Score):

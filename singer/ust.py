@@ -18,6 +18,7 @@ from pathlib import Path
 
 from singer.score import Score, ScoreError, SourceNote, Vibrato, assemble_score
 from singer.tempo import TempoChange, TempoMap
+from singer.text_encoding import EncodingError, decode_file
 
 TICKS_PER_QUARTER = 480
 """UTAU's fixed resolution."""
@@ -28,6 +29,9 @@ _PITCH_KEYS = ("PBY", "Pitches", "PitchBend")
 """Keys whose non-zero values bend the pitch (PBS/PBW/PBM only shape the portamento)."""
 _SKIPPED_SECTIONS = {"PREV", "NEXT", "INSERT", "DELETE"}
 _VCV_PREFIX = re.compile(r"^(?:-|[aiueonN]|[あいうえおん])\s+(?=\S)")
+_CHARSET = re.compile(rb"^\s*Charset\s*=\s*([A-Za-z0-9_.:-]+)\s*$", re.MULTILINE)
+_PREFER = ("utf-8", "cp932", "gb18030", "cp950", "cp1252")
+"""UTAU is Japanese: on equal evidence a UST is Shift-JIS rather than GBK."""
 
 
 @dataclass
@@ -53,12 +57,14 @@ def read_ust(
 ) -> Score:
     """Read a UTAU ``.ust`` file into a one-part ``Score``.
 
-    ``encoding`` forces a charset; by default a file that is valid UTF-8 (or says
-    ``Charset=UTF-8``) is read as UTF-8, anything else as Shift-JIS (cp932).
+    ``encoding`` forces a charset; by default the file's ``Charset=`` key (or a BOM) says,
+    else the charset is guessed from the whole file (UTF-8 when it reads as plausible UTF-8,
+    else Shift-JIS, GBK/GB18030, Big5... by evidence; a notice names a legacy guess).
     """
     path = Path(path)
     name = str(path)
-    setting, blocks = _parse(_text(path, encoding), name)
+    notices: list[str] = []
+    setting, blocks = _parse(_text(path, encoding, notices), name)
     if not blocks:
         raise ScoreError(f"{name}: no note blocks ([#0000], [#0001], ...): not a UST file?")
     bpm = _float(setting.get("Tempo", "120"), name, "[#SETTING] Tempo")
@@ -91,7 +97,6 @@ def read_ust(
                 vibrato=_vibrato(block, name)))
             pitch_notes += any(_bends(block.keys.get(k, "")) for k in _PITCH_KEYS)
         tick += length
-    notices = []
     if pitch_notes:
         notices.append(f"{name}: {pitch_notes} notes have pitch bends (PBY, Pitches); "
                        "they are sung with the voice's own transitions instead")
@@ -101,20 +106,24 @@ def read_ust(
                           notices=notices)
 
 
-def _text(path: Path, encoding: str | None) -> str:
+def _text(path: Path, encoding: str | None, notices: list[str]) -> str:
+    """The file's text in its one charset (given, declared by ``Charset=``, or guessed)."""
     if not path.is_file():
         raise ScoreError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
     try:
         data = path.read_bytes()
     except OSError as err:
         raise ScoreError(f"{path}: cannot read the file: {err}") from err
-    charsets = [encoding] if encoding else ["utf-8-sig", "cp932"]
-    for charset in charsets:
-        try:
-            return data.decode(charset)
-        except (UnicodeDecodeError, LookupError):
-            continue
-    raise ScoreError(f"{path}: cannot decode the file as {' or '.join(charsets)}")
+    declared = _CHARSET.search(data)
+    try:
+        decoded = decode_file(data, encoding,
+                              declared[1].decode("ascii") if declared else None, _PREFER)
+    except EncodingError as err:
+        raise ScoreError(f"{path}: {err}") from None
+    notice = decoded.notice(str(path))
+    if notice:
+        notices.append(notice)
+    return decoded.texts[0]
 
 
 def _parse(text: str, name: str) -> tuple[dict[str, str], list[_Block]]:

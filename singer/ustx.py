@@ -16,6 +16,7 @@ from typing import Any
 
 from singer.score import Score, ScoreError, SourceNote, TimeSignature, Vibrato, assemble_score
 from singer.tempo import TempoChange, TempoMap
+from singer.text_encoding import EncodingError, decode_file
 
 DEFAULT_RESOLUTION = 480
 """Ticks per quarter note when the project does not say."""
@@ -39,16 +40,19 @@ def read_ustx(
     part: str | int | None = None,
     language: str = "auto",
     default_syllable: str = "la",
+    encoding: str | None = None,
 ) -> Score:
     """Read an OpenUtau ``.ustx`` project into a ``Score`` (one part per track with notes).
 
-    ``part`` keeps one track by 0-based number or name. Raises ``ScoreError`` for a file that
-    is not YAML, YAML that is not a USTX project, or a note that cannot be sung.
+    ``part`` keeps one track by 0-based number or name. OpenUtau writes UTF-8; ``encoding``
+    names another charset, else a file that is not UTF-8 is read in the charset guessed from
+    all of it (with a notice). Raises ``ScoreError`` for a file that is not YAML, YAML that is
+    not a USTX project, or a note that cannot be sung.
     """
     path = Path(path)
     name = str(path)
-    project = _load(path)
     notices: list[str] = []
+    project = _load(path, encoding, notices)
     unknown: set[str] = {f"project.{k}" for k in project if k not in _PROJECT_KEYS}
     res = _number(project.get("resolution", DEFAULT_RESOLUTION), name, "resolution")
     if res <= 0:
@@ -97,16 +101,22 @@ def read_ustx(
                           notices=notices, time_signatures=meters)
 
 
-def _load(path: Path) -> dict[str, Any]:
+def _load(path: Path, encoding: str | None, notices: list[str]) -> dict[str, Any]:
     """The project mapping; ``ScoreError`` for unreadable, non-YAML or non-USTX files."""
     import yaml
 
     if not path.is_file():
         raise ScoreError(f"{path}: file not found" if not path.exists() else f"{path}: not a file")
     try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScoreError(f"{path}: cannot read the file as UTF-8 text: {err}") from err
+        decoded = decode_file(path.read_bytes(), encoding)
+    except OSError as err:
+        raise ScoreError(f"{path}: cannot read the file: {err.strerror or err}") from err
+    except EncodingError as err:
+        raise ScoreError(f"{path}: {err}") from None
+    notice = decoded.notice(str(path))
+    if notice:
+        notices.append(notice)
+    text = decoded.texts[0]
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:

@@ -30,7 +30,9 @@ def phonemize_word(syllables: list[str], language: str) -> list[tuple[str, ...]]
             if not text:
                 raise LyricError(f"empty syllable {piece!r}")
             literal = text.startswith("[")
-            if any(is_cjk(c) for c in text) or (not literal and _is_pinyin(text)):
+            if literal:  # phonemes written out: their own error names the unknown symbol
+                out.extend(english_word([text]))
+            elif any(is_cjk(c) for c in text) or _is_pinyin(text):
                 out.append(mandarin_phonemes(text))
             else:
                 try:

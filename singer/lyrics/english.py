@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import functools
 
+from singer.lyrics.brackets import bracketed
 from singer.lyrics.errors import LyricError
-from singer.phonemes import PHONEMES, VOWEL_NAMES
+from singer.phonemes import VOWEL_NAMES
 
 ARPABET: dict[str, tuple[str, ...]] = {
     "AA": ("a",), "AE": ("ae",), "AH": ("ah",), "AO": ("ao",), "AW": ("a", "uh"),
@@ -36,18 +37,6 @@ def normalise_word(text: str) -> str:
     return text.replace("’", "'").replace("‘", "'").strip(PUNCTUATION).lower()
 
 
-def bracketed(text: str) -> tuple[str, ...] | None:
-    """Phonemes written literally as ``[s ah n]``, validated; ``None`` if not bracketed."""
-    t = text.strip()
-    if not (t.startswith("[") and t.endswith("]")):
-        return None
-    names = tuple(t[1:-1].split())
-    unknown = [n for n in names if n not in PHONEMES]
-    if unknown or not names:
-        raise LyricError(f"{text!r}: unknown phoneme(s) {', '.join(unknown) or '(none given)'}")
-    return names
-
-
 def word_phonemes(word: str) -> tuple[str, ...]:
     """The phonemes of an English word (first CMU pronunciation)."""
     return pronunciations(word)[0]
@@ -62,7 +51,7 @@ def pronunciations(word: str) -> list[tuple[str, ...]]:
     prons = _dictionary().get(key)
     if not prons:
         raise LyricError(f"unknown word {word!r} (not in the CMU pronouncing dictionary; "
-                         "write its phonemes in brackets, e.g. [s ah n])")
+                         "write its phonemes in brackets, e.g. [s ay n])")
     return [tuple(p for symbol in pron for p in ARPABET[symbol.rstrip("012")])
             for pron in prons]
 

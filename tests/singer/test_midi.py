@@ -163,3 +163,59 @@ def test_unsingable_lyric_names_track_and_note(tmp_path: Path) -> None:
     with pytest.raises(ScoreError, match=r"bad_word\.mid: track 0 \(Voice\) note 2 "
                                          r"\(channel 1, tick 480\): unknown word 'zzqxv'"):
         read_midi(tmp_path / "bad_word.mid", language="en")
+
+
+# 长亭外，古道边 (送别): the GBK bytes of 亭 (CD A4) are also valid UTF-8 (U+0364).
+SONGBIE = [("长", 67, 1), ("亭", 64, 0.5), ("外", 67, 0.5), ("古", 72, 2), ("道", 69, 1),
+           ("边", 72, 1)]
+
+
+def _charset_file(path: Path, melody: list[tuple[str, int, float]], charset: str,
+                  name: str = "") -> Path:
+    mid = mido.MidiFile(type=1, ticks_per_beat=TPB, charset=charset)
+    mid.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo",
+                                                       tempo=mido.bpm2tempo(100))]))
+    mid.tracks.append(_vocal_track(name, melody))
+    mid.save(path)
+    return path
+
+
+@pytest.mark.parametrize(("charset", "melody", "label"), [
+    ("gbk", SONGBIE, "GB18030"),
+    ("gbk", [("亭", 64, 1), ("亭", 67, 1)], "GB18030"),  # no other character to tell by
+    ("utf-8", SONGBIE, None),
+    ("cp932", [("春", 64, 1), ("花", 67, 1), ("秋", 69, 1), ("月", 67, 1)], "Shift-JIS"),
+    ("big5", [("我", 64, 1), ("愛", 67, 1), ("你", 69, 1), ("們", 67, 1)], "Big5"),
+])
+def test_lyrics_charset_is_decided_once_per_file(
+        tmp_path: Path, charset: str, melody: list[tuple[str, int, float]],
+        label: str | None) -> None:
+    from singer.lyrics import mandarin_phonemes
+
+    path = _charset_file(tmp_path / f"{charset}.mid", melody, charset, name="")
+    score = read_midi(path)
+    assert [n.lyric for n in score.notes] == [m[0] for m in melody]
+    assert [n.phonemes for n in score.notes] == [mandarin_phonemes(m[0]) for m in melody]
+    said = [n for n in score.notices if "text read as" in n]
+    if label is None:
+        assert not said
+    else:
+        assert len(said) == 1 and label in said[0] and "--encoding" in said[0], said
+
+
+def test_gbk_karaoke_file_sings_the_right_syllables(tmp_path: Path) -> None:
+    path = _charset_file(tmp_path / "songbie.mid", SONGBIE, "gbk", name="送别")
+    score = read_midi(path)
+    assert score.notes[1].lyric == "亭" and score.notes[1].phonemes == ("t", "i", "ng")
+    errors = sung_cents(score, "soprano", n_notes=3)
+    assert len(errors) == 3 and np.median(errors) <= 10.0, errors
+
+
+def test_encoding_option_overrides_the_guess(tmp_path: Path) -> None:
+    path = _charset_file(tmp_path / "ting.mid", [("亭", 64, 1)], "gbk")
+    score = read_midi(path, encoding="gbk")
+    assert score.notes[0].lyric == "亭" and not score.notices
+    with pytest.raises(ScoreError, match=r"ting\.mid: text events: not UTF-8 text: bytes"):
+        read_midi(_charset_file(tmp_path / "ting.mid", SONGBIE, "gbk"), encoding="utf-8")
+    with pytest.raises(ScoreError, match=r"unknown encoding 'klingon'"):
+        read_midi(path, encoding="klingon")

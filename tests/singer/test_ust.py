@@ -63,7 +63,9 @@ def test_shift_jis_file_with_rest_tempo_change_and_vibrato(tmp_path: Path) -> No
                                                   for a, b in zip(starts, ends, strict=True)]
     assert notes[4].velocity == pytest.approx(0.4)  # Intensity=50
     assert dict(score.parts[0].vibrato)[notes[-1].t_on] == Vibrato(35.0, 1000 / 180)
-    assert not score.notices  # PBS/PBW only shape the portamento
+    # PBS/PBW only shape the portamento; the one notice names the charset guessed
+    assert score.notices == (f"{path}: text read as Shift-JIS (cp932) (guessed from the file; "
+                             "--encoding NAME overrides)",)
 
 
 def test_english_pitch(tmp_path: Path) -> None:
@@ -109,3 +111,44 @@ def test_bad_note_num_names_line_and_block(tmp_path: Path) -> None:
     path.write_text("Tempo=120\n[#0000]\nLength=480\n", encoding="utf-8")
     with pytest.raises(ScoreError, match=r"line 1: text before the first \[#...\] section"):
         read_ust(path)
+
+
+SONGBIE = [(480, "长", 67, ""), (240, "亭", 64, ""), (240, "外", 67, ""), (960, "古", 72, ""),
+           (480, "道", 69, ""), (480, "边", 72, "")]
+
+
+@pytest.mark.parametrize(("charset", "project", "blocks", "label"), [
+    ("gbk", "送别", SONGBIE, "GB18030"),
+    ("gbk", "亭", [(480, "亭", 64, ""), (480, "亭", 67, "")], "GB18030"),
+    ("cp932", "きらきら星", [(480, "春", 64, ""), (480, "花", 67, ""), (480, "月", 69, "")],
+     "Shift-JIS"),
+    ("big5", "愛你", [(480, "我", 64, ""), (480, "愛", 67, ""), (480, "你", 69, "")], "Big5"),
+    ("utf-8", "送别", SONGBIE, None),
+])
+def test_charset_is_guessed_from_the_whole_file(
+        tmp_path: Path, charset: str, project: str, blocks: list[tuple[int, str, int, str]],
+        label: str | None) -> None:
+    from singer.lyrics import mandarin_phonemes
+
+    path = tmp_path / "song.ust"
+    path.write_bytes(_ust(blocks, project).encode(charset))
+    score = read_ust(path)
+    assert score.title == project
+    assert [n.lyric for n in score.notes] == [b[1] for b in blocks]
+    assert [n.phonemes for n in score.notes] == [mandarin_phonemes(b[1]) for b in blocks]
+    said = [n for n in score.notices if "text read as" in n]
+    assert (not said) if label is None else (len(said) == 1 and label in said[0]), said
+
+
+def test_charset_key_and_encoding_option(tmp_path: Path) -> None:
+    path = tmp_path / "song.ust"
+    path.write_bytes(_ust(SONGBIE, "送别").replace("[#SETTING]", "Charset=GBK\n[#SETTING]")
+                     .encode("gbk"))
+    score = read_ust(path)
+    assert score.title == "送别" and not score.notices
+    path.write_bytes(_ust(SONGBIE, "送别").encode("gbk"))
+    assert read_ust(path, encoding="gb2312").title == "送别"
+    with pytest.raises(ScoreError, match=r"song\.ust: not Shift-JIS text: bytes"):
+        read_ust(path, encoding="shift_jis")
+    with pytest.raises(ScoreError, match=r"song\.ust: unknown encoding 'nope'"):
+        read_ust(path, encoding="nope")
