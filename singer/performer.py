@@ -279,7 +279,9 @@ def compile_track(notes: list[Note] | tuple[Note, ...], voice: VoiceProfile, *,
     formant_bw = _smooth(bws[formant_ph], FORMANT_SMOOTH_S, hop)
     formant_level = _smooth(levels[formant_ph], FORMANT_SMOOTH_S, hop)
 
-    midi, vib, velocity = _pitch_and_vibrato(notes, t, voice, expr, seed, hop)
+    rate_events = [(e[0], e[2]) for e in expression_events if e[1] == "vibrato_rate"]
+    midi, vib, velocity = _pitch_and_vibrato(notes, t, voice, expr, seed, hop,
+                                             (base.vibrato_rate, rate_events))
     loud = voice.loudness * expr["volume"] * (0.4 + 0.75 * velocity)
     shimmer = 1.0 + 0.035 * frame_noise(seed, 1, 12.0, frames, hop)
     voiced_s = _smooth(voiced, AMP_SMOOTH_S, hop)
@@ -337,9 +339,13 @@ def _next_vowel(segments: list[Segment]) -> list[str]:
 
 
 def _pitch_and_vibrato(notes: list[Note], t: np.ndarray, voice: VoiceProfile,
-                       expr: dict[str, np.ndarray], seed: int, hop: int
+                       expr: dict[str, np.ndarray], seed: int, hop: int,
+                       rate: tuple[float, list[tuple[int, float]]]
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sung pitch (MIDI, fractional) per frame, vibrato depth (cents) and note velocity."""
+    """Sung pitch (MIDI, fractional) per frame, vibrato depth (cents) and note velocity.
+
+    ``rate``: the base ``vibrato_rate`` expression and its changes (show sample, value).
+    """
     n = len(t)
     if not notes or n == 0:
         return np.full(n, 60.0), np.zeros(n), np.full(n, 0.8)
@@ -365,9 +371,35 @@ def _pitch_and_vibrato(notes: list[Note], t: np.ndarray, voice: VoiceProfile,
     depth = voice.vibrato_cents * expr["vibrato_depth"] * ramp * (since >= 0)
     note_rate = np.array([voice.vibrato_rate_hz * (1.0 + 0.04 * _note_random(seed, x))
                           for x in notes])
-    rate = note_rate[nxt] * expr["vibrato_rate"][np.clip(np.searchsorted(t, on[nxt]), 0, n - 1)]
-    vibrato = depth * np.sin(2 * math.pi * rate * np.maximum(since, 0.0))
+    vibrato = depth * _vibrato_wave(note_rate[nxt], np.maximum(since, 0.0), t, *rate)
     frames = t // hop
     drift = 4.0 * frame_noise(seed, 2, 2.0, frames, hop) \
         + 2.0 * frame_noise(seed, 3, 15.0, frames, hop)
     return midi + (vibrato + drift) / 100.0, depth, vel[nxt]
+
+
+def _vibrato_wave(note_rate_hz: np.ndarray, since_s: np.ndarray, t: np.ndarray,
+                  base_rate: float, changes: list[tuple[int, float]]) -> np.ndarray:
+    """The vibrato's unit waveform per frame time ``t`` (show samples).
+
+    Each rate (``note_rate_hz`` times the ``vibrato_rate`` expression) is a sine started at the
+    note on (``since_s``); a change of the expression crossfades to the new rate's sine over
+    the expression glide, the way ``expression_curves`` glides a value. So a live change takes
+    effect at its sample with no jump in pitch, and the waveform after a glide depends only on
+    the rate it reached: never on where a block of frames starts, nor on how the rate got there
+    (folding past changes into the base expression changes nothing).
+    """
+    glide = EXPRESSION_GLIDE_S * SAMPLE_RATE_HZ
+    changes = sorted(changes)
+    start = t.min() if len(t) else 0
+    # The last change glided in before the first frame sets the rate; earlier ones are over.
+    done = [k for k, (sample, _) in enumerate(changes) if sample + glide <= start]
+    if done:
+        base_rate = changes[done[-1]][1]
+        changes = changes[done[-1] + 1:]
+    phase = 2 * math.pi * note_rate_hz * since_s
+    wave = np.sin(phase * base_rate)
+    for sample, value in changes:
+        w = np.clip((t - sample) / glide, 0.0, 1.0)
+        wave = wave + (np.sin(phase * value) - wave) * w
+    return wave
