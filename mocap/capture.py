@@ -95,6 +95,8 @@ class CaptureStats:
     """Frames replaced in the mailbox before the tracker took them."""
     lost: int = 0
     """Tracked frames in which nobody was found."""
+    refused: int = 0
+    """Landmark arrays left out (as unseen) for a non-finite number or a wrong shape."""
 
 
 FrameCallback = Callable[[LandmarkFrame, int], None]
@@ -177,8 +179,9 @@ class Capture:
     def track(self, rgb: np.ndarray, read_ns: int) -> LandmarkFrame:
         """Track and smooth one frame (blocking; the worker thread's job)."""
         assert self._tracker is not None
-        raw = self._tracker.process(rgb, self._sample_at(read_ns))
+        raw, refused = self._tracker.process(rgb, self._sample_at(read_ns)).without_non_finite()
         self.stats.tracked += 1
+        self.stats.refused += refused
         if raw.empty:
             self.stats.lost += 1
         return self._smoother.process(raw, read_ns / 1e9)

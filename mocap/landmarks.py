@@ -7,7 +7,8 @@ camera it appears on the right of the image.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -61,3 +62,28 @@ class LandmarkFrame:
         """True when nobody was seen."""
         return (self.pose_world is None and self.face is None and self.left_hand is None
                 and self.right_hand is None)
+
+    def without_non_finite(self) -> tuple[LandmarkFrame, int]:
+        """This frame with every landmark array that holds a non-finite number, or has the
+        wrong shape, taken out (as if not seen), and how many were taken out."""
+        changes: dict[str, Any] = {}
+        for name, shape in _SHAPES.items():
+            value = getattr(self, name)
+            if value is not None and not _usable(value, shape):
+                changes[name] = None
+        if "pose_world" in changes or "pose_visibility" in changes:
+            changes.update(pose_world=None, pose_visibility=None, pose_image=None)
+        return (replace(self, **changes) if changes else self), len(changes)
+
+
+_SHAPES: dict[str, tuple[int, ...]] = {
+    "pose_world": (POSE_COUNT, 3), "pose_visibility": (POSE_COUNT,),
+    "pose_image": (POSE_COUNT, 3), "face": (FACE_COUNT, 3),
+    "left_hand": (HAND_COUNT, 3), "right_hand": (HAND_COUNT, 3)}
+"""The shape of each landmark array."""
+
+
+def _usable(value: np.ndarray, shape: tuple[int, ...]) -> bool:
+    array = np.asarray(value)
+    return (array.shape == shape and array.dtype.kind in "fiu"
+            and bool(np.isfinite(array).all()))

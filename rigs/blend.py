@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from rigs.lipsync import MOUTH_EXPRESSIONS
 from rigs.pose import PoseFrame, Quaternion
+from rigs.pose_check import checked_bones, checked_expressions
 from rigs.rotation import IDENTITY, q_slerp
 from singer.contracts import SAMPLE_RATE_HZ
 
@@ -40,6 +41,8 @@ class PoseBlender:
         self._seen_t = -(1 << 62)
         self._presence: dict[str, float] = {}
         self._last_t: int | None = None
+        self.refused = 0
+        """Captured bones and expressions left out: unknown names or non-finite values."""
 
     def reset(self) -> None:
         """Forget everything (the next pose is the rest pose)."""
@@ -47,7 +50,13 @@ class PoseBlender:
 
     def observe(self, t: int, bones: dict[str, Quaternion], expressions: dict[str, float]
                 ) -> None:
-        """A capture at show sample ``t``: the bones and expressions it saw."""
+        """A capture at show sample ``t``: the bones and expressions it saw. Bones that are
+        not humanoid or not finite rotations, and expressions that are not presets or not
+        finite, are left out and counted (``refused``); rotations are made unit length and
+        weights clamped to 0..1 (``rigs.pose_check``)."""
+        bones, bad_bones = checked_bones(bones)
+        expressions, bad_expressions = checked_expressions(expressions)
+        self.refused += bad_bones + bad_expressions
         # new dicts, swapped in whole: ``pose`` may run in another thread
         self._bones = {**self._bones, **bones}
         self._expressions = {**self._expressions, **expressions}

@@ -21,6 +21,22 @@ REQUIRED_BONES: tuple[str, ...] = (
 """Bones every VRM 1.0 humanoid must have (VRMC_vrm humanoid specification)."""
 
 
+def _humanoid_bones() -> frozenset[str]:
+    names = {"hips", "spine", "chest", "upperChest", "neck", "head", "jaw"}
+    for side in ("left", "right"):
+        names |= {side + bone for bone in (
+            "Eye", "Shoulder", "UpperArm", "LowerArm", "Hand",
+            "UpperLeg", "LowerLeg", "Foot", "Toes",
+            "ThumbMetacarpal", "ThumbProximal", "ThumbDistal")}
+        names |= {side + finger + seg for finger in ("Index", "Middle", "Ring", "Little")
+                  for seg in ("Proximal", "Intermediate", "Distal")}
+    return frozenset(names)
+
+
+HUMANOID_BONES: frozenset[str] = _humanoid_bones()
+"""Every VRM 1.0 humanoid bone name (55): the only bone names a pose may carry."""
+
+
 @dataclass(frozen=True, slots=True)
 class Bone:
     """One humanoid bone of the rest pose: its parent and its position in the model."""

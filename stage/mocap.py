@@ -138,8 +138,9 @@ class VmcFeed:
     """Poses received as VMC (another capture app: VSeeFace, Webcam Motion Capture...) drive
     a ``MocapRig``, like ``MocapFeed``: the show's pose stream blends them over the idle body;
     pose sinks get each received pose as it is. Each pose is stamped with the show sample at
-    which its packet arrived. Bad packets and badly typed messages are ignored and counted
-    (``receiver.bad_packets``, ``receiver.state.ignored``)."""
+    which its packet arrived. Bad packets and messages with bad types, non-finite numbers or
+    unknown names are ignored and counted (``receiver.bad_packets``,
+    ``receiver.state.ignored``); out-of-range weights and root positions are clamped."""
 
     def __init__(self, clock: ClockSync, host: str = "127.0.0.1",
                  port: int = VMC_PERFORMER_PORT,
@@ -182,7 +183,7 @@ class VmcFeed:
         """Counters for summaries."""
         r = self.receiver
         return {"source": self.name, "frames": r.frames, "bad_packets": r.bad_packets,
-                "ignored": r.state.ignored}
+                "ignored": r.state.ignored, "clamped": r.state.clamped}
 
 
 def make_feed(spec: str, clock: ClockSync, options: CaptureOptions | None = None,
@@ -255,5 +256,6 @@ async def run_mocap(source: str, vmc_out: tuple[str, int] | None = None,
     s = feed.capture.stats
     lat = np.array(feed.latency_ms or [0.0])
     return {"read": s.read, "tracked": s.tracked, "dropped": s.dropped, "lost": s.lost,
+            "refused": s.refused,
             "ms_p50": round(float(np.percentile(lat, 50)), 2), **sent,
             "preview": str(preview) if preview else None}

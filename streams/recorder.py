@@ -72,10 +72,19 @@ class PoseRecorder:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("w", encoding="utf-8", buffering=1 << 16)
         self.frames = 0
+        self.rejected = 0
+        """Frames not written because a number in them was not finite (not JSON)."""
 
     def __call__(self, frame: PoseFrame) -> None:
-        """Append one frame (buffered; small)."""
-        self._file.write(frame.to_json() + "\n")
+        """Append one frame (buffered; small); a frame that is not finite is dropped and
+        counted, so every line stays strict JSON."""
+        try:
+            line = frame.to_json()
+        except ValueError as err:
+            self.rejected += 1
+            log.warning("recorder: %s; dropped (%d so far)", err, self.rejected)
+            return
+        self._file.write(line + "\n")
         self.frames += 1
 
     def close(self) -> None:

@@ -11,8 +11,11 @@ Out (default to 127.0.0.1:39539, the receiver's port), one bundle per frame::
     /VMC/Ext/Blend/Apply
 
 Coordinates are Unity's (see ``rigs.unity``, the one conversion). In (default port 39540):
-the same messages build a ``PoseFrame``; a message with wrong argument types is ignored and
-counted, unknown addresses and extra arguments are ignored, as the VMC spec says.
+the same messages build a ``PoseFrame``; a message with wrong argument types, a non-finite
+number or an unknown bone or blend name is ignored and counted; rotations are made unit
+length, blend weights clamped to 0..1 and the root to a stage (``rigs.pose_check``); unknown
+addresses and extra arguments are ignored, as the VMC spec says. Out never sends a frame with
+a non-finite number (dropped and counted).
 """
 
 from __future__ import annotations
@@ -24,6 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rigs.pose import PoseFrame, Quaternion
+from rigs.pose_check import (
+    EXPRESSION_NAMES,
+    bounded_position,
+    expression_weight,
+    finite_number,
+    pose_is_finite,
+    unit_quaternion,
+)
 from rigs.skeleton import BONES_BY_NAME, SKELETON, local_offset
 from rigs.unity import (
     UNITY_BONE,
@@ -131,6 +142,8 @@ class VmcSender:
         self.options = options or VmcOptions()
         self.sent = 0
         self.errors = 0
+        self.rejected = 0
+        """Frames not sent because a number in them was not finite (or beyond float32)."""
         self._rate = sample_rate_hz
         self._transport: asyncio.DatagramTransport | None = None
 
@@ -141,11 +154,21 @@ class VmcSender:
             asyncio.DatagramProtocol, remote_addr=(self.host, self.port))
 
     def send(self, frame: PoseFrame) -> None:
-        """Send one frame (a pose sink); a frame sent before ``start`` is dropped."""
+        """Send one frame (a pose sink); a frame sent before ``start`` is dropped, and so is
+        a frame with a non-finite number (counted in ``rejected``)."""
         if self._transport is None:
             return
         try:
-            self._transport.sendto(vmc_packet(frame, frame.t / self._rate, self.options))
+            if not pose_is_finite(frame):
+                raise ValueError("a non-finite number")
+            packet = vmc_packet(frame, frame.t / self._rate, self.options)
+        except (ValueError, OverflowError) as err:  # OverflowError: beyond float32
+            self.rejected += 1
+            log.warning("VMC out: dropped a pose frame at sample %d with %s (%d so far)",
+                        frame.t, err, self.rejected)
+            return
+        try:
+            self._transport.sendto(packet)
             self.sent += 1
         except OSError as err:  # no receiver yet (ICMP refused) is normal for UDP
             self.errors += 1
@@ -163,7 +186,12 @@ class VmcSender:
 class VmcState:
     """Accumulates VMC messages into poses: bones and root as they arrive, expressions
     committed by ``/VMC/Ext/Blend/Apply`` (as a receiver applies them). A packet that changed
-    the pose yields one frame."""
+    the pose yields one frame.
+
+    Every value is checked as it arrives (``rigs.pose_check``): a message with a non-finite
+    number, an unknown bone or blend name, or a rotation far from unit length is ignored and
+    counted; rotations are made unit length, blend weights clamped to 0..1, the root to
+    ``ROOT_LIMIT_M`` (counted in ``clamped``)."""
 
     def __init__(self) -> None:
         self.bones: dict[str, Quaternion] = {}
@@ -172,7 +200,9 @@ class VmcState:
         self._pending: dict[str, float] = {}
         self.time_s = 0.0
         self.ignored = 0
-        """Messages ignored for wrong argument types or unknown bone names."""
+        """Messages ignored: wrong argument types, non-finite numbers, unknown names."""
+        self.clamped = 0
+        """Messages whose root position or blend weight was out of range and clamped."""
         self.unknown = 0
         """Messages with addresses VMC does not define (ignored, as the spec says)."""
 
@@ -180,33 +210,43 @@ class VmcState:
         """Apply one message; True when it changed the pose (a bone, or ``Blend/Apply``)."""
         if address == "/VMC/Ext/Bone/Pos" or address == "/VMC/Ext/Root/Pos":
             if len(values) < 8 or not isinstance(values[0], str) or not all(
-                    _number(v) for v in values[1:8]):
+                    finite_number(v) is not None for v in values[1:8]):
                 self.ignored += 1
                 return False
-            nums = [float(v) for v in values[1:8]]  # type: ignore[arg-type]
             if address == "/VMC/Ext/Root/Pos":
-                self.root_m = position_from_unity((nums[0], nums[1], nums[2]))
+                position = bounded_position(values[1:4])
+                if position is None:  # never: three finite numbers were checked above
+                    self.ignored += 1
+                    return False
+                self.clamped += position != tuple(values[1:4])
+                self.root_m = position_from_unity(position)
                 return False
             bone = VRM_BONE.get(values[0])
-            if bone is None:
+            rotation = unit_quaternion(values[4:8])
+            if bone is None or rotation is None:
                 self.ignored += 1
                 return False
-            self.bones[bone] = quaternion_from_unity((nums[3], nums[4], nums[5], nums[6]))
+            self.bones[bone] = quaternion_from_unity(rotation)
             return True
         elif address == "/VMC/Ext/Blend/Val":
-            if len(values) < 2 or not isinstance(values[0], str) or not _number(values[1]):
+            name = expression_from_blend(values[0]) if values and isinstance(
+                values[0], str) else None
+            weight = expression_weight(values[1]) if len(values) >= 2 else None
+            if name not in EXPRESSION_NAMES or weight is None:
                 self.ignored += 1
                 return False
-            self._pending[expression_from_blend(values[0])] = float(values[1])  # type: ignore[arg-type]
+            self.clamped += weight != values[1]
+            self._pending[name] = weight
         elif address == "/VMC/Ext/Blend/Apply":
             self.expressions = {**self.expressions, **self._pending}
             self._pending = {}
             return True
         elif address == "/VMC/Ext/T":
-            if values and _number(values[0]):
-                self.time_s = float(values[0])  # type: ignore[arg-type]
-            else:
+            time_s = finite_number(values[0]) if values else None
+            if time_s is None:
                 self.ignored += 1
+            else:
+                self.time_s = time_s
         elif address != "/VMC/Ext/OK":
             self.unknown += 1
         return False
@@ -214,10 +254,6 @@ class VmcState:
     def frame(self, t: int) -> PoseFrame:
         """The pose received so far, stamped with show sample ``t``."""
         return PoseFrame(t, dict(self.bones), self.root_m, dict(self.expressions))
-
-
-def _number(v: object) -> bool:
-    return isinstance(v, float | int) and not isinstance(v, bool)
 
 
 class VmcReceiver:

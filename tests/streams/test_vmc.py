@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 
 import numpy as np
+import pytest
 from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_packet import OscPacket
 from pythonosc.osc_server import AsyncIOOSCUDPServer
 
 from rigs.idle import axis_angle
@@ -20,7 +23,7 @@ from rigs.unity import (
     quaternion_from_unity,
     quaternion_to_unity,
 )
-from streams.vmc import VmcOptions, VmcReceiver, VmcSender, osc_message, vmc_packet
+from streams.vmc import VmcOptions, VmcReceiver, VmcSender, osc_message
 
 # left arm raised forward (+X -> +Z: about -Y), head turned to its left, a wink
 POSE = PoseFrame(
@@ -93,11 +96,30 @@ async def test_vmc_out_received_by_python_osc_server() -> None:
     assert blends == {"A": 0.5, "Blink_L": 1.0, "Joy": 0.25}
 
 
-def test_vrm1_blend_names_option() -> None:
-    state_frames: list[PoseFrame] = []
-    receiver = VmcReceiver(state_frames.append, lambda: 7)
-    receiver.feed(vmc_packet(POSE, 1.0, VmcOptions(blend_names="vrm1")))
-    assert state_frames[-1].expressions == {"aa": 0.5, "blinkLeft": 1.0, "happy": 0.25}
+@pytest.mark.parametrize(("blend_names", "on_the_wire"), [
+    ("vrm0", [("A", 0.5), ("Blink_L", 1.0), ("Joy", 0.25)]),
+    ("vrm1", [("aa", 0.5), ("blinkLeft", 1.0), ("happy", 0.25)]),
+])
+async def test_blend_names_option_decides_the_names_on_the_wire(
+        blend_names: str, on_the_wire: list[tuple[str, float]]) -> None:
+    """The exact blend names in the datagram (a raw socket, parsed by python-osc): our own
+    receiver accepts both spellings, so only the bytes tell whether the option was used."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+        raw.bind(("127.0.0.1", 0))
+        raw.settimeout(5.0)
+        sender = VmcSender("127.0.0.1", raw.getsockname()[1],
+                           VmcOptions(blend_names=blend_names))
+        await sender.start()
+        try:
+            sender.send(POSE)
+            datagram = await asyncio.to_thread(raw.recv, 65536)
+        finally:
+            await sender.stop()
+    messages = [timed.message for timed in OscPacket(datagram).messages]
+    blends = [(m.address, tuple(m.params)) for m in messages
+              if m.address == "/VMC/Ext/Blend/Val"]
+    assert blends == [("/VMC/Ext/Blend/Val", (name, weight)) for name, weight in on_the_wire]
+    assert messages[-1].address == "/VMC/Ext/Blend/Apply"
 
 
 async def test_out_then_in_is_the_same_pose() -> None:
