@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from singer.contracts import SAMPLE_RATE_HZ
+from stage.cli_types import host_port, ice_server, listen_port, mocap_source, mqtt_url
 
 log = logging.getLogger("livesinger")
 
@@ -63,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--songs", metavar="DIR", default=None,
                    help="song library folder for song names (default: $LIVESINGER_SONGS, "
                         "then the demo songs)")
+    p.add_argument("--encoding", metavar="NAME", default=None,
+                   help="charset of the score's lyrics, e.g. gbk, shift_jis, big5 (default: "
+                        "declared by the file, else guessed from all its text)")
     p.set_defaults(run=cmd_render)
 
     p = sub.add_parser("demo", help="sing the demo song live through the engine",
@@ -77,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", metavar="DIR", default=None,
                    help="write what was streamed to DIR/audio.wav")
     p.add_argument("--device", default=None, help="torch device (default: cuda if present)")
-    p.add_argument("--http-port", type=int, default=8080,
+    p.add_argument("--http-port", type=listen_port, default=8080,
                    help="stage page port (default 8080, or any free one)")
     p.add_argument("--avatar", default=None, help="a .vrm avatar (default: the built-in one)")
     p.add_argument("--no-open", action="store_true", help="do not open the stage page")
@@ -89,17 +93,30 @@ def build_parser() -> argparse.ArgumentParser:
                                    "optionally MQTT (docs/mqtt.md).")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default loopback; others need --token)")
-    p.add_argument("--osc-port", type=int, default=9000, help="OSC port (default 9000)")
-    p.add_argument("--http-port", type=int, default=8080,
+    p.add_argument("--osc-port", type=listen_port, default=9000,
+                   help="OSC port (default 9000; 0: any free port)")
+    p.add_argument("--http-port", type=listen_port, default=8080,
                    help="stage page, signaling and WHEP port (default 8080)")
     p.add_argument("--avatar", default=None, help="a .vrm avatar (default: the built-in one)")
-    p.add_argument("--mqtt", metavar="URL", default=None,
-                   help="connect to an MQTT broker, e.g. mqtt://127.0.0.1:1883")
+    p.add_argument("--mqtt", metavar="URL", type=mqtt_url, default=None,
+                   help="connect to an MQTT broker: mqtt[s]://[USER[:PASSWORD]@]HOST[:PORT], "
+                        "e.g. mqtt://127.0.0.1:1883 (docs/mqtt.md: TLS and broker ACLs)")
     p.add_argument("--show", default="default", help="show name in MQTT topics")
     p.add_argument("--token", default=None,
-                   help="shared secret remote controllers must present (see docs/osc.md)")
+                   help="shared secret remote controllers must present (see docs/osc.md); "
+                        "on the web it is the control token (docs/web.md)")
+    p.add_argument("--viewer-token", default=None,
+                   help="a second secret that may only watch: the stage page and WHEP, not "
+                        "cues (docs/web.md); without it viewers need --token")
     p.add_argument("--song", default=None, help="song to load at start (path or name)")
     p.add_argument("--cues", metavar="FILE", default=None, help="cue list (YAML or JSON)")
+    p.add_argument("--songs", metavar="DIR", default=None,
+                   help="song library folder: names are looked up there, and remote "
+                        "song/load cues may load only its songs (default: $LIVESINGER_SONGS, "
+                        "then the demo songs)")
+    p.add_argument("--max-singers", type=int, default=8,
+                   help="singers the show may hold: the lead, song parts and singers cues "
+                        "name (default 8)")
     p.add_argument("--voice", default="soprano", help="voice of the lead singer")
     p.add_argument("--record", metavar="DIR", default=None,
                    help="write what was streamed to DIR/audio.wav")
@@ -113,21 +130,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="schedule the synthesis thread SCHED_FIFO, as audio servers do (needs "
                         "root or CAP_SYS_NICE; for an engine with the machine to itself)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if present)")
-    p.add_argument("--mocap", metavar="SOURCE", default=None,
+    p.add_argument("--mocap", metavar="SOURCE", type=mocap_source, default=None,
                    help="drive the avatar from camera:N, a video file, an image folder, "
                         "webrtc (the performer's browser at /perform) or vmc[:PORT] (VMC in, "
                         "default port 39540) (docs/mocap.md)")
-    p.add_argument("--vmc-out", metavar="HOST:PORT", default=None,
+    p.add_argument("--vmc-out", metavar="HOST:PORT", type=host_port, default=None,
                    help="also send the pose as VMC (docs/vmc.md), e.g. 127.0.0.1:39539")
+    p.add_argument("--ice-server", metavar="URL", type=ice_server, action="append",
+                   default=[],
+                   help="a STUN or TURN server for the WebRTC peers: stun:HOST[:PORT] or "
+                        "turn[s]:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp]; repeatable "
+                        "(one of each kind). Default: none, so nothing is asked of a public "
+                        "STUN server; loopback and LAN viewers need none")
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("mocap", help="motion capture alone: camera/video/images -> VMC",
                        description="Track a performer with mediapipe (pose + face), retarget "
                                    "onto the VRM humanoid and send VMC; see docs/mocap.md.")
-    p.add_argument("--source", required=True,
+    p.add_argument("--source", required=True, type=mocap_source,
                    help="camera:N, a video file, a folder of images, or vmc[:PORT] (VMC in "
                         "from another capture app, default port 39540)")
-    p.add_argument("--vmc-out", metavar="HOST:PORT", default=None,
+    p.add_argument("--vmc-out", metavar="HOST:PORT", type=host_port, default=None,
                    help="send VMC here (a VMC receiver listens on 39539)")
     p.add_argument("--preview", metavar="OUT.mp4", default=None,
                    help="write what the tracker saw (skeleton and face points) to a video")
@@ -196,13 +219,23 @@ DEMO_VOICES = {"jasmine": "soprano", "twinkle": "tenor"}
 
 
 def load_score_or_song(ref: str, language: str = "auto",  # type: ignore[no-untyped-def]
-                       songs: str | None = None):
-    """A score (MusicXML, MIDI, USTX, UST) from a path or a song name; ``CliError`` on failure."""
+                       songs: str | None = None, encoding: str | None = None):
+    """A score (MusicXML, MIDI, USTX, UST) from a path or a song name; ``CliError`` on failure.
+
+    ``encoding`` names the charset of the score's text (checked first: an unknown name is an
+    error even for a file that turns out to be ASCII)."""
     from singer.load import load_score
     from singer.score import ScoreError
+    from singer.text_encoding import EncodingError, check_encoding
 
+    options = {}
+    if encoding is not None:
+        try:
+            options["encoding"] = check_encoding(encoding)
+        except EncodingError as err:
+            raise CliError(f"--encoding: {err}") from None
     try:
-        return load_score(ref, songs=songs, language=language)
+        return load_score(ref, songs=songs, language=language, **options)
     except ScoreError as err:
         raise CliError(str(err)) from None
 
@@ -225,7 +258,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from singer.render import build_ensemble, render_ensemble
 
     voices = _voices(args.voice, args.score)
-    score = load_score_or_song(args.score, args.lang, args.songs)
+    score = load_score_or_song(args.score, args.lang, args.songs, args.encoding)
     for notice in score.notices:
         print(f"livesinger: notice: {notice}", file=sys.stderr)
     ensemble = build_ensemble(score, voices, seed=args.seed)
@@ -286,10 +319,11 @@ def _run_show(opts: object) -> dict[str, object]:
     from singer.score import ScoreError
     from stage.cuelist import CueListError
     from stage.serve import ServeError, serve
+    from streams.listen import ListenError
 
     try:
         return asyncio.run(serve(opts))  # type: ignore[arg-type]
-    except (ServeError, CueListError, ScoreError) as err:
+    except (ServeError, CueListError, ScoreError, ListenError) as err:
         raise CliError(str(err)) from None
     except OSError as err:  # a port in use, mostly
         raise CliError(f"cannot start: {err}") from None
@@ -302,12 +336,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     voice = _voices(args.voice, "")[0]
     opts = ServeOptions(
         host=args.host, osc_port=args.osc_port, http_port=args.http_port, mqtt=args.mqtt,
-        show=args.show, token=args.token, record=Path(args.record) if args.record else None,
+        show=args.show, token=args.token, viewer_token=args.viewer_token,
+        record=Path(args.record) if args.record else None,
         headless=args.headless, voice=voice, song=args.song,
         cues=Path(args.cues) if args.cues else None,
+        songs=Path(args.songs) if args.songs else None, max_singers=args.max_singers,
         avatar=Path(args.avatar) if args.avatar else None, chunk_ms=args.chunk_ms,
         lookahead_chunks=args.lookahead, device=args.device, mocap=args.mocap,
-        vmc_out=args.vmc_out, realtime_priority=REALTIME_PRIORITY if args.realtime else None)
+        vmc_out=args.vmc_out, realtime_priority=REALTIME_PRIORITY if args.realtime else None,
+        ice_servers=tuple(args.ice_server))
     _run_show(opts)
     return 0
 

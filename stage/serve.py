@@ -14,18 +14,28 @@ import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rigs.pose import PoseFrame
 from singer.contracts import SAMPLE_RATE_HZ
 from singer.synth import HarmonicNoiseSynth
 from stage.cuelist import CueList, load_cue_list
-from stage.director import LEAD, Director
+from stage.director import LEAD, MAX_SINGERS, Director
 from stage.pacer import AudioPacer, PacerConfig
 from stage.posing import run_pose_stream
-from streams.cue import make_cue
-from streams.osc import is_loopback
+from stage.song_loader import local_loader
+from stage.supervise import Supervisor
+from streams.auth import is_loopback
+from streams.cue import CueError, make_cue
+from streams.ice import IceServerError, ice_configuration
+from streams.listen import ListenError
 from streams.recorder import AudioRecorder, PoseRecorder
 from streams.sound_device import SoundDeviceSink, SoundDeviceUnavailable
+
+if TYPE_CHECKING:
+    from streams.osc import OscServer
+    from streams.vmc import VmcSender
+    from streams.web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +56,8 @@ class ServeOptions:
     mqtt: str | None = None
     show: str = "default"
     token: str | None = None
+    viewer_token: str | None = None
+    """May watch the stage page and WHEP but not control (docs/web.md); needs ``token``."""
     record: Path | None = None
     headless: bool = False
     open_page: bool = False
@@ -53,6 +65,11 @@ class ServeOptions:
     song: str | None = None
     play_song: bool = False
     cues: Path | None = None
+    songs: Path | None = None
+    """Song library folder (``--songs``): song names are looked up there, and remote
+    ``song.load`` cues may load only its songs (default: the song library's folders)."""
+    max_singers: int = MAX_SINGERS
+    """Singers the show may hold (the lead, song parts, singers cues name)."""
     avatar: Path | None = None
     chunk_ms: float = 5.0
     lookahead_chunks: int = 4
@@ -69,6 +86,9 @@ class ServeOptions:
     """HOST:PORT to send the pose to as VMC (docs/vmc.md)."""
     singer_mouth_wins: bool = True
     """With ``mocap``: while the singer sings, its lip-sync beats the camera's mouth."""
+    ice_servers: tuple[str, ...] = ()
+    """STUN/TURN URLs for the WebRTC peers (``--ice-server``, ``streams.ice``); none by
+    default, so no public STUN server is contacted."""
 
 
 class ServeError(ValueError):
@@ -79,11 +99,24 @@ def check_options(opts: ServeOptions) -> None:
     """Refuse options that would expose the engine without a token, or make no sense."""
     if not is_loopback(opts.host) and not opts.token:
         raise ServeError(f"--host {opts.host} is not loopback: remote control needs --token")
+    if opts.viewer_token is not None and (not opts.token or opts.viewer_token == opts.token):
+        raise ServeError("--viewer-token needs a different --token (the control token)")
     chunk = opts.chunk_ms * SAMPLE_RATE_HZ / 1000
     if chunk != int(chunk) or not 1 <= opts.chunk_ms <= 40:
         raise ServeError(f"--chunk-ms {opts.chunk_ms}: want 1..40 ms in whole samples")
     if not 1 <= opts.lookahead_chunks <= 16:
         raise ServeError(f"--lookahead {opts.lookahead_chunks}: want 1..16 chunks")
+    if opts.songs is not None and not opts.songs.is_dir():
+        raise ServeError(f"--songs {opts.songs}: not a folder")
+    if not 1 <= opts.max_singers <= 64:
+        raise ServeError(f"--max-singers {opts.max_singers}: want 1..64")
+    for option, port in (("--osc-port", opts.osc_port), ("--http-port", opts.http_port)):
+        if port is not None and not 0 <= port <= 65535:
+            raise ServeError(f"{option} {port}: want a port 0..65535 (0: any free port)")
+    try:
+        ice_configuration(opts.ice_servers)
+    except IceServerError as err:
+        raise ServeError(f"--ice-server {err}") from None
     if opts.avatar is not None:
         from rigs.avatar import AvatarError, read_vrm
 
@@ -170,32 +203,24 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
     realtime_threads()
     cue_list = load_cue_list(opts.cues) if opts.cues else CueList([])
     synth = HarmonicNoiseSynth(device=opts.device)
-    director = Director(synth, score_loader, voice=opts.voice, seed=opts.seed,
-                        cue_list=cue_list)
+    loader = local_loader(opts.songs)
+    director = Director(synth, loader, voice=opts.voice, seed=opts.seed, cue_list=cue_list,
+                        song_folders=[opts.songs] if opts.songs else None,
+                        max_singers=opts.max_singers)
     chunk = int(opts.chunk_ms * SAMPLE_RATE_HZ / 1000)
     pacer = AudioPacer(director.render, config=PacerConfig(
         chunk, opts.lookahead_chunks, realtime_priority=opts.realtime_priority))
     director.attach(pacer)
     until = None
     if opts.song:
-        score = await asyncio.to_thread(score_loader, opts.song)
-        director.install(score, 0)
+        score = await asyncio.to_thread(loader, opts.song)
+        try:
+            director.install(score, 0)
+        except CueError as err:
+            raise ServeError(f"--song {opts.song}: {err}") from None
         if opts.play_song:
             director.apply_now(make_cue("song.play", {"beat": 0.0}), 0)
             until = score.end_sample + int(0.5 * SAMPLE_RATE_HZ)
-
-    recorder = AudioRecorder(opts.record / "audio.wav") if opts.record else None
-    pose_recorder = PoseRecorder(opts.record / "pose.jsonl") if opts.record else None
-    if recorder:
-        pacer.add_sink(recorder)
-    card = None
-    if not opts.headless:
-        try:
-            card = SoundDeviceSink(chunk)
-            pacer.add_sink(card)
-        except SoundDeviceUnavailable as err:
-            log.info("%s; carrying on without it", err)
-            print(f"livesinger: {err}; carrying on without it", file=sys.stderr)
 
     feed, vmc, performer = _mocap_parts(opts, pacer)
     web = osc = hub = None
@@ -203,54 +228,70 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
         from streams.viewers import ViewerHub
         from streams.web import WebServer
 
-        hub = ViewerHub()
+        hub = ViewerHub(ice_servers=opts.ice_servers)
         pacer.add_sink(hub.push_audio)
         avatar = opts.avatar if opts.avatar else await asyncio.to_thread(default_avatar)
         web = WebServer(hub, director, web_root=WEB_ROOT, avatar_path=avatar, host=opts.host,
-                        port=opts.http_port, token=opts.token, performer=performer)
+                        port=opts.http_port, token=opts.token,
+                        viewer_token=opts.viewer_token, performer=performer)
     if opts.osc_port is not None:
         from streams.osc import OscServer
 
         osc = OscServer(director, host=opts.host, port=opts.osc_port, token=opts.token)
+    bridge = None
+    if opts.mqtt:
+        from streams.mqtt import MqttBridge
 
-    pose_sinks: list[Callable[[PoseFrame], None]] = [
-        s for s in (pose_recorder, hub.push_pose if hub else None) if s is not None]
-    if vmc:
-        pose_sinks.append(vmc.send)
+        try:
+            bridge = MqttBridge(director, url=opts.mqtt, show=opts.show, token=opts.token)
+        except ValueError as err:
+            raise ServeError(f"--mqtt: {err}") from None
+
+    recorder = pose_recorder = card = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    realtime_gc()  # everything is set up: nothing of it needs collecting during the show
     try:
+        # Every port first: one that cannot be bound ends the start here (ListenError), before
+        # any file is written, any device opened or the show clock started.
+        await _listen(opts, vmc, web, osc)
+        recorder = AudioRecorder(opts.record / "audio.wav") if opts.record else None
+        pose_recorder = PoseRecorder(opts.record / "pose.jsonl") if opts.record else None
+        if recorder:
+            pacer.add_sink(recorder)
+        if not opts.headless:
+            try:
+                card = SoundDeviceSink(chunk)
+                pacer.add_sink(card)
+            except SoundDeviceUnavailable as err:
+                log.info("%s; carrying on without it", err)
+                print(f"livesinger: {err}; carrying on without it", file=sys.stderr)
+        pose_sinks: list[Callable[[PoseFrame], None]] = [
+            s for s in (pose_recorder, hub.push_pose if hub else None) if s is not None]
+        if vmc:
+            pose_sinks.append(vmc.send)
+        realtime_gc()  # everything is set up: nothing of it needs collecting during the show
         async with asyncio.TaskGroup() as group:
+            # Only the pacer ends the show; a helper that fails is logged and restarted.
             play = group.create_task(pacer.run(until_sample=until))
             play.add_done_callback(lambda _t: stop.set())
-            tasks = [play]
-            tasks.append(group.create_task(director.run_prefetch()))
+            helpers = Supervisor(group)
+            helpers.start("prefetch", director.run_prefetch)
             if pose_sinks:
-                tasks.append(group.create_task(run_pose_stream(
+                helpers.start("pose stream", lambda: run_pose_stream(
                     lambda: director.line(LEAD), lambda: pacer.playout_sample, pose_sinks,
                     mocap=feed.rig if feed else None,
-                    singer_mouth_wins=opts.singer_mouth_wins)))
+                    singer_mouth_wins=opts.singer_mouth_wins))
             if feed:
-                tasks.append(group.create_task(feed.run_guarded()))
-            if vmc:
-                await vmc.start()
-            if web:
-                await web.start()
-            if osc:
-                await osc.start()
-            if opts.mqtt:
-                from streams.mqtt import MqttBridge
-
-                bridge = MqttBridge(director, url=opts.mqtt, show=opts.show, token=opts.token)
-                tasks.append(group.create_task(bridge.run()))
+                helpers.start("mocap", feed.run_guarded)
+            if bridge:
+                helpers.start("mqtt", bridge.run)
             ports: dict[str, object] = {"osc": osc.port if osc else None,
                                         "http": web.port if web else None}
             if handles is not None:
                 handles.update(director=director, pacer=pacer, osc=osc, web=web, hub=hub,
-                               mocap=feed, performer=performer)
+                               mocap=feed, performer=performer, helpers=helpers)
             while pacer.chunks_played == 0:  # ready means the show clock is running
                 await asyncio.sleep(0.01)
             _announce(opts, ports, recorder)
@@ -261,8 +302,8 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
                 ready(ports)
             await stop.wait()
             log.info("stopping at show sample %d", pacer.playout_sample)
-            for task in tasks:
-                task.cancel()
+            play.cancel()
+            helpers.cancel()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
@@ -273,14 +314,38 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
         for sink in (recorder, pose_recorder, card):
             if sink:
                 sink.close()
+        director.close()
     summary: dict[str, object] = {
         "seconds": round(pacer.playout_sample / SAMPLE_RATE_HZ, 3), "xruns": pacer.xruns,
         "late_edits": pacer.late_edits, "cues": director.cues_applied,
+        "helper_restarts": {k: v for k, v in helpers.restarts.items() if v},
         "recording": str(opts.record) if opts.record else None}
     print(f"livesinger: stopped after {pacer.playout_sample / SAMPLE_RATE_HZ:.1f} s, "
           f"{pacer.xruns} xruns, {pacer.late_edits} late edits, "
-          f"{director.cues_applied} cues", file=sys.stderr)
+          f"{director.cues_applied} cues"
+          + "".join(f", {name} restarted {n}x" for name, n in helpers.restarts.items() if n),
+          file=sys.stderr)
     return summary
+
+
+async def _listen(opts: ServeOptions, vmc: VmcSender | None, web: WebServer | None,
+                  osc: OscServer | None) -> None:
+    """Open every network surface; ``ListenError`` names the first one that cannot be.
+
+    The caller's cleanup stops them all (a surface that never started stops as a no-op).
+    """
+    if vmc:
+        try:
+            await vmc.start()
+        except OSError as err:
+            raise ListenError("VMC out", vmc.host, vmc.port, "udp", err) from None
+    if web:
+        try:
+            await web.start()
+        except OSError as err:
+            raise ListenError("HTTP", opts.host, web.port, "tcp", err) from None
+    if osc:
+        await osc.start()  # raises ListenError itself (it knows whether UDP or TCP failed)
 
 
 def _announce(opts: ServeOptions, ports: dict[str, object],
@@ -322,7 +387,7 @@ def _mocap_parts(opts: ServeOptions, pacer: AudioPacer):  # type: ignore[no-unty
 
             source = feed.capture.source
             assert isinstance(source, WebRtcSource)
-            performer = PerformerDesk(source.consume)
+            performer = PerformerDesk(source.consume, ice_servers=opts.ice_servers)
     if opts.vmc_out:
         from stage.mocap import parse_host_port
         from streams.vmc import VmcSender

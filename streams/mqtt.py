@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import os
 import secrets
 import ssl
 from collections import Counter, OrderedDict
+from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 
+from streams.auth import is_loopback, token_matches
 from streams.cue import CueError, CueHandler, make_cue, name
-from streams.osc import is_loopback
 from streams.osc_address import AUTH, UnknownAddress, resolve
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,50 @@ INCOMING_QUEUE = 1000
 RESERVED = ("id", "reply_to", "token")
 
 
+@dataclass(frozen=True, slots=True)
+class MqttUrl:
+    """Where the broker is and how to log in: ``mqtt[s]://[USER[:PASSWORD]@]HOST[:PORT]``."""
+
+    host: str
+    port: int
+    """1..65535; 1883 for ``mqtt://``, 8883 for ``mqtts://`` when the URL gives none."""
+    tls: bool
+    """``mqtts://``: TLS, the broker's certificate checked against the system's CAs (or the
+    file ``SSL_CERT_FILE`` names) and its host name."""
+    username: str | None = None
+    password: str | None = None
+
+
+def parse_url(url: str) -> MqttUrl:
+    """The parts of a broker URL (percent-decoded credentials); ``ValueError`` says what is
+    wrong."""
+    want = "want mqtt://[USER[:PASSWORD]@]HOST[:PORT] (mqtts:// for TLS)"
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"{_redact(url)!r}: {want}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{_redact(url)!r}: {want}; nothing may follow the port")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{_redact(url)!r}: port must be 1..65535") from None
+    if port == 0:
+        raise ValueError(f"{_redact(url)!r}: port must be 1..65535")
+    tls = parts.scheme == "mqtts"
+    return MqttUrl(parts.hostname, port or (8883 if tls else 1883), tls,
+                   unquote(parts.username) if parts.username else None,
+                   unquote(parts.password) if parts.password is not None else None)
+
+
+def _redact(url: str) -> str:
+    """``url`` with its password hidden (error messages are printed and logged)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
 class MqttBridge:
     """Commands from an MQTT broker to ``handler``; the show's state back to the broker.
 
@@ -50,20 +94,16 @@ class MqttBridge:
     def __init__(self, handler: CueHandler, url: str = "mqtt://127.0.0.1:1883",
                  show: str = "default", token: str | None = None, *,
                  state_period_s: float = 1.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-            raise ValueError(f"MQTT URL must look like mqtt://[user:pass@]host[:port], got {url!r}")
+        parts = parse_url(url)
         if token is not None and not token:
             raise ValueError("the MQTT token must not be empty")
         try:
             self.show = name(show, "show")
         except CueError as err:
             raise ValueError(str(err)) from None
-        self.host = parts.hostname
-        self.port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
-        self._username = unquote(parts.username) if parts.username else None
-        self._password = unquote(parts.password) if parts.password is not None else None
-        self._tls = parts.scheme == "mqtts"
+        self.host, self.port = parts.host, parts.port
+        self._username, self._password = parts.username, parts.password
+        self._tls = parts.tls
         if token is None and self._username is None and not is_loopback(self.host):
             raise ValueError(f"MQTT broker {self.host} is not on loopback: give a token (or "
                              "broker credentials) so that not everyone on it can drive the show")
@@ -165,7 +205,7 @@ class MqttBridge:
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
         try:
-            state = json.dumps(self.handler.status(), default=str)
+            state = json.dumps(self.handler.status(), default=str, allow_nan=False)
         except Exception:  # an engine bug must not take MQTT down; it is logged loudly
             self.errors["status"] += 1
             log.exception("MQTT: the show's status() failed")
@@ -257,8 +297,7 @@ class MqttBridge:
     def _check_token(self, given: object) -> None:
         if self.token is None:
             return
-        if not isinstance(given, str) or not hmac.compare_digest(given.encode(),
-                                                                 self.token.encode()):
+        if not token_matches(given, self.token):
             raise _Failure("unauthorised", "not authorised: the payload needs \"token\"")
 
     def _reply_to(self, value: object) -> str | None:

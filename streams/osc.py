@@ -6,14 +6,21 @@ answered, to the sender, by ``/reply/<address>`` with one string argument: the J
 ``{"address": ..., "status": "ok" | "error", "data": ...}`` (``data`` is the handler's reply
 or the error message). Nothing a sender does can stop the server: bad packets are counted,
 answered and dropped; the UDP queue is bounded and drops (and counts) on overflow.
+
+Floods stay cheap: sizes are checked before anything is decoded, a packet holds at most
+``MAX_MESSAGES`` messages of at most ``MAX_ARGUMENTS`` arguments in bundles at most
+``MAX_BUNDLE_DEPTH`` deep, and every error a source causes spends a token of its own bucket
+(``ERROR_BURST``, refilled at ``ERROR_RATE_PER_S``): while it is empty its errors are counted
+but neither answered nor logged (its valid messages still apply: a console with one fader on a
+wrong address keeps working), and a TCP connection is closed. A source that is neither on
+loopback nor authorised never gets more reply bytes than it sent, so the server cannot be used
+to amplify a spoofed flood.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import hmac
-import ipaddress
 import itertools
 import json
 import logging
@@ -27,8 +34,11 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 from pythonosc.osc_packet import OscPacket
 
 from streams import slip
+from streams.auth import is_loopback, token_matches  # is_loopback re-exported here
 from streams.cue import CueError, CueHandler
+from streams.listen import ListenError
 from streams.osc_address import AUTH, Route, resolve
+from streams.rate_limit import SourceLimits
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +50,20 @@ MAX_TCP_CONNECTIONS = 64
 MAX_BAD_FRAMES = 16
 """Consecutive unparseable frames after which a TCP connection is closed."""
 MAX_BUNDLE_DEPTH = 8
+MAX_MESSAGES = 64
+"""Messages in one packet (all bundles in it together); more and the packet is refused."""
+MAX_ARGUMENTS = 32
+"""Arguments of one message (no command takes more than three)."""
+ERROR_BURST = 32
+"""Error replies one source may get in a burst..."""
+ERROR_RATE_PER_S = 16.0
+"""...and per second after it; past that its errors go unanswered (a TCP connection is
+closed)."""
+MAX_SOURCES = 1024
+"""Sources whose error buckets are remembered (the least recently seen is forgotten)."""
+MAX_OVERSIZE_BYTES = 64 * MAX_PACKET_BYTES
+"""Bytes of one oversized SLIP frame a TCP connection may send before it is closed (it is
+dropped as it arrives; this only ends a frame that never ends)."""
 MAX_AUTHORISED = 1024
 """UDP senders remembered as authorised (the oldest is forgotten first)."""
 NOT_AUTHORISED = "not authorised: send /livesinger/auth <token> first"
@@ -68,11 +92,11 @@ def decode_packet(data: bytes) -> list[OscIn]:
 
     python-osc parses; a stricter walk first refuses what it would let through or loop on
     (unknown type tags, trailing bytes, lengths not a multiple of 4, negative sizes, deep
-    bundles). Raises ``OscPacketError``.
+    bundles, too many messages or arguments). Raises ``OscPacketError``.
     """
     if len(data) > MAX_PACKET_BYTES:
         raise OscPacketError(f"packet of {len(data)} bytes (at most {MAX_PACKET_BYTES})")
-    _check(data, 0)
+    _check(data, 0, [MAX_MESSAGES])
     try:
         packet = OscPacket(data)
     except Exception as err:  # python-osc raises several types on bad input
@@ -107,23 +131,15 @@ def read_address(data: bytes) -> str | None:
         return None
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only listens on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class OscServer:
     """OSC over UDP and TCP/SLIP on ``host:port``, feeding ``handler``.
 
     Counters: ``messages_ok`` (cues the handler accepted), ``bad_packets`` (packets or frames
-    that were not OSC) and ``errors`` (by reason: ``bad_packet``, ``bad_frame``,
+    that were not OSC), ``errors`` (by reason: ``bad_packet``, ``bad_frame``,
     ``unknown_address``, ``bad_arguments``, ``refused``, ``unauthorised``, ``queue_full``,
-    ``internal``).
+    ``internal``, ``connection_closed`` — TCP connections closed for garbage —,
+    ``too_many_connections``) and ``replies_dropped`` (replies not sent: past the source's
+    error budget, or larger than what an unauthorised remote source sent).
     """
 
     def __init__(self, handler: CueHandler, host: str = "127.0.0.1", port: int = 9000,
@@ -140,7 +156,9 @@ class OscServer:
         self.token = token
         self.messages_ok = 0
         self.bad_packets = 0
+        self.replies_dropped = 0
         self.errors: Counter[str] = Counter()
+        self._limits = SourceLimits(ERROR_RATE_PER_S, ERROR_BURST, MAX_SOURCES)
         self._queue: asyncio.Queue[tuple[bytes, tuple[str, int]]] = asyncio.Queue(queue_size)
         self._authorised: OrderedDict[Hashable, None] = OrderedDict()
         self._udp: asyncio.DatagramTransport | None = None
@@ -153,23 +171,28 @@ class OscServer:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Bind UDP and TCP on the same port and start serving."""
+        """Bind UDP and TCP on the same port and start serving (``ListenError`` if either
+        cannot be bound; nothing is left open then)."""
         loop = asyncio.get_running_loop()
         for _attempt in range(20):  # port 0: the free UDP port may be taken on TCP
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self), local_addr=(self.host, self.port))
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _UdpProtocol(self), local_addr=(self.host, self.port))
+            except OSError as err:
+                raise ListenError("OSC", self.host, self.port, "udp", err) from None
             bound = int(transport.get_extra_info("sockname")[1])
             try:
                 self._tcp = await asyncio.start_server(self._on_connection, self.host, bound)
-            except OSError:
+            except OSError as err:
                 transport.close()
                 if self.port != 0:
-                    raise
+                    raise ListenError("OSC", self.host, self.port, "tcp", err) from None
                 continue
             self._udp, self.port = transport, bound
             break
         else:
-            raise OSError("could not find a port free on both UDP and TCP")
+            raise ListenError("OSC", self.host, 0, "udp+tcp",
+                              OSError("no port free on both UDP and TCP"))
         self._udp_task = asyncio.create_task(self._run_udp(), name="osc-udp")
         log.info("OSC on %s:%d (udp+tcp)%s", self.host, self.port,
                  " with token" if self.token else "")
@@ -203,16 +226,19 @@ class OscServer:
     def counters(self) -> dict[str, object]:
         """The counters as one JSON-ready dict."""
         return {"messages_ok": self.messages_ok, "bad_packets": self.bad_packets,
-                "errors": dict(self.errors)}
+                "replies_dropped": self.replies_dropped, "errors": dict(self.errors)}
 
     # -- UDP ---------------------------------------------------------------------------------
 
     def _datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         """Called by the protocol for each datagram: enqueue it, never block."""
-        if (self.token is not None and ("udp", addr[0], addr[1]) not in self._authorised
+        key = ("udp", addr[0], addr[1])
+        if (self.token is not None and key not in self._authorised
                 and not data.startswith(_AUTH_PREFIXES)):  # refuse floods before queueing
             self.errors["unauthorised"] += 1
-            self._udp_reply(addr, build_reply(read_address(data), "error", NOT_AUTHORISED))
+            gate = _ReplyGate(self, key, addr[0], len(data),
+                              functools.partial(self._udp_reply, addr))
+            gate.error(lambda: build_reply(read_address(data), "error", NOT_AUTHORISED))
             return
         try:
             self._queue.put_nowait((data, addr))
@@ -233,9 +259,9 @@ class OscServer:
         try:
             while True:
                 data, addr = await self._queue.get()
-                await self._process(data, ("udp", addr[0], addr[1]),
-                                    functools.partial(self._udp_reply, addr),
-                                    f"osc-udp {addr[0]}:{addr[1]}")
+                gate = _ReplyGate(self, ("udp", addr[0], addr[1]), addr[0], len(data),
+                                  functools.partial(self._udp_reply, addr))
+                await self._process(data, gate, f"osc-udp {addr[0]}:{addr[1]}")
                 if self._queue.empty():
                     self._dropping = False
                 await asyncio.sleep(0)  # let the rest of the show run between packets
@@ -270,7 +296,7 @@ class OscServer:
 
         bad = 0
         try:
-            while bad < MAX_BAD_FRAMES:
+            while True:
                 chunk = await reader.read(65536)
                 if not chunk:
                     break
@@ -284,21 +310,30 @@ class OscServer:
                     if isinstance(item, slip.SlipError):
                         self.bad_packets += 1
                         self.errors["bad_frame"] += 1
-                        reply(build_reply(None, "error", f"bad frame: {item}"))
+                        gate = _ReplyGate(self, key, str(peer[0]), 0, reply)
+                        gate.error(functools.partial(build_reply, None, "error",
+                                                     f"bad frame: {item}"))
                         bad += 1
                     else:
-                        bad = 0 if await self._process(item, key, reply, source) else bad + 1
-                    if bad >= MAX_BAD_FRAMES:
-                        log.debug("OSC %s: %d bad frames in a row, closing", source, bad)
+                        gate = _ReplyGate(self, key, str(peer[0]), len(item), reply)
+                        bad = 0 if await self._process(item, gate, source) else bad + 1
+                    if bad >= MAX_BAD_FRAMES or not self._limits.ready(key):
                         break
                     await asyncio.sleep(0)
                 await asyncio.wait_for(writer.drain(), 5.0)
+                if (bad >= MAX_BAD_FRAMES or not self._limits.ready(key)
+                        or isinstance(decoder, slip.SlipDecoder)
+                        and decoder.oversize_bytes > MAX_OVERSIZE_BYTES):
+                    self.errors["connection_closed"] += 1
+                    log.debug("OSC %s: garbage (%d bad frames in a row), closing", source, bad)
+                    break
                 if isinstance(decoder, slip.LengthPrefixDecoder) and decoder.broken:
                     break
         except (ConnectionError, TimeoutError) as err:
             log.debug("OSC %s: connection ended: %r", source, err)
         finally:
             self._authorised.pop(key, None)
+            self._limits.forget(key)
             writer.close()
             try:
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
@@ -307,26 +342,28 @@ class OscServer:
 
     # -- messages ----------------------------------------------------------------------------
 
-    async def _process(self, data: bytes, key: Hashable, reply: Reply, source: str) -> bool:
+    async def _process(self, data: bytes, gate: _ReplyGate, source: str) -> bool:
         """Handle one packet and answer each of its messages; ``False`` if it was not OSC."""
         try:
             messages = decode_packet(data)
         except OscPacketError as err:
             self.bad_packets += 1
             self.errors["bad_packet"] += 1
-            log.debug("OSC %s: bad packet: %s", source, err)
-            reply(build_reply(read_address(data), "error", f"bad packet: {err}"))
+            problem = f"bad packet: {err}"
+            gate.error(lambda: build_reply(read_address(data), "error", problem))
             return False
         for message in messages:
             try:
-                status, data_out, reason = await self._message(message, key, source)
+                status, data_out, reason = await self._message(message, gate.key, source)
             except Exception as err:  # a bug here must not stop the server; logged loudly
                 log.exception("OSC %s: %s failed", source, message.address)
                 status, data_out, reason = "error", f"internal error: {err}", "internal"
+            address = message.address
             if reason:
                 self.errors[reason] += 1
-                log.debug("OSC %s: %s: %s", source, message.address, data_out)
-            reply(build_reply(message.address, status, data_out))
+                gate.error(functools.partial(build_reply, address, status, data_out))
+            else:
+                gate.ok(build_reply(address, status, data_out))
         return True
 
     async def _message(self, m: OscIn, key: Hashable, source: str) -> tuple[str, object, str]:
@@ -361,13 +398,53 @@ class OscServer:
             return "error", str(err), "bad_arguments"
         if self.token is None:
             return "ok", "no token needed", ""
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
+        if not token_matches(given, self.token):
             return "error", "wrong token", "unauthorised"
         self._authorised[key] = None
         self._authorised.move_to_end(key)
         while len(self._authorised) > MAX_AUTHORISED:
             self._authorised.popitem(last=False)
         return "ok", "authorised", ""
+
+
+class _ReplyGate:
+    """What may go back to the sender of one packet.
+
+    An error spends a token of the source's bucket and is answered only if there was one; a
+    source neither on loopback nor authorised gets at most as many reply bytes as the packet
+    it sent (so the server amplifies nothing). Replies held back are counted.
+    """
+
+    __slots__ = ("_server", "key", "_host", "_budget", "_send")
+
+    def __init__(self, server: OscServer, key: Hashable, host: str, request_bytes: int,
+                 send: Reply) -> None:
+        self._server, self.key, self._host = server, key, host
+        self._budget = request_bytes
+        self._send = send
+
+    def ok(self, packet: bytes) -> None:
+        """Answer a message that was handled."""
+        self._reply(packet)
+
+    def error(self, build: Callable[[], bytes]) -> None:
+        """Count an error against the source and answer it if its budget allows (``build``
+        makes the reply, and it is logged, only then)."""
+        if not self._server._limits.take(self.key):
+            self._server.replies_dropped += 1
+            return
+        packet = build()
+        log.debug("OSC %s: error reply of %d bytes", self.key, len(packet))
+        self._reply(packet)
+
+    def _reply(self, packet: bytes) -> None:
+        server = self._server
+        if not is_loopback(self._host) and self.key not in server._authorised:
+            if len(packet) > self._budget:
+                server.replies_dropped += 1
+                return
+            self._budget -= len(packet)
+        self._send(packet)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -381,7 +458,8 @@ class _UdpProtocol(asyncio.DatagramProtocol):
         log.debug("OSC UDP socket error: %s", exc)  # e.g. a reply to a closed client port
 
 
-def _check(data: bytes, depth: int) -> None:
+def _check(data: bytes, depth: int, budget: list[int]) -> None:
+    """Walk one message or bundle; ``budget`` holds how many more messages may follow."""
     if len(data) % 4:
         raise OscPacketError(f"length {len(data)} is not a multiple of 4")
     if data.startswith(b"#bundle\0"):
@@ -395,17 +473,22 @@ def _check(data: bytes, depth: int) -> None:
             i += 4
             if size <= 0 or size % 4 or i + size > len(data):
                 raise OscPacketError(f"bundle element of {size} bytes does not fit the bundle")
-            _check(data[i:i + size], depth + 1)
+            _check(data[i:i + size], depth + 1, budget)
             i += size
         return
     if not data.startswith(b"/"):
         raise OscPacketError("not an OSC message or bundle (must start with '/' or '#bundle')")
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise OscPacketError(f"more than {MAX_MESSAGES} messages in one packet")
     _, i = _string(data, 0, "address")
     if i == len(data):
         return  # no type tag string: no arguments (OSC 1.0)
     tags, i = _string(data, i, "type tag string")
     if not tags.startswith(","):
         raise OscPacketError(f"type tag string {tags[:20]!r} must start with ','")
+    if len(tags) - 1 > MAX_ARGUMENTS:
+        raise OscPacketError(f"{len(tags) - 1} arguments (at most {MAX_ARGUMENTS})")
     for tag in tags[1:]:
         if tag in "ifrm":
             i += 4

@@ -18,11 +18,12 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
+from streams.ice import ice_configuration
 from streams.viewers import OfferError
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,15 @@ class Performer:
 
 
 class PerformerDesk:
-    """Answers performer offers, one performer at a time."""
+    """Answers performer offers, one performer at a time.
+
+    ``ice_servers``: STUN/TURN URLs for the peer connection (``streams.ice``); none by default.
+    """
 
     def __init__(self, on_track: Callable[[MediaStreamTrack], Awaitable[None]],
-                 connect_timeout_s: float = 20.0) -> None:
+                 connect_timeout_s: float = 20.0, ice_servers: Sequence[str] = ()) -> None:
+        self.ice_servers = tuple(ice_servers)
+        ice_configuration(self.ice_servers)  # a bad URL is refused now, not at the first offer
         self.performer: Performer | None = None
         self.joined = 0
         self.left = 0
@@ -75,7 +81,7 @@ class PerformerDesk:
         if "m=video" not in sdp:
             raise OfferError("the offer has no video section: the performer page sends the "
                              "camera as a video track")
-        pc = RTCPeerConnection()
+        pc = RTCPeerConnection(ice_configuration(self.ice_servers))
         performer = Performer(secrets.token_urlsafe(12), pc)
         self.performer = performer  # taken now: a concurrent offer gets PerformerBusy
 

@@ -43,13 +43,19 @@ def decode_frame(frame: bytes) -> bytes:
 class SlipDecoder:
     """Incremental decoder for a byte stream: ``feed(data)`` returns the frames it completed.
 
-    Memory stays bounded: a frame growing past ``max_frame_bytes`` is discarded as it
-    arrives and reported once as a ``SlipError`` when its ``END`` comes.
+    Memory and work stay bounded: a frame whose decoded size grows past ``max_frame_bytes``
+    is dropped as its bytes arrive (at most ``max_frame_bytes`` plus its escapes are ever
+    held) and reported once as a ``SlipError`` when its ``END`` comes; ``oversize_bytes``
+    says how much of the frame now arriving was dropped, so a server can close a stream
+    that never ends one.
     """
 
     def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
         self.max_frame_bytes = max_frame_bytes
+        self.oversize_bytes = 0
+        """Bytes dropped so far of the oversized frame now arriving (0 between frames)."""
         self._buffer = bytearray()
+        self._escapes = 0
         self._oversize = False
 
     def feed(self, data: bytes) -> list[bytes | SlipError]:
@@ -64,17 +70,23 @@ class SlipDecoder:
     def reset(self) -> None:
         """Forget any partial frame."""
         self._buffer.clear()
+        self._escapes = 0
         self._oversize = False
+        self.oversize_bytes = 0
 
     def _append(self, piece: bytes) -> None:
         if self._oversize:
+            self.oversize_bytes += len(piece)
             return
-        # escaped bytes may take two bytes each: compare against twice the limit
-        if len(self._buffer) + len(piece) > 2 * self.max_frame_bytes:
+        # each escape pair decodes to one byte: the decoded size is known without decoding
+        escapes = self._escapes + piece.count(ESC)
+        if len(self._buffer) + len(piece) - escapes > self.max_frame_bytes:
+            self.oversize_bytes += len(self._buffer) + len(piece)
             self._buffer.clear()
             self._oversize = True
         else:
             self._buffer += piece
+            self._escapes = escapes
 
     def _end_frame(self, piece: bytes) -> list[bytes | SlipError]:
         self._append(piece)
@@ -88,8 +100,6 @@ class SlipDecoder:
             packet = decode_frame(raw)
         except SlipError as err:
             return [err]
-        if len(packet) > self.max_frame_bytes:
-            return [SlipError(f"frame larger than {self.max_frame_bytes} bytes")]
         return [packet]
 
 

@@ -11,12 +11,14 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from rigs.pose import PoseFrame
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
+from streams.ice import ice_configuration
 from streams.webrtc_audio import ShowAudioTrack
 
 log = logging.getLogger(__name__)
@@ -54,11 +56,19 @@ class Viewer:
 
 
 class ViewerHub:
-    """Answers offers and fans the show's audio and pose out to every viewer."""
+    """Answers offers and fans the show's audio and pose out to every viewer.
 
-    def __init__(self, max_viewers: int = 32) -> None:
+    ``ice_servers``: STUN/TURN URLs for the peer connections (``streams.ice``); none by
+    default, so nothing is asked of a public STUN server.
+    """
+
+    def __init__(self, max_viewers: int = 32, ice_servers: Sequence[str] = ()) -> None:
         self.max_viewers = max_viewers
         self.viewers: dict[str, Viewer] = {}
+        self.poses_rejected = 0
+        """Pose frames sent to no viewer because a number in them was not finite."""
+        self.ice_servers = tuple(ice_servers)
+        ice_configuration(self.ice_servers)  # a bad URL is refused now, not at the first offer
 
     async def answer(self, sdp: str, kind: str = "stage") -> tuple[Viewer, str]:
         """Answer an SDP offer: a new viewer receiving audio (+ pose if it offers a channel)."""
@@ -68,7 +78,7 @@ class ViewerHub:
             raise OfferError("not an SDP offer (no 'v=0' or no media section)")
         if "m=audio" not in sdp:
             raise OfferError("the offer has no audio section to receive the show's audio")
-        pc = RTCPeerConnection()
+        pc = RTCPeerConnection(ice_configuration(self.ice_servers))
         track = ShowAudioTrack()
         viewer = Viewer(secrets.token_urlsafe(12), pc, track, kind)
 
@@ -118,8 +128,14 @@ class ViewerHub:
             viewer.track.push(chunk)
 
     def push_pose(self, frame: PoseFrame) -> None:
-        """Send a pose frame to every viewer with an open pose channel (or skip it)."""
-        text = frame.to_json()
+        """Send a pose frame to every viewer with an open pose channel (or skip it). A frame
+        with a non-finite number is sent to nobody and counted (``poses_rejected``)."""
+        try:
+            text = frame.to_json()
+        except ValueError as err:
+            self.poses_rejected += 1
+            log.warning("viewers: %s; dropped (%d so far)", err, self.poses_rejected)
+            return
         now = time.monotonic()
         for viewer in self.viewers.values():
             channel = viewer.channel
@@ -130,7 +146,8 @@ class ViewerHub:
                 continue
             if viewer.track.rtp_minus_show is not None and now - viewer.last_sync > SYNC_EVERY_S:
                 channel.send(json.dumps({"sync": {"rtp_minus_show": viewer.track.rtp_minus_show,
-                                                  "sample_rate": SAMPLE_RATE_HZ}}))
+                                                  "sample_rate": SAMPLE_RATE_HZ}},
+                                        allow_nan=False))
                 viewer.last_sync = now
             channel.send(text)
             viewer.poses_sent += 1

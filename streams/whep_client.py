@@ -14,22 +14,29 @@ import contextlib
 import json
 import signal
 import sys
+from collections.abc import Sequence
 from urllib.parse import urljoin
 
 import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from streams.ice import IceServerError, ice_configuration
+
 
 class WhepListener:
-    """One WHEP session that counts the audio frames it receives."""
+    """One WHEP session that counts the audio frames it receives.
 
-    def __init__(self, url: str, token: str | None = None) -> None:
+    ``ice_servers``: STUN/TURN URLs (``streams.ice``); none by default.
+    """
+
+    def __init__(self, url: str, token: str | None = None,
+                 ice_servers: Sequence[str] = ()) -> None:
         self.url = url
         self.token = token
         self.frames = 0
         self.location: str | None = None
-        self._pc = RTCPeerConnection()
+        self._pc = RTCPeerConnection(ice_configuration(ice_servers))
         self._pull: asyncio.Task[None] | None = None
 
     async def start(self, http: aiohttp.ClientSession) -> None:
@@ -74,11 +81,12 @@ class WhepError(RuntimeError):
 
 async def listen(url: str, count: int, seconds: float | None, token: str | None = None,
                  ready: asyncio.Event | None = None, stop: asyncio.Event | None = None,
-                 stagger_s: float = 0.0, after_s: float = 0.0) -> list[int]:
+                 stagger_s: float = 0.0, after_s: float = 0.0,
+                 ice_servers: Sequence[str] = ()) -> list[int]:
     """Hold ``count`` listeners for ``seconds`` or until ``stop`` is set; the frames each
     received."""
     async with aiohttp.ClientSession() as http:
-        listeners = [WhepListener(url, token) for _ in range(count)]
+        listeners = [WhepListener(url, token, ice_servers) for _ in range(count)]
         if after_s:
             print(json.dumps({"waiting_s": after_s}), flush=True)
             await asyncio.sleep(after_s)
@@ -110,13 +118,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="wait this long before the first listener joins (default 0)")
     parser.add_argument("--stagger", type=float, default=0.0, metavar="S",
                         help="seconds between one listener joining and the next (default 0)")
+    parser.add_argument("--ice-server", action="append", default=[], metavar="URL",
+                        help="STUN/TURN server (stun:HOST[:PORT], turn:USER:PASS@HOST[:PORT]); "
+                             "none by default")
     args = parser.parse_args(argv)
+    try:
+        ice_configuration(args.ice_server)
+    except IceServerError as err:
+        parser.error(f"--ice-server {err}")
     async def run() -> list[int]:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):  # leave cleanly, then report
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         return await listen(args.url, args.count, args.seconds, args.token, stop=stop,
-                            stagger_s=args.stagger, after_s=args.after)
+                            stagger_s=args.stagger, after_s=args.after,
+                            ice_servers=args.ice_server)
 
     try:
         frames = asyncio.run(run())
