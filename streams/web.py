@@ -13,53 +13,91 @@ Routes (all JSON errors are ``{"error": "..."}`` with a fitting status):
 - ``GET /status`` the show's state; ``POST /cue`` ``{"command": "note.on", "args": {...},
   "singer": null}`` -> the reply.
 
-With a token, every request must carry ``Authorization: Bearer <token>`` (or ``?token=``).
+Rights (docs/web.md): with a ``token`` every request needs it or the ``viewer_token``, as
+``Authorization: Bearer <token>``, ``?token=`` (which also sets a session cookie, so the page's
+files and calls are allowed) or that cookie. The viewer token watches (page, files, ``/offer``,
+WHEP, ``/status``); only the control token cues (``/cue``) and performs (``/perform``).
+Every request is checked at the edge first (``streams.web_guard``): size, content type,
+UTF-8, same origin for state-changing requests, ``Host`` names without a token.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.web_urldispatcher import AbstractResource
 
+from streams.auth import token_matches
 from streams.cue import CueError, CueHandler, make_cue
 from streams.performer import PerformerBusy, PerformerDesk
+from streams.rate_limit import SourceLimits
 from streams.viewers import OfferError, ViewerHub
+from streams.web_guard import (
+    SESSION_COOKIE,
+    BadRequest,
+    ClientFaultLog,
+    Right,
+    Sessions,
+    check_length,
+    cross_site_refusal,
+    host_refusal,
+    one_line,
+    read_json,
+    read_sdp,
+    set_session,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+CLOSE_ABOVE_BYTES = 1024 * 1024
+"""A refused body declared larger than this is not read out: the connection is closed."""
+NOT_CHARGED = frozenset({409, 429})
+"""4xx answers that are no fault of the client's request (busy performer, throttled)."""
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html",
                  ".json": "application/json", ".vrm": "model/gltf-binary",
                  ".glb": "model/gltf-binary", ".map": "application/json"}
 
 
-async def _offer_sdp(request: web.Request) -> str | web.Response:
-    """The SDP of a JSON ``{"type": "offer", "sdp": ...}`` body, or the 400 reply saying
-    what is wrong with it."""
-    try:
-        body = await request.json()
-    except json.JSONDecodeError as err:
-        return _error(400, f"body is not JSON: {err}")
+async def _offer_sdp(request: web.Request) -> str:
+    """The SDP of a JSON ``{"type": "offer", "sdp": ...}`` body (``BadRequest`` saying what
+    is wrong with it otherwise)."""
+    body = await read_json(request)
     if not isinstance(body, dict) or body.get("type") != "offer" or \
             not isinstance(body.get("sdp"), str):
-        return _error(400, 'expected {"type": "offer", "sdp": "..."}')
+        raise BadRequest(400, 'expected {"type": "offer", "sdp": "..."}')
     return str(body["sdp"])
 
 
 def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+    return web.json_response({"error": one_line(message)}, status=status)
 
 
 class WebServer:
-    """aiohttp application serving one show."""
+    """aiohttp application serving one show.
+
+    ``token`` is the control token; ``viewer_token`` (which needs a ``token``) may only watch.
+    Without a ``token`` the show answers only ``Host`` names of this machine, ``host`` and
+    ``allowed_hosts``. A client may have ``refusal_burst`` requests refused (4xx) in a row,
+    earning back ``refusals_per_s``; past that it is answered 429 unread (``refusals_per_s``
+    ``None``: no limit).
+    """
 
     def __init__(self, hub: ViewerHub, handler: CueHandler, *, web_root: Path,
                  avatar_path: Path, host: str = "127.0.0.1", port: int = 8080,
-                 token: str | None = None, performer: PerformerDesk | None = None) -> None:
+                 token: str | None = None, viewer_token: str | None = None,
+                 performer: PerformerDesk | None = None, allowed_hosts: Iterable[str] = (),
+                 refusals_per_s: float | None = 5.0, refusal_burst: int = 60) -> None:
+        if token is not None and not token or viewer_token is not None and not viewer_token:
+            raise ValueError("a token must not be empty")
+        if viewer_token is not None and token is None:
+            raise ValueError("a viewer token needs a control token too (else anyone controls)")
+        if viewer_token is not None and token_matches(viewer_token, token or ""):
+            raise ValueError("the viewer token must differ from the control token")
         self.hub = hub
         self.performer = performer
         self.handler = handler
@@ -67,29 +105,45 @@ class WebServer:
         self.vendor_root = (web_root / "node_modules").resolve()
         self.avatar_path = avatar_path
         self.host, self.port, self.token = host, port, token
+        self.viewer_token = viewer_token
+        wildcard = host in ("", "0.0.0.0", "::")
+        self.allowed_hosts = frozenset({h.lower() for h in allowed_hosts}
+                                       | (set() if wildcard else {host.lower()}))
+        self.refusals = (SourceLimits(refusals_per_s, refusal_burst)
+                         if refusals_per_s is not None else None)
+        self.throttled = 0
+        """Requests answered 429 without being read."""
+        self._sessions = Sessions()
+        self._rights: dict[AbstractResource | None, Right] = {}
         self.app = web.Application(client_max_size=MAX_BODY_BYTES,
-                                   middlewares=[self._auth, self._errors])
+                                   middlewares=[self._edge, self._auth])
         r = self.app.router
-        r.add_get("/", self._index)
-        r.add_get("/avatar.vrm", self._avatar)
-        r.add_get("/status", self._status)
-        r.add_post("/cue", self._cue)
-        r.add_post("/offer", self._offer)
-        r.add_post("/whep", self._whep)
-        r.add_route("OPTIONS", "/whep", self._whep_options)
-        r.add_route("HEAD", "/whep", self._whep_options)
-        r.add_delete("/whep/{id}", self._whep_delete)
-        r.add_route("PATCH", "/whep/{id}", self._whep_patch)
-        r.add_get("/perform", self._perform_page)
-        r.add_post("/perform/offer", self._perform_offer)
-        r.add_delete("/perform/{id}", self._perform_delete)
-        r.add_get("/vendor/{path:.*}", self._vendor)
-        r.add_get("/{path:[^/]+}", self._static)
+        view: Right = "view"
+        control: Right = "control"
+        for route, right in (
+                (r.add_get("/", self._index), view),
+                (r.add_get("/avatar.vrm", self._avatar), view),
+                (r.add_get("/status", self._status), view),
+                (r.add_post("/cue", self._cue), control),
+                (r.add_post("/offer", self._offer), view),
+                (r.add_post("/whep", self._whep), view),
+                (r.add_route("OPTIONS", "/whep", self._whep_options), view),
+                (r.add_route("HEAD", "/whep", self._whep_options), view),
+                (r.add_delete("/whep/{id}", self._whep_delete), view),
+                (r.add_route("PATCH", "/whep/{id}", self._whep_patch), view),
+                (r.add_get("/perform", self._perform_page), control),
+                (r.add_post("/perform/offer", self._perform_offer), control),
+                (r.add_delete("/perform/{id}", self._perform_delete), control),
+                (r.add_get("/vendor/{path:.*}", self._vendor), view),
+                (r.add_get("/{path:[^/]+}", self._static), view)):
+            self._rights[route.resource] = right  # its HEAD route too
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         """Listen (``port=0`` picks a free port, readable afterwards in ``port``)."""
-        self._runner = web.AppRunner(self.app, access_log=None)
+        self._runner = web.AppRunner(
+            self.app, access_log=None,
+            logger=ClientFaultLog(logging.getLogger("aiohttp.server"), {}))
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -109,26 +163,77 @@ class WebServer:
     # -- middleware -------------------------------------------------------------------
 
     @web.middleware
-    async def _auth(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
-        if self.token is None:
-            return await handler(request)
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip() \
-            or request.query.get("token", "")
-        if not hmac.compare_digest(given.encode(), self.token.encode()):
-            return _error(401, "missing or wrong token: send 'Authorization: Bearer <token>'")
-        return await handler(request)
+    async def _edge(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Cheap refusals first (throttled client, oversized body, another site), then every
+        error as a one-line JSON reply: never a traceback to a client, never a dead server."""
+        client = request.remote or "unknown"
+        response: web.StreamResponse
+        if self.refusals is not None and not self.refusals.ready(client):
+            self.throttled += 1
+            response = _error(429, f"too many refused requests from {client}; slow down")
+            response.headers["Retry-After"] = "1"
+            response.force_close()
+            return response
+        try:
+            check_length(request)
+            if self.token is None:
+                refusal = host_refusal(request.headers.get("Host"), self.allowed_hosts)
+                if refusal:
+                    raise BadRequest(403, refusal)
+            refusal = cross_site_refusal(request)
+            if refusal:
+                raise BadRequest(403, refusal)
+            response = await handler(request)
+        except BadRequest as err:
+            response = _error(err.status, err.message)
+        except web.HTTPException as err:  # aiohttp's own: no such route, method not allowed
+            if err.status < 400:
+                raise
+            response = _error(err.status, f"{err.reason}: {request.method} {request.path}")
+        except Exception:  # a defect of ours: logged once, and the show goes on
+            log.exception("error serving %s %s", request.method, request.path)
+            response = _error(500, "internal error (see the engine's log)")
+        if 400 <= response.status < 500:
+            if (request.content_length or 0) > CLOSE_ABOVE_BYTES:
+                response.force_close()
+            if self.refusals is not None and response.status not in NOT_CHARGED:
+                self.refusals.take(client)
+        return response
 
     @web.middleware
-    async def _errors(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
-        try:
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The one place rights are checked: each route needs ``view`` or ``control``."""
+        if self.token is None:
             return await handler(request)
-        except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"request body too large (at most {MAX_BODY_BYTES} bytes)")
-        except web.HTTPException:
-            raise
-        except Exception:  # never a traceback to a client, never a dead server
-            log.exception("error serving %s %s", request.method, request.path)
-            return _error(500, "internal error (see the engine's log)")
+        needed = self._rights.get(request.match_info.route.resource, "view")
+        right, from_query = self._right_of(request)
+        if right is None:
+            raise BadRequest(401, "missing or wrong token: open the page as /?token=<token>, "
+                                  "or send 'Authorization: Bearer <token>'")
+        if needed == "control" and right != "control":
+            raise BadRequest(403, f"{request.method} {request.path} needs the control token: "
+                                  "a viewer token can watch, not control the show")
+        response = await handler(request)
+        if from_query:
+            set_session(response, self._sessions.cookie_for(right))
+        return response
+
+    def _right_of(self, request: web.Request) -> tuple[Right | None, bool]:
+        """The rights a request carries, and whether they came as ``?token=``."""
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if bearer:
+            return self._right_of_token(bearer), False
+        if "token" in request.query:
+            return self._right_of_token(request.query["token"]), True
+        cookie = request.cookies.get(SESSION_COOKIE)
+        return (self._sessions.right_of(cookie) if cookie else None), False
+
+    def _right_of_token(self, given: str) -> Right | None:
+        if self.token is not None and token_matches(given, self.token):
+            return "control"
+        if self.viewer_token is not None and token_matches(given, self.viewer_token):
+            return "view"
+        return None
 
     # -- files ------------------------------------------------------------------------
 
@@ -167,10 +272,7 @@ class WebServer:
         return web.json_response(status)
 
     async def _cue(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.json()
-        except json.JSONDecodeError as err:
-            return _error(400, f"body is not JSON: {err}")
+        body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("command"), str):
             return _error(400, 'expected {"command": "...", "args": {...}, "singer": ...}')
         args = body.get("args") or {}
@@ -187,8 +289,6 @@ class WebServer:
 
     async def _offer(self, request: web.Request) -> web.Response:
         sdp = await _offer_sdp(request)
-        if isinstance(sdp, web.Response):
-            return sdp
         try:
             viewer, answer = await self.hub.answer(sdp, kind="stage")
         except OfferError as err:
@@ -196,9 +296,7 @@ class WebServer:
         return web.json_response({"type": "answer", "sdp": answer, "id": viewer.id})
 
     async def _whep(self, request: web.Request) -> web.Response:
-        if request.content_type != "application/sdp":
-            return _error(415, "WHEP wants Content-Type: application/sdp")
-        sdp = await request.text()
+        sdp = await read_sdp(request)
         try:
             viewer, answer = await self.hub.answer(sdp, kind="whep")
         except OfferError as err:
@@ -232,8 +330,6 @@ class WebServer:
             return _error(404, "this show takes no performer camera: start it with "
                                "'livesinger serve --mocap webrtc'")
         sdp = await _offer_sdp(request)
-        if isinstance(sdp, web.Response):
-            return sdp
         try:
             performer, answer = await self.performer.answer(sdp)
         except PerformerBusy as err:

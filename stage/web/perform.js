@@ -1,10 +1,10 @@
 // The performer's page: the camera goes to the engine over WebRTC (video only), where it is
 // tracked like any other capture source (docs/mocap.md). Plain JS, no build step.
 //
-// ?token=... is sent as a bearer token; ?auto=0 waits for the Start button; ?width=&height=
-// &fps= ask the camera for that size (default 640x480 at 30 fps).
+// Opened as /perform?token=<control token>, the engine answered with a session cookie that
+// allows the calls below. ?auto=0 waits for the Start button; ?width=&height=&fps= ask the
+// camera for that size (default 640x480 at 30 fps).
 const params = new URLSearchParams(location.search);
-const token = params.get('token');
 const want = { width: Number(params.get('width') || 640), height: Number(params.get('height') || 480),
   fps: Number(params.get('fps') || 30) };
 
@@ -33,9 +33,7 @@ let stream = null;
 let statsTimer = null;
 
 function headers() {
-  const h = { 'Content-Type': 'application/json' };
-  if (token) h.Authorization = `Bearer ${token}`;
-  return h;
+  return { 'Content-Type': 'application/json' };
 }
 
 async function openCamera() {

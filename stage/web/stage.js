@@ -4,8 +4,9 @@ import * as THREE from 'three';
 import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
 import { VRMLoaderPlugin, VRMUtils } from '@pixiv/three-vrm';
 
+// Opened as /?token=..., the engine answered with a session cookie (HttpOnly, SameSite=Strict)
+// that allows this page's files, the avatar and the offer below: nothing here handles tokens.
 const params = new URLSearchParams(location.search);
-const token = params.get('token');
 const SAMPLE_RATE = 48000;
 
 // Everything a director (or a test) may want to read lives here.
@@ -54,7 +55,7 @@ window.addEventListener('resize', () => {
 let vrm = null;
 const loader = new GLTFLoader();
 loader.register((parser) => new VRMLoaderPlugin(parser));
-loader.load('/avatar.vrm' + (token ? `?token=${encodeURIComponent(token)}` : ''), (gltf) => {
+loader.load('/avatar.vrm', (gltf) => {
   vrm = gltf.userData.vrm;
   VRMUtils.rotateVRM0(vrm); // VRM 0.x faces -Z; VRM 1.0 already faces the camera
   scene.add(vrm.scene);
@@ -109,9 +110,7 @@ async function connect() {
       if (pc.iceGatheringState === 'complete') resolve();
     });
   });
-  const headers = { 'Content-Type': 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch('/offer', { method: 'POST', headers,
+  const res = await fetch('/offer', { method: 'POST', headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ sdp: pc.localDescription.sdp, type: 'offer' }) });
   if (!res.ok) { live.state = 'refused: ' + (await res.text()); setText('o-state', live.state); return; }
   await pc.setRemoteDescription(await res.json());
