@@ -13,6 +13,7 @@ import bisect
 import threading
 import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TypeVar
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 
 from singer.contracts import DEFAULT_HOP_SAMPLES, SAMPLE_RATE_HZ, AudioChunk, ControlFrame, Note
 from singer.performer import (
+    EXPRESSION_GLIDE_S,
     TAIL_S,
     ControlTrack,
     Expression,
@@ -106,10 +108,48 @@ class SingerLine:
             self._invalidate(changed_from)
 
     def add_expression(self, sample: int, field: str, value: float) -> None:
-        """Glide expression ``field`` to ``value`` from show sample ``sample`` on."""
+        """Glide expression ``field`` to ``value`` from show sample ``sample`` on.
+
+        A later change of the same field at the same sample replaces the earlier one (cues
+        that land on one chunk coalesce: the last one wins).
+        """
         with self._lock:
+            self._events = [e for e in self._events if e[0] != sample or e[1] != field]
             self._events.append((sample, field, value))
             self._invalidate(sample)
+
+    @property
+    def expression_events(self) -> list[ExpressionEvent]:
+        """A copy of the expression changes not yet folded into ``expression``."""
+        with self._lock:
+            return list(self._events)
+
+    def settled_before(self, playout_sample: int) -> int:
+        """The show sample before which notes and expression changes no longer shape any
+        block that can still be computed, with playout at ``playout_sample`` (the blocks
+        from the one before playout on, with their padding and note context)."""
+        block = playout_sample // self.hop // BLOCK_FRAMES - 1
+        return (block * BLOCK_FRAMES - PAD_FRAMES) * self.hop - int(CONTEXT_S * SAMPLE_RATE_HZ)
+
+    def fold_before(self, sample: int) -> tuple[int, int]:
+        """Fold what is over by ``sample`` (from ``settled_before``) into the base state: an
+        expression change whose glide has ended becomes the base ``expression``; a note that
+        ended is dropped. Nothing at or after ``sample`` sounds different; the work and
+        memory of a line then follow what is still to come, not the length of the show.
+        Returns (events folded, notes dropped)."""
+        glide = int(round(EXPRESSION_GLIDE_S * SAMPLE_RATE_HZ))
+        with self._lock:
+            done = sorted(e for e in self._events if e[0] + glide <= sample)
+            dropped = sum(1 for n in self._notes if n.t_off < sample)
+            if done:
+                # in the order expression_curves applies them: the last one per field holds
+                base = {e[1]: e[2] for e in done}
+                self.expression = replace(self.expression, **base)
+                self._events = [e for e in self._events if e[0] + glide > sample]
+            if dropped:
+                self._notes = [n for n in self._notes if n.t_off >= sample]
+                self._phrase_starts = [s for s in self._phrase_starts if s >= sample]
+        return len(done), dropped
 
     def set_voice(self, voice: VoiceProfile, from_sample: int) -> None:
         """Sing with another voice from ``from_sample`` on (takes effect at a block edge)."""
@@ -133,10 +173,12 @@ class SingerLine:
         """The controls of one block of frames (cached; computed without holding the lock, so
         an edit never waits behind a compile, and once even when several threads ask)."""
         def compute() -> ControlTrack:
-            notes, events, voice = self._notes, list(self._events), self.voice
+            with self._lock:  # a fold swaps base and events together
+                notes, events, voice = self._notes, list(self._events), self.voice
+                expression = self.expression
             if block < 0:
                 return _silent_block(block, self.hop)
-            return self._compile_block(block, notes, events, voice)
+            return self._compile_block(block, notes, events, voice, expression)
         return self._cached(self._tracks, block, compute)
 
     def _cached(self, cache: dict[K, V], key: K, compute: Callable[[], V]) -> V:
@@ -170,7 +212,7 @@ class SingerLine:
                     return value
 
     def _compile_block(self, block: int, notes: list[Note], events: list[ExpressionEvent],
-                       voice: VoiceProfile) -> ControlTrack:
+                       voice: VoiceProfile, expression: Expression) -> ControlTrack:
         hop = self.hop
         first = block * BLOCK_FRAMES - PAD_FRAMES
         stop = (block + 1) * BLOCK_FRAMES + PAD_FRAMES
@@ -180,7 +222,7 @@ class SingerLine:
         near = [n for n in notes[:bisect.bisect_right(starts, hi)] if n.t_off >= lo]
         events = [e for e in events if e[0] <= stop * hop]
         full = compile_track(near, voice, hop=hop, seed=self.seed,
-                             expression=self.expression, expression_events=events,
+                             expression=expression, expression_events=events,
                              frame_range=(first, stop))
         keep = slice(PAD_FRAMES, PAD_FRAMES + BLOCK_FRAMES)
         return ControlTrack(
@@ -293,6 +335,12 @@ def _phrase_starts(notes: list[Note]) -> list[int]:
     return starts
 
 
+def _with_new_singer(state: SynthState, device: torch.device) -> SynthState:
+    """``state`` with one more oscillator, at phase 0."""
+    zero = torch.zeros(1, dtype=torch.float64, device=device)
+    return SynthState(torch.cat([state.phase, zero]))
+
+
 def _silent_block(block: int, hop: int) -> ControlTrack:
     n = BLOCK_FRAMES
     z = np.zeros(n)
@@ -331,13 +379,16 @@ class Ensemble:
             self._next_start = 0
 
     def add_line(self, line: SingerLine) -> None:
-        """Add a singer (its oscillator starts at phase 0)."""
+        """Add a singer (its oscillator starts at phase 0).
+
+        The phase snapshots are extended, not dropped: a re-render after the new singer
+        joined resumes every other singer from the phase it had there (no click).
+        """
         with self._lock:
             self.lines.append(line)
-            phase = torch.cat([self._state.phase,
-                               torch.zeros(1, dtype=torch.float64, device=self.synth.device)])
-            self._state = SynthState(phase)
-            self._snapshots = {}
+            self._state = _with_new_singer(self._state, self.synth.device)
+            self._snapshots = {t: _with_new_singer(state, self.synth.device)
+                               for t, state in self._snapshots.items()}
             self._offsets = torch.tensor([ln.noise_offset for ln in self.lines],
                                          dtype=torch.int64, device=self.synth.device)
 

@@ -13,8 +13,9 @@ import logging
 import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -24,8 +25,9 @@ from singer.lyrics import LyricError, detect_language, phonemize_word
 from singer.score import Score, ScoreError
 from singer.synth import HarmonicNoiseSynth
 from singer.voices import UnknownVoiceError, get_voice
-from stage.cuelist import CueList
+from stage.cuelist import CueEntry, CueList
 from stage.pacer import AudioPacer
+from stage.song_loader import ScoreLoader, SongLoader
 from streams.cue import Cue, CueError
 
 log = logging.getLogger(__name__)
@@ -34,12 +36,13 @@ LEAD = "lead"
 OPEN_NOTE_S = 600.0
 """A live note with no note-off yet is sung for at most this long."""
 MAX_LYRIC_QUEUE = 256
+MAX_SINGERS = 8
+"""Singers a show holds at most by default (the lead, song parts and singers cues name)."""
 NO_SOUND_CHANGE = frozenset({"lyric", "thump"})
+"""Cues that change nothing already rendered: no re-render after them."""
 EDIT_QUIET_S = 0.03
 """After an edit, prefetching waits this long: the audio thread re-renders undisturbed."""
-"""Cues that change nothing already rendered: no re-render after them."""
-
-ScoreLoader = Callable[[str], Score]
+CUE_LIST_FIRES = frozenset({"go", "cue.start"})
 
 
 @dataclass
@@ -58,20 +61,47 @@ class _SingerState:
     open_notes: dict[float, int] = field(default_factory=dict)  # pitch -> index in live
     lyrics: deque[tuple[str, tuple[str, ...]]] = field(default_factory=deque)
 
+    def drop_ended(self, before: int) -> None:
+        """Forget the notes that ended before show sample ``before`` (played for good)."""
+        if any(n.t_off < before for n in self.song):
+            self.song = [n for n in self.song if n.t_off >= before]
+        if not any(n.t_off < before for n in self.live):
+            return
+        open_by_index = {i: pitch for pitch, i in self.open_notes.items()}
+        kept: list[Note] = []
+        self.open_notes = {}
+        for i, note in enumerate(self.live):
+            if i in open_by_index:
+                self.open_notes[open_by_index[i]] = len(kept)
+            elif note.t_off < before:
+                continue
+            kept.append(note)
+        self.live = kept
+
 
 class Director:
     """Holds the show (song, transport, singers, cue list) and applies cues on the clock."""
 
     def __init__(self, synth: HarmonicNoiseSynth, load_score: ScoreLoader, *,
                  voice: str = "soprano", seed: int = 0, default_syllable: str = "la",
-                 cue_list: CueList | None = None) -> None:
+                 cue_list: CueList | None = None, song_folders: Sequence[Path] | None = None,
+                 max_singers: int = MAX_SINGERS) -> None:
+        """``load_score`` parses local references (paths, names) in a worker process when it
+        can be sent to one; remote ``song.load`` cues may name only library songs and files
+        inside ``song_folders`` (default: the song library's folders). ``max_singers`` caps
+        the singers cues and songs may create."""
+        if max_singers < 1:
+            raise ValueError(f"max_singers must be at least 1, got {max_singers}")
         self.synth = synth
         self.seed = seed
         self.default_syllable = default_syllable
+        self.max_singers = max_singers
         self.ensemble = Ensemble(synth, [SingerLine(LEAD, get_voice(voice), seed=seed,
                                                     hop=synth.hop)])
         self.cue_list = cue_list or CueList([])
-        self._load_score = load_score
+        self.songs = SongLoader(load_score, song_folders)
+        self.songs.preload(_cue_list_songs(self.cue_list))  # parsed while the show starts
+        self._cue_list_lock = asyncio.Lock()  # one GO at a time: each fires the next cue
         self._singers: dict[str, _SingerState] = {LEAD: _SingerState()}
         self._pacer: AudioPacer | None = None
         self.song: Score | None = None
@@ -109,6 +139,7 @@ class Director:
             await asyncio.to_thread(self.ensemble.prefetch, self.pacer.playout_sample + ahead,
                                     0.6, lambda: time.monotonic() - self._last_edit
                                     < EDIT_QUIET_S)
+            self._fold_played()  # a long show without cues must not keep its past either
             await asyncio.sleep(period_s)
 
     def render(self, start_sample: int, n_samples: int) -> np.ndarray:
@@ -130,20 +161,47 @@ class Director:
     # -- cues -----------------------------------------------------------------------------
 
     async def handle(self, cue: Cue) -> object:
-        """Apply ``cue`` at its sample (or the next editable chunk); returns reply data."""
+        """Apply ``cue`` at its sample (or the next editable chunk); returns reply data.
+
+        Cues come from remote surfaces: a ``song.load`` may name library songs only, and
+        whatever takes time (parsing a song, warming up a new singer) runs off the loop.
+        """
         received_ns = time.monotonic_ns()
-        earliest = self.pacer.earliest_editable_sample()
-        at = earliest if cue.at_sample is None else max(cue.at_sample, earliest)
-        if cue.kind == "song.load":  # file parsing happens off the loop
-            return await self._load(str(cue.args["song"]), at)
+        if cue.kind == "song.load":
+            try:
+                score = await self.songs.load_remote(str(cue.args["song"]))
+            except (ScoreError, ValueError, OSError) as err:
+                raise CueError(str(err)) from None
+            await self._add_singers(self._part_singers(score), score.title)
+            at = self._edit_sample(cue)
+            reply = self.install(score, at)
+            self._edited(cue, at, received_ns)
+            return reply
+        if cue.kind in CUE_LIST_FIRES:
+            async with self._cue_list_lock:  # the next GO waits: it fires the next cue
+                return await self._fire(cue, received_ns)
+        if cue.singer is not None:
+            await self._add_singers([cue.singer])
+        at = self._edit_sample(cue)
         reply = self._apply(cue, at)
+        self._edited(cue, at, received_ns)
+        return reply
+
+    def _edit_sample(self, cue: Cue) -> int:
+        """Where ``cue`` lands: its own sample, or the next chunk that can still change."""
+        earliest = self.pacer.earliest_editable_sample()
+        return earliest if cue.at_sample is None else max(cue.at_sample, earliest)
+
+    def _edited(self, cue: Cue, at: int, received_ns: int) -> None:
+        """After applying ``cue`` at ``at``: render again what is not played yet, fold what
+        is over for good."""
         self.cues_applied += 1
         if cue.kind not in NO_SOUND_CHANGE:
             self._last_edit = time.monotonic()
             start = self.pacer.rewind(at, placed=True, asked_ns=received_ns)
-            if cue.at_sample is None:
+            if cue.at_sample is None and cue.kind != "song.load":  # a parse is not latency
                 self.last_cue_latency_ms = (self.pacer.clock.ns_of(start) - received_ns) / 1e6
-        return reply
+        self._fold_played()
 
     def apply_now(self, cue: Cue, at: int) -> object:
         """Apply ``cue`` at show sample ``at`` right away (setting up before the show runs)."""
@@ -154,6 +212,10 @@ class Director:
     def line(self, name: str) -> SingerLine:
         """The singer line called ``name`` (``CueError`` if there is none)."""
         return self._line(name)
+
+    def close(self) -> None:
+        """Stop the song loader's worker (the show is over)."""
+        self.songs.close()
 
     def _apply(self, cue: Cue, at: int) -> object:
         kind, args = cue.kind, cue.args
@@ -193,63 +255,63 @@ class Director:
             return {"panic": True, "at_sample": at}
         if kind == "thump":
             return {"thump": True, "show_sample": self.pacer.playout_sample}
-        if kind in ("go", "cue.start", "cue.stop"):
-            return self._cue_list_command(cue, at)
-        raise CueError(f"command {kind!r} is not handled by the show")
-
-    def _cue_list_command(self, cue: Cue, at: int) -> object:
-        if cue.kind == "go":
-            entry = self.cue_list.next()
-        else:
-            entry = self.cue_list.find(str(cue.args["id"]))
-        if cue.kind == "cue.stop":
+        if kind == "cue.stop":
+            entry = self.cue_list.find(str(args["id"]))
             self._stop(at)
             return {"cue": entry.id, "stopped": True}
+        raise CueError(f"command {kind!r} is not handled by the show")
+
+    async def _fire(self, cue: Cue, received_ns: int) -> object:
+        """GO / cue.start: parse the cue's songs and warm up its singers off the loop (the
+        cue list's songs were parsed at show start), then apply its commands together."""
+        entry = self.cue_list.next() if cue.kind == "go" else \
+            self.cue_list.find(str(cue.args["id"]))
+        scores: dict[int, Score] = {}
+        for k, sub in enumerate(entry.commands):
+            if sub.kind == "song.load":
+                try:
+                    scores[k] = await self.songs.load(str(sub.args["song"]))
+                except (ScoreError, ValueError, OSError) as err:
+                    raise CueError(f"cue {entry.id}: {err}") from None
+        names = [s.singer for s in entry.commands if s.singer is not None]
+        for score in scores.values():
+            names += self._part_singers(score)
+        await self._add_singers(names, f"cue {entry.id}")
+        at = self._edit_sample(cue)
         self.cue_list.started(entry)
         replies = []
-        for sub in entry.commands:
-            if sub.kind == "song.load":
-                replies.append(self._load_now(str(sub.args["song"]), at))
+        for k, sub in enumerate(entry.commands):
+            if k in scores:
+                replies.append(self.install(scores[k], at))
             else:
                 replies.append(self._apply(replace(sub, at_sample=at), at))
+        self._edited(cue, at, received_ns)
         return {"cue": entry.id, "name": entry.name, "done": replies}
 
     # -- songs ----------------------------------------------------------------------------
 
-    async def _load(self, ref: str, at: int) -> object:
-        loop = asyncio.get_running_loop()
-        try:
-            score = await loop.run_in_executor(None, self._load_score, ref)
-        except (ScoreError, ValueError, OSError) as err:
-            raise CueError(str(err)) from None
-        reply = self.install(score, self.pacer.earliest_editable_sample())
-        self.cues_applied += 1
-        return reply
-
-    def _load_now(self, ref: str, at: int) -> object:
-        try:
-            score = self._load_score(ref)
-        except (ScoreError, ValueError, OSError) as err:
-            raise CueError(str(err)) from None
-        return self.install(score, at)
-
     def install(self, score: Score, at: int) -> object:
-        """Make ``score`` the loaded song (stopping the current one)."""
+        """Make ``score`` the loaded song (stopping the current one); the caller re-renders
+        from ``at`` (``handle`` does). ``CueError`` if its parts would pass the singer cap."""
+        parts = self._part_singers(score)
+        self._check_room(parts, score.title)
         self._stop(at)
         self.song = score
         self._song_beats = {}
         tm = score.tempo_map
-        for i, part in enumerate(score.parts):
-            name = LEAD if i == 0 else _singer_name(part.name, i)
-            if name not in self._singers:
-                self._singers[name] = _SingerState()
-                self.ensemble.add_line(SingerLine(name, self._line(LEAD).voice,
-                                                  seed=self.seed + i, hop=self.synth.hop))
+        for name, part in zip(parts, score.parts, strict=True):
+            self._singer(name)
             self._song_beats[name] = [(tm.sample_to_beat(n.t_on), tm.sample_to_beat(n.t_off), n)
                                       for n in part.notes]
         self._stopped_beat = 0.0
         return {"song": score.title, "parts": len(score.parts),
-                "length_s": round(score.end_sample / SAMPLE_RATE_HZ, 3)}
+                "length_s": round(score.end_sample / SAMPLE_RATE_HZ, 3), "at_sample": at}
+
+    @staticmethod
+    def _part_singers(score: Score) -> list[str]:
+        """The singer of each part of ``score``: the lead, then one named after the part."""
+        return [LEAD if i == 0 else _singer_name(part.name, i)
+                for i, part in enumerate(score.parts)]
 
     def _beat_offset(self, beat: float) -> float:
         """Samples from the placement's anchor beat to ``beat``."""
@@ -390,13 +452,55 @@ class Director:
         return line
 
     def _singer(self, name: str | None) -> str:
+        """The singer ``name`` addresses (the lead for ``None``), added if new (cues add
+        theirs off the loop first: see ``_add_singers``)."""
         name = name or LEAD
         if name not in self._singers:
-            self._singers[name] = _SingerState()
-            self.ensemble.add_line(SingerLine(name, self._line(LEAD).voice,
-                                              seed=self.seed + len(self._singers),
-                                              hop=self.synth.hop))
+            self._check_room([name])
+            self._join(self._new_line(name))
         return name
+
+    async def _add_singers(self, names: Iterable[str], what: str | None = None) -> None:
+        """Add the singers ``names`` asks for that the show lacks, each line warmed up in a
+        worker thread (its filters and tables take a while); ``CueError`` naming the cap,
+        before any is added, if they would pass it."""
+        wanted = [n for n in dict.fromkeys(names) if n not in self._singers]
+        self._check_room(wanted, what)
+        for name in wanted:
+            line = await asyncio.to_thread(self._new_line, name)
+            if name not in self._singers:  # another cue may have added it meanwhile
+                self._check_room([name], what)
+                self._join(line)
+
+    def _check_room(self, names: Iterable[str], what: str | None = None) -> None:
+        new = [n for n in dict.fromkeys(names) if n not in self._singers]
+        if len(self._singers) + len(new) <= self.max_singers:
+            return
+        asked = f"{what} needs" if what else "asked for"
+        raise CueError(f"{asked} new singer(s) {', '.join(map(repr, new))}, but the show "
+                       f"holds at most {self.max_singers} singers (singers: "
+                       f"{', '.join(self._singers)})")
+
+    def _new_line(self, name: str) -> SingerLine:
+        return SingerLine(name, self._line(LEAD).voice, seed=self.seed + len(self._singers),
+                          hop=self.synth.hop)
+
+    def _join(self, line: SingerLine) -> None:
+        self._singers[line.name] = _SingerState()
+        self.ensemble.add_line(line)
+
+    def _fold_played(self) -> None:
+        """Fold what has been played for good into each singer's base state, so the kept
+        notes and expression changes follow what is still to come, not the show's length."""
+        if self._pacer is None:
+            return
+        playout = self._pacer.playout_sample
+        for name, state in self._singers.items():
+            line = self._line(name)
+            settled = line.settled_before(playout)
+            state.drop_ended(settled)
+            line.fold_before(settled)
+            line.forget_before(playout)
 
     def _targets(self, name: str | None) -> list[str]:
         return [self._singer(name)] if name else list(self._singers)
@@ -431,6 +535,13 @@ class Director:
             "cues_applied": self.cues_applied,
             "next_cue": self.cue_list.peek_id(),
         }
+
+
+def _cue_list_songs(cue_list: CueList) -> list[str]:
+    """The songs the cue list's cues load, in cue order."""
+    entries: list[CueEntry] = cue_list.entries
+    refs = [str(c.args["song"]) for e in entries for c in e.commands if c.kind == "song.load"]
+    return list(dict.fromkeys(refs))
 
 
 def _singer_name(part: str, index: int) -> str:
