@@ -40,6 +40,16 @@ RESYNC_NS = 2_000_000_000
 """An ``arrival - pts`` this far from the current one means a new stream: start over."""
 
 
+MIN_SIDE_PX, MAX_SIDE_PX = 16, 4096
+"""A received frame narrower or shorter than this, or wider or taller, is skipped."""
+
+
+def _usable_image(rgb: np.ndarray) -> bool:
+    """An (H, W, 3) ``uint8`` image of a size the tracker can take."""
+    return (rgb.ndim == 3 and rgb.shape[2] == 3 and rgb.dtype == np.uint8
+            and MIN_SIDE_PX <= min(rgb.shape[:2]) and max(rgb.shape[:2]) <= MAX_SIDE_PX)
+
+
 class VideoTrack(Protocol):
     """A received video track (aiortc's ``MediaStreamTrack``): ``await recv()`` gives frames
     (``av.VideoFrame``) and raises when the track ends."""
@@ -95,7 +105,7 @@ class WebRtcSource(FrameSource):
         self.dropped = 0
         """Frames replaced by a newer one before the reader took them."""
         self.bad_frames = 0
-        """Frames that could not be converted to RGB (skipped)."""
+        """Frames that could not be converted to RGB, or of an unusable size (skipped)."""
         self.tracks = 0
         """Video tracks consumed so far (performers)."""
         self.last_size: tuple[int, int] = (0, 0)
@@ -163,6 +173,10 @@ class WebRtcSource(FrameSource):
             except Exception as err:  # a frame PyAV cannot convert: skip it
                 self.bad_frames += 1
                 log.warning("webrtc: skipped a frame that cannot be converted: %s", err)
+                continue
+            if not _usable_image(rgb):
+                self.bad_frames += 1
+                log.warning("webrtc: skipped a frame of shape %s", rgb.shape)
                 continue
             self.last_size = (int(rgb.shape[1]), int(rgb.shape[0]))
             return rgb, captured
