@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from singer.contracts import SAMPLE_RATE_HZ
+from stage import provenance_cli
 from stage.cli_types import host_port, ice_server, listen_port, mocap_source, mqtt_url
 
 log = logging.getLogger("livesinger")
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", metavar="NAME", default=None,
                    help="charset of the score's lyrics, e.g. gbk, shift_jis, big5 (default: "
                         "declared by the file, else guessed from all its text)")
+    p.add_argument("--no-watermark", action="store_true",
+                   help="leave out the inaudible watermark (the AIGC label is always written)")
     p.set_defaults(run=cmd_render)
 
     p = sub.add_parser("demo", help="sing the demo song live through the engine",
@@ -212,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--frames", type=int, default=300, help="frames to track (default 300)")
     b.add_argument("--hands", action="store_true", help="track hands too")
     b.set_defaults(run=cmd_bench_mocap)
+    provenance_cli.add_bench(bench)
+    provenance_cli.add_commands(sub)
     return parser
 
 
@@ -271,7 +276,9 @@ def cmd_render(args: argparse.Namespace) -> int:
         audio = render_ensemble(ensemble, progress=progress)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
+    audio, label = provenance_cli.mark_render(audio, watermark=not args.no_watermark)
     sf.write(out, audio, SAMPLE_RATE_HZ, subtype="FLOAT")
+    provenance_cli.label_file(out, label)
     print(f"wrote {out} ({len(audio) / SAMPLE_RATE_HZ:.2f} s, {', '.join(voices)})")
     if args.report:
         from singer.report import write_report
