@@ -338,6 +338,22 @@ def _next_vowel(segments: list[Segment]) -> list[str]:
     return out
 
 
+def sung_pitch_midi(notes: list[Note] | tuple[Note, ...], voice: VoiceProfile, t: np.ndarray, *,
+                    seed: int = 0, hop: int = DEFAULT_HOP_SAMPLES,
+                    expression: Expression | None = None,
+                    expression_events: list[ExpressionEvent] | tuple[ExpressionEvent, ...] = ()
+                    ) -> np.ndarray:
+    """The sung pitch (MIDI, fractional) at frame times ``t`` (show samples on the hop grid):
+    preparation, overshoot, vibrato and drift exactly as ``compile_track`` sings them, for
+    voices that take only a pitch curve from the performer (sample banks)."""
+    base = expression or Expression()
+    expr = expression_curves(base, expression_events, t)
+    rate_events = [(e[0], e[2]) for e in expression_events if e[1] == "vibrato_rate"]
+    midi, _, _ = _pitch_and_vibrato(sorted(notes, key=lambda n: n.t_on), t, voice, expr, seed,
+                                    hop, (base.vibrato_rate, rate_events))
+    return midi
+
+
 def _pitch_and_vibrato(notes: list[Note], t: np.ndarray, voice: VoiceProfile,
                        expr: dict[str, np.ndarray], seed: int, hop: int,
                        rate: tuple[float, list[tuple[int, float]]]

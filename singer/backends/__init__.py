@@ -1,0 +1,1 @@
+"""Voice backends beside the built-in parametric voice: each one a subpackage (``utau``)."""
