@@ -11,6 +11,12 @@ the re-render of an edited chunk is not ready in time, the superseded chunk play
 continues what was playing seamlessly) and the edit lands one chunk later, crossfaded in. That
 is a *late edit*, not a dropout: counted apart from xruns, and it makes edits land a little
 further ahead from then on.
+
+After a stall (the synthesis thread or the event loop held up), nothing is caught up in a
+burst: synthesis never runs more than the maximum lookahead ahead of playout, chunks whose
+play time has already passed are not rendered at all (skipped, counted in ``stale_chunks``;
+playout covers them as xruns, logged once per burst), and playout hands out late chunks one
+loop iteration at a time, so other tasks run in between.
 """
 
 from __future__ import annotations
@@ -60,11 +66,17 @@ class PacerConfig:
     max_lookahead_s: float = 0.1
     """After an xrun the pacer renders one more chunk ahead, up to this far (0: never).
     Rendering further ahead costs no cue latency (edits re-render what is not yet played),
-    only the re-render work of an edit."""
+    only the re-render work of an edit. Synthesis never runs further than this (or
+    ``lookahead_chunks``, if that is more) ahead of playout, even when playout lags the
+    clock (a stalled event loop)."""
     realtime_priority: int | None = None
     """Ask the OS to schedule the synthesis thread ahead of ordinary threads (``SCHED_FIFO``
     at this priority, 1–99), as audio servers do for their audio threads; ``None``: leave it
     an ordinary thread. Where the OS refuses (no privilege), the show runs without it."""
+    stale_after_s: float = 0.02
+    """A chunk that synthesis reaches this long after its play time is skipped, never
+    rendered (after a stall: the time goes to the chunks that can still be on time). A chunk
+    less late is still rendered: playout may be as late (a busy event loop) and play it."""
     lookahead_relax_s: float = 30.0
     """After this long without an xrun, a grown lookahead shrinks back by one chunk (every
     edit re-renders the whole lookahead: rendering far ahead for good is work wasted)."""
@@ -96,6 +108,10 @@ class AudioPacer:
         self._on_standby = False  # the last chunk played was a superseded one
         self.late_edits = 0
         """Edited chunks whose re-render came late: the superseded audio played instead."""
+        self.stale_chunks = 0
+        """Chunks never rendered because their play time had passed when synthesis got to
+        them (after a stall); playout covers them as xruns."""
+        self._skipping = False  # in a burst of stale chunks (logged once per burst)
         self.realtime_scheduling = False
         """Whether the synthesis thread got the real-time scheduling it asked for."""
         self._playout = 0  # show sample of the next chunk to play
@@ -115,6 +131,14 @@ class AudioPacer:
         """How long recent edits took, from being asked to their first chunk rendered."""
         self._margin_changed_at = 0  # show sample of the last margin change
         self._lookahead_changed_at = 0  # show sample of the last lookahead change
+
+    @property
+    def max_ahead_samples(self) -> int:
+        """How far (start of the chunk rendered minus ``playout_sample``) synthesis may run
+        ahead of playout: the largest lookahead, in whole chunks."""
+        n = self.config.chunk_samples
+        most = int(self.config.max_lookahead_s * SAMPLE_RATE_HZ) // n
+        return max(self.config.lookahead_chunks, most) * n
 
     @property
     def playout_sample(self) -> int:
@@ -194,22 +218,28 @@ class AudioPacer:
         if self.config.realtime_priority is not None:
             self.realtime_scheduling = _schedule_realtime(self.config.realtime_priority)
         n = self.config.chunk_samples
+        cap = self.max_ahead_samples
         while True:
-            ahead = self.lookahead_chunks * n
+            waited = False
             with self._cond:
                 while not self._stopping:
+                    self._skip_stale_chunks()
                     if until_sample is not None and self._next_render >= until_sample:
                         self._cond.wait()
-                        continue
-                    wait_s = self.clock.seconds_until(self._next_render - ahead)
-                    if wait_s <= 0:
-                        break
-                    self._cond.wait(timeout=wait_s)
+                    elif self._next_render - self._playout > cap:  # playout lags: wait for it
+                        self._cond.wait()
+                    else:
+                        ahead = self.lookahead_chunks * n
+                        wait_s = self.clock.seconds_until(self._next_render - ahead)
+                        if wait_s <= 0:
+                            break
+                        self._cond.wait(timeout=wait_s)
+                    waited = True
                 if self._stopping:
                     return
-                if self._next_render < self._playout:  # fell behind: skip to what can be on time
-                    self._next_render = self._playout + n
                 generation, t = self._generation, self._next_render
+            if not waited:  # catching up chunk after chunk: let the other threads in between
+                time.sleep(0)
             try:
                 samples = np.asarray(self._render(t, n), dtype=np.float32)
             except Exception:  # a failing render is a gap covered like an xrun, not an end
@@ -228,6 +258,27 @@ class AudioPacer:
                             (time.monotonic_ns() - self._edit_asked_ns) / 1e6)
                         self._edit_asked_ns = 0
                 self._next_render = t + n
+
+    def _skip_stale_chunks(self) -> None:
+        """Move the next render past chunks already played or whose play time passed more
+        than ``stale_after_s`` ago (called with the lock held): rendering them would only
+        delay the chunks that can still be on time."""
+        n = self.config.chunk_samples
+        t = self._next_render
+        if t < self._playout:  # fell behind playout: the chunk it is at goes out uncovered
+            t = self._playout + n
+        while self.clock.seconds_until(t) < -self.config.stale_after_s:
+            t += n
+        skipped = (t - self._next_render) // n
+        if skipped <= 0:
+            return
+        self.stale_chunks += skipped
+        if not self._skipping:
+            log.warning("synthesis fell behind the show clock: skipping %.0f ms of chunks "
+                        "whose time has passed, from show sample %d",
+                        1000 * (t - self._next_render) / SAMPLE_RATE_HZ, self._next_render)
+        self._skipping = True
+        self._next_render = t
 
     def _relax_edit_margin(self) -> None:
         quiet = (self._playout - self._margin_changed_at) / SAMPLE_RATE_HZ
@@ -262,8 +313,8 @@ class AudioPacer:
         n = self.config.chunk_samples
         while until_sample is None or self._playout < until_sample:
             delay = self.clock.seconds_until(self._playout)
-            if delay > 0:
-                await asyncio.sleep(delay)
+            # a late chunk still yields once: catching up never monopolises the event loop
+            await asyncio.sleep(max(delay, 0.0))
             chunk = self._take_due_chunk()
             for sink in list(self._sinks):
                 try:
@@ -302,6 +353,7 @@ class AudioPacer:
                                           + standby[1][:FADE_SAMPLES] * (1.0 - ramp))
             self._played_generation = generation
             self._on_standby = False
+            self._skipping = False
             self._last = samples
             self._relax_edit_margin()
             self._relax_lookahead()

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
-from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
+from singer.contracts import SAMPLE_RATE_HZ, AudioChunk, Note
 from singer.musicxml import read_musicxml
+from singer.score import Score
 from singer.songs import song_path
 from singer.synth import HarmonicNoiseSynth
 from stage.cuelist import CueList, load_cue_list
 from stage.director import Director
 from stage.pacer import AudioPacer, PacerConfig
+from stage.song_loader import ScoreLoader, local_loader
 from streams.cue import CueError, make_cue
-from tests.measure import f0_track, xrun_budget
+from tests.measure import f0_track, note_cents_errors, xrun_budget
 
 SR = SAMPLE_RATE_HZ
 
@@ -33,11 +37,13 @@ def loader(ref: str):  # noqa: ANN201
 class Show:
     """A Director on a running pacer, recording what it plays."""
 
-    def __init__(self, cue_list: CueList | None = None) -> None:
-        self.director = Director(HarmonicNoiseSynth(device="cpu"), loader, cue_list=cue_list)
+    def __init__(self, cue_list: CueList | None = None, lookahead_chunks: int = 2,
+                 load: ScoreLoader | None = None, **options: Any) -> None:
+        self.director = Director(HarmonicNoiseSynth(device="cpu"), load or local_loader(),
+                                 cue_list=cue_list, **options)
         self.chunks: list[AudioChunk] = []
         self.pacer = AudioPacer(self.director.render, [self.chunks.append],
-                                PacerConfig(240, 2))
+                                PacerConfig(240, lookahead_chunks))
         self.director.attach(self.pacer)
         self.task: asyncio.Task[None] | None = None
 
@@ -52,6 +58,7 @@ class Show:
         self.task.cancel()
         self.prefetch.cancel()
         await asyncio.gather(self.task, self.prefetch, return_exceptions=True)
+        self.director.close()
 
     async def cue(self, kind: str, singer: str | None = None, at: int | None = None,
                   **args: object) -> object:
@@ -103,36 +110,92 @@ async def test_live_note_sounds_within_one_chunk_and_sings_its_pitch() -> None:
     assert abs(1200 * np.log2(np.median(f0[body]) / 392.0)) < 20
 
 
-async def test_song_play_stop_seek_and_tempo_follow_the_cues() -> None:
+def as_reply(data: object) -> dict[str, Any]:
+    """A cue's reply data (a dict)."""
+    assert isinstance(data, dict), data
+    return data
+
+
+def placed_notes(score: Score, reply: dict[str, Any], until: int,
+                 bpm: float | None = None) -> list[Note]:
+    """The song's notes from the beat a play/seek/tempo reply names, where that reply put
+    them on the show clock (at ``bpm``, or the score's own tempo), up to show sample
+    ``until``: computed here from the reply, not by the Director."""
+    tm = score.tempo_map
+    beat, at = float(reply["from_beat"]), int(reply["at_sample"])
+
+    def sample(b: float) -> int:
+        if bpm is not None:
+            return at + round((b - beat) * 60.0 / bpm * SR)
+        return at + tm.beat_to_sample(b) - tm.beat_to_sample(beat)
+
+    out = []
+    for note in score.parts[0].notes:
+        b_on, b_off = tm.sample_to_beat(note.t_on), tm.sample_to_beat(note.t_off)
+        if b_on >= beat - 1e-6 and sample(b_off) <= until:
+            out.append(Note(sample(b_on), sample(b_off), note.pitch_midi, note.lyric,
+                            note.phonemes))
+    return out
+
+
+async def test_song_play_stop_seek_and_tempo_follow_the_cues(
+        keep_audio: Callable[[str, np.ndarray], None]) -> None:
     async with Show() as show:
         await show.cue("song.load", song="twinkle")
-        start = (await show.cue("song.play", beat=0.0))["at_sample"]  # type: ignore[index]
-        await asyncio.sleep(1.0)
-        stopped = (await show.cue("song.stop"))["at_sample"]  # type: ignore[index]
+        start = as_reply(await show.cue("song.play", beat=0.0))
+        await asyncio.sleep(1.5)
+        seek = as_reply(await show.cue("song.seek", beat=16.0))  # "Up a-bove the world..."
+        await asyncio.sleep(1.9)
+        faster = as_reply(await show.cue("tempo", bpm=200.0))
+        await asyncio.sleep(1.8)
+        stopped = as_reply(await show.cue("song.stop"))
         await asyncio.sleep(0.4)
         status = show.director.status()
         assert status["playing"] is False and status["song"]
-        resumed = (await show.cue("song.play"))["at_sample"]  # type: ignore[index]
-        await asyncio.sleep(0.5)
-        faster = await show.cue("tempo", bpm=200.0)
-        await asyncio.sleep(0.3)
+        resumed = as_reply(await show.cue("song.play"))
+        await asyncio.sleep(1.5)
         with pytest.raises(CueError, match="no such|unknown|cannot"):
             await show.cue("song.load", song="no-such-song")
         assert show.director.status()["playing"] is True  # a bad load stopped nothing
+        end = show.pacer.playout_sample
     audio = show.audio()
+    keep_audio("play-seek-tempo-stop-resume", audio)
     score = loader("twinkle")
-    # the song started at the play cue: its first note (t_on 0, a /t/ whose closure is
-    # silent) sounds right after `start`, never before
-    assert np.abs(audio[start - 2400:start]).max() == 0.0
-    assert 0 <= first_loud(audio, start - 2400) - start < 960
+    at = {name: int(r["at_sample"]) for name, r in (
+        ("start", start), ("seek", seek), ("faster", faster), ("stopped", stopped),
+        ("resumed", resumed))}
+    assert seek["from_beat"] == 16.0 and faster["bpm"] == 200.0
+    # the song started at the play cue: its first note (a /t/ whose closure is silent)
+    # sounds right after it, never before
+    assert np.abs(audio[at["start"] - 2400:at["start"]]).max() == 0.0
+    assert 0 <= first_loud(audio, at["start"] - 2400) - at["start"] < 960
+    # each stretch sings the score's notes where its cue placed them, at their pitches
+    # (Praat's f0 over each note's middle): from beat 0 at 100 bpm, from beat 16 after the
+    # seek, 200 bpm from the beat the tempo cue landed on, then resumed where it stopped
+    stretches = [("play", placed_notes(score, start, at["seek"]), 2),
+                 ("seek", placed_notes(score, seek, at["faster"]), 3),
+                 ("tempo", placed_notes(score, faster, at["stopped"], bpm=200.0), 4),
+                 ("resume", placed_notes(score, resumed, end), 2)]
+    for name, notes, at_least in stretches:
+        errors = note_cents_errors(audio, notes, min_body_s=0.25)
+        assert len(errors) >= at_least, (name, errors)
+        assert max(abs(e) for e in errors) < 40, (name, [n.lyric for n in notes], errors)
+    # what the cues changed is audible: without the seek the melody would have gone on
+    # (G G A A ...), and at the old tempo the notes after the tempo cue would sit elsewhere
+    beat_then = score.tempo_map.sample_to_beat(at["seek"] - at["start"])
+    unseeked = placed_notes(score, {"from_beat": beat_then, "at_sample": at["seek"]},
+                            at["faster"])
+    for wrong in (unseeked, placed_notes(score, faster, at["stopped"])):
+        errors = note_cents_errors(audio, wrong, min_body_s=0.25)
+        assert max(abs(e) for e in errors) > 100, errors
     # silent after stop (release tail aside), then singing again after resume
-    gap = audio[stopped + int(0.1 * SR):resumed]
+    gap = audio[at["stopped"] + int(0.1 * SR):at["resumed"]]
     assert np.abs(gap).max() < 1e-3
-    assert np.sqrt(np.mean(audio[resumed + 2400:resumed + 9600] ** 2)) > 0.01
-    # resumed where it stopped: the beat reported at stop
-    assert score.tempo_map.sample_to_beat(stopped - start) == pytest.approx(
-        faster["from_beat"] - (faster["at_sample"] - resumed) / SR * 100 / 60  # type: ignore[index]
-        if False else score.tempo_map.sample_to_beat(stopped - start), abs=0.1)
+    assert np.sqrt(np.mean(audio[at["resumed"] + 2400:at["resumed"] + 9600] ** 2)) > 0.01
+    # stopped on the beat 200 bpm had reached, and resumed on it
+    assert stopped["beat"] == pytest.approx(
+        faster["from_beat"] + (at["stopped"] - at["faster"]) / SR * 200 / 60, abs=1e-3)
+    assert resumed["from_beat"] == pytest.approx(stopped["beat"], abs=1e-9)
 
 
 async def test_expression_and_voice_changes_glide_and_bad_cues_are_refused() -> None:

@@ -221,3 +221,85 @@ async def test_the_synthesis_thread_asks_for_real_time_scheduling() -> None:
     assert pacer.realtime_scheduling == allowed  # asked for, wherever the OS allows it
     assert policies == {os.SCHED_FIFO if allowed else os.SCHED_OTHER}
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # only that thread, not the loop's
+
+
+class StallProbe:
+    """A sine renderer that notes, for every chunk it is asked for, how far ahead of playout
+    it is and whether its play time had already passed; ``stall_at`` blocks it once, and
+    with ``freeze_loop`` the event loop too (a whole-process stall: a swap-in, a long
+    collection, a machine busy elsewhere)."""
+
+    def __init__(self, stall_at: int, stall_s: float, freeze_loop: bool) -> None:
+        self.pacer: AudioPacer | None = None
+        self.loop = asyncio.get_running_loop()
+        self.stall_at, self.stall_s, self.freeze_loop = stall_at, stall_s, freeze_loop
+        self.ahead: list[int] = []  # chunk start minus playout, at each render
+        self.rendered_late: list[int] = []  # chunks asked for when already stale
+
+    def __call__(self, start: int, n: int) -> np.ndarray:
+        assert self.pacer is not None
+        self.ahead.append(start - self.pacer.playout_sample)
+        if self.pacer.clock.seconds_until(start) < -self.pacer.config.stale_after_s:
+            self.rendered_late.append(start)
+        if start == self.stall_at:
+            if self.freeze_loop:
+                self.loop.call_soon_threadsafe(time.sleep, self.stall_s)
+            time.sleep(self.stall_s)
+        return ramp_renderer(start, n)
+
+
+def lock_in_phase(audio: np.ndarray, start: int, hz: float = 220.0) -> float:
+    """Measured phase (rad) of the ``hz`` sine in ``audio``, whose first sample is show
+    sample ``start``, relative to a sine of show time."""
+    t = np.arange(start, start + len(audio)) / SAMPLE_RATE_HZ
+    return float(np.angle(np.sum(audio * np.exp(-2j * np.pi * hz * t))) + np.pi / 2)
+
+
+@pytest.mark.parametrize("freeze_loop", [False, True], ids=["synthesis-stall", "process-stall"])
+async def test_after_a_stall_the_pacer_skips_stale_chunks_and_never_runs_far_ahead(
+        freeze_loop: bool) -> None:
+    n = 240
+    probe = StallProbe(stall_at=60 * n, stall_s=0.3, freeze_loop=freeze_loop)
+    chunks: list[AudioChunk] = []
+    ticks = {"n": 0}
+    handed: list[tuple[int, int, int]] = []  # (chunk, loop iterations so far, ns handed)
+
+    def sink(chunk: AudioChunk) -> None:
+        handed.append((chunk.t, ticks["n"], time.monotonic_ns()))
+        chunks.append(chunk)
+
+    async def ticker() -> None:  # counts event-loop iterations
+        while True:
+            ticks["n"] += 1
+            await asyncio.sleep(0)
+
+    pacer = AudioPacer(probe, [sink], PacerConfig(n, 4, max_lookahead_s=0.05))
+    probe.pacer = pacer
+    counting = asyncio.ensure_future(ticker())
+    try:
+        await pacer.run(until_sample=200 * n)
+    finally:
+        counting.cancel()
+    stall_chunks = int(0.3 * SAMPLE_RATE_HZ) // n
+    # never more than the largest lookahead (50 ms: 10 chunks) ahead of playout ...
+    assert max(probe.ahead) <= pacer.max_ahead_samples == 10 * n
+    # ... and the chunks whose time had passed were skipped, not rendered (a chunk picked in
+    # time can still start late on a loaded machine; catching up rendered some fifty here)
+    assert len(set(probe.rendered_late) - {probe.stall_at}) <= 3, probe.rendered_late
+    # (all but those rendered ahead before it, and those less than stale_after_s late)
+    tolerated = 4 + int(pacer.config.stale_after_s * SAMPLE_RATE_HZ) // n
+    assert pacer.stale_chunks >= stall_chunks - tolerated - 2
+    assert pacer.xruns >= pacer.stale_chunks - 1  # each skipped chunk played as a gap
+    # late chunks were handed out one loop iteration at a time, not in one tight loop
+    late = [(t, tick) for t, tick, ns in handed if ns - pacer.clock.ns_of(t) > 5_000_000]
+    assert len(late) >= (stall_chunks // 2 if freeze_loop else 0)
+    assert all(b[1] > a[1] for a, b in zip(late, late[1:], strict=False))
+    # the clock went on: every chunk, in order; the sine resumed at the right show sample
+    assert [c.t for c in chunks] == list(range(0, 200 * n, n))
+    resumed = max(i for i, c in enumerate(chunks) if not c.samples.any()) + 1
+    assert resumed * n < probe.stall_at + 2 * stall_chunks * n  # recovered soon after
+    audio = np.concatenate([c.samples for c in chunks[resumed:]])
+    start = chunks[resumed].t
+    np.testing.assert_allclose(audio[FADE_SAMPLES:], ramp_renderer(start, len(audio))[
+        FADE_SAMPLES:], atol=1e-7)
+    assert abs(lock_in_phase(audio[FADE_SAMPLES:], start + FADE_SAMPLES)) < 0.01
