@@ -10,6 +10,7 @@ command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 command -v oscsend >/dev/null 2>&1 || need_apt+=(liblo-tools)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v janus >/dev/null 2>&1 || need_apt+=(janus)
 ldconfig -p 2>/dev/null | grep -q libportaudio.so.2 || need_apt+=(libportaudio2)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -19,6 +20,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
         apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
         # the broker is started by the tests on their own ports, never as a service
         if command -v systemctl >/dev/null 2>&1; then systemctl disable --now mosquitto \
+            >/dev/null 2>&1 || true; fi
+        # so is Janus (the broadcast fan-out, docs/janus.md)
+        if command -v systemctl >/dev/null 2>&1; then systemctl disable --now janus \
             >/dev/null 2>&1 || true; fi
     else
         echo "setup: please install these Debian packages: ${need_apt[*]}" >&2
