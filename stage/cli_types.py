@@ -68,3 +68,15 @@ def ice_server(text: str) -> str:
     except IceServerError as err:
         raise argparse.ArgumentTypeError(str(err)) from None
     return text
+
+
+def publish_target(text: str) -> str:
+    """A ``--publish`` target, ``janus:http://HOST:PORT/janus?room=N[&secret=S]``; returned as
+    given (``streams.janus.target``)."""
+    from streams.janus.target import JanusTargetError, parse_target
+
+    try:
+        parse_target(text)
+    except JanusTargetError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
