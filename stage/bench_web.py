@@ -2,17 +2,23 @@
 measures, and N - 1 WHEP listeners (real aiortc peers, in a process of their own).
 
 Chromium pages draw with software GL here, so the measuring page is one page; the other
-viewers are the load a show's engine carries (each a full WebRTC peer with its own Opus
-encoder on the engine side).
+viewers are the load a show's engine carries (each a full WebRTC peer; the show's Opus is
+encoded once for all of them). Every viewer count is measured on both of the page's paths
+(``path``): ``datachannel`` (10 ms Opus on a data channel, WebCodecs, the page's own
+AudioWorklet jitter buffer) and ``rtp`` (the WebRTC audio track, Chromium's NetEq).
 
 - cue -> audio at the browser: a note-on is POSTed to ``/cue`` at wall time T; the page stamps
   (in wall-clock ms) when sound reaches its audio output; latency = that stamp - T.
   Its parts: ``engine_cue_ms`` (cue to the note's first sample on the show clock),
   ``cue_to_playout_ms`` (until the browser's WebRTC playout reaches that sample, from
-  ``getSynchronizationSources``), ``jitter_buffer_ms`` and ``output_latency_ms`` (the
-  browser's own buffers, from its stats and its AudioContext).
-- pose/audio sync at the renderer: how far the pose the page shows is from the audio it plays
-  (both in show samples, through the RTP-to-show mapping), per animation frame.
+  ``getSynchronizationSources``; on the data channel: until the worklet's output clock says
+  it is heard), ``jitter_buffer_ms`` (NetEq's delay over the last ~2 s, or the worklet's
+  buffer), ``jitter_buffer_min_ms`` (NetEq's own floor, ``jitterBufferMinimumDelay``) and
+  ``output_latency_ms`` (the AudioContext's ``baseLatency + outputLatency``).
+- pose/audio sync (``sync_err_ms_*``): per drawn frame, when it was presented (the next
+  animation frame's timestamp) minus when the sample of the pose it shows was heard (the
+  worklet's output frames through ``getOutputTimestamp``; on RTP, playout + output latency).
+- underruns at the page (``underruns``, ``concealed_ms``, ``voice_lost``: data channel only).
 - CPU per viewer: the engine process's CPU time with N viewers minus with none, per viewer.
 """
 
@@ -62,11 +68,20 @@ async def _engine_cpu(seconds: float) -> float:
     return (_cpu_s() - start_cpu) / (time.monotonic() - start)
 
 
+PATHS = ("datachannel", "rtp")
+CLOCK_READY = {"rtp": "window.livesinger && window.livesinger.rtpMinusShow !== null",
+               "datachannel": "window.livesinger && window.livesinger.bufferMs !== null"}
+
+
 async def bench_webrtc(viewer_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 24), cues: int = 8,
                        cpu_window_s: float = 3.0,
-                       on_row: Callable[[dict[str, object]], None] | None = None
-                       ) -> list[dict[str, object]]:
-    """One result per viewer count (each also handed to ``on_row`` as soon as measured)."""
+                       on_row: Callable[[dict[str, object]], None] | None = None,
+                       paths: tuple[str, ...] = PATHS) -> list[dict[str, object]]:
+    """One result per path and viewer count (each also handed to ``on_row`` as soon as
+    measured)."""
+    for path in paths:
+        if path not in PATHS:
+            raise ValueError(f"a stage path is one of {PATHS}, not {path!r}")
     from playwright.async_api import async_playwright
 
     ready = asyncio.Event()
@@ -87,20 +102,21 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 24), cu
         async with async_playwright() as pw, aiohttp.ClientSession() as http:
             browser = await pw.chromium.launch(executable_path="/usr/bin/chromium",
                                                args=CHROMIUM_ARGS)
-            page = await browser.new_page(viewport={"width": 480, "height": 360})
-            await page.goto(base + "/?overlay=0")
-            await page.wait_for_function(
-                "window.livesinger && window.livesinger.rtpMinusShow !== null", timeout=60_000)
-            for count in viewer_counts:
-                listeners = await _start_listeners(base + "/whep", count - 1)
-                try:
-                    row = await _measure(page, http, base, handles, count, cues, cpu_window_s,
-                                         idle_cpu)
-                finally:
-                    await _stop_listeners(listeners)
-                results.append(row)
-                if on_row is not None:
-                    on_row(row)
+            for path in paths:
+                page = await browser.new_page(viewport={"width": 480, "height": 360})
+                await page.goto(base + f"/?overlay=0&audio={path}")
+                await page.wait_for_function(CLOCK_READY[path], timeout=60_000)
+                for count in viewer_counts:
+                    listeners = await _start_listeners(base + "/whep", count - 1)
+                    try:
+                        row = await _measure(page, http, base, handles, count, cues,
+                                             cpu_window_s, idle_cpu)
+                    finally:
+                        await _stop_listeners(listeners)
+                    results.append(row)
+                    if on_row is not None:
+                        on_row(row)
+                await page.close()
             await browser.close()
     finally:
         engine.cancel()
@@ -133,6 +149,12 @@ async def _stop_listeners(proc: asyncio.subprocess.Process | None) -> None:
         await proc.wait()
 
 
+PAGE_COUNTERS_KEYS = ("underruns", "concealed_ms", "voice_lost")
+PAGE_COUNTERS = ("({underruns: window.livesinger.underruns, "
+                 "concealed_ms: window.livesinger.concealedMs, "
+                 "voice_lost: window.livesinger.voiceLost})")
+
+
 async def _measure(page, http: aiohttp.ClientSession, base: str,  # type: ignore[no-untyped-def]
                    handles: dict[str, object], count: int, cues: int, cpu_window_s: float,
                    idle_cpu: float) -> dict[str, object]:
@@ -141,6 +163,7 @@ async def _measure(page, http: aiohttp.ClientSession, base: str,  # type: ignore
     hub = handles.get("hub")
     await asyncio.sleep(1.0)  # let the new peers settle
     xruns_before = pacer.xruns  # type: ignore[attr-defined]
+    page_before = await page.evaluate(PAGE_COUNTERS)
     late_before = pacer.late_edits  # type: ignore[attr-defined]
     cpu = await _engine_cpu(cpu_window_s)
     latencies, playout, engine_ms = [], [], []
@@ -166,11 +189,14 @@ async def _measure(page, http: aiohttp.ClientSession, base: str,  # type: ignore
             ms, s = reached[0]
             playout.append(ms - (s - at) * 1000 / SAMPLE_RATE_HZ - sent_ms)
     buffers = await page.evaluate(
-        "({j: window.livesinger.latencyMs, o: window.livesinger.outputLatencyMs})")
+        "({j: window.livesinger.latencyMs, o: window.livesinger.outputLatencyMs,"
+        " m: window.livesinger.jitterBufferMinimumMs, t: window.livesinger.bufferTargetMs,"
+        " path: window.livesinger.path})")
+    page_after = await page.evaluate(PAGE_COUNTERS)
     sync = await page.evaluate("window.livesinger.syncErrorsMs.slice(-400)")
     abs_sync = np.abs(np.array(sync)) if sync else np.array([np.nan])
     return {
-        "bench": "webrtc", "viewers": count,
+        "bench": "webrtc", "path": buffers["path"], "viewers": count,
         "whep_listeners": count - 1,
         "viewers_connected": len(getattr(hub, "viewers", {})) if hub else None,
         "cue_to_audio_ms": _median(latencies),
@@ -179,6 +205,10 @@ async def _measure(page, http: aiohttp.ClientSession, base: str,  # type: ignore
         "engine_cue_ms": _median(engine_ms),
         "cue_to_playout_ms": _median(playout),
         "jitter_buffer_ms": _round(buffers["j"]),
+        "jitter_buffer_min_ms": _round(buffers["m"]),
+        "buffer_target_ms": _round(buffers["t"]),
+        **{key: round(float(page_after[key]) - float(page_before[key]), 2)
+           for key in PAGE_COUNTERS_KEYS},
         "output_latency_ms": _round(buffers["o"]),
         "sync_err_ms_p50": round(float(np.nanpercentile(abs_sync, 50)), 3),
         "sync_err_ms_p99": round(float(np.nanpercentile(abs_sync, 99)), 3),

@@ -2,6 +2,12 @@
 
 Each viewer has its own peer connection, audio track and pose channel with bounded buffers:
 a slow or vanished viewer drops its own oldest data and never slows the pacer or the others.
+
+The show's voice is encoded once for all viewers (``streams.opus_encoder``): 20 ms frames
+for the RTP audio track (every stage page without WebCodecs, every WHEP player) and 10 ms
+frames for the stage page's low-latency path, a ``voice`` data channel (unordered, no
+retransmits) carrying ``VOICE_HEADER`` + Opus packet per message. A stage page on that path
+offers no audio section, only its data channels.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
@@ -19,12 +25,18 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from rigs.pose import PoseFrame
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
 from streams.ice import ice_configuration
-from streams.webrtc_audio import ShowAudioTrack
+from streams.opus_encoder import OpusFrame, ShowOpusEncoder
+from streams.webrtc_audio import FRAME_SAMPLES, ShowAudioTrack
 
 log = logging.getLogger(__name__)
 
 POSE_BUFFER_BYTES = 16 * 1024
 """A pose channel with more than this waiting to go out skips frames."""
+VOICE_BUFFER_BYTES = 4 * 1024
+"""A voice channel with more than this (about 250 ms of voice) waiting skips frames: late
+voice is worth nothing to a page that buffers a few tens of ms."""
+VOICE_FRAME_SAMPLES = 480
+"""10 ms: the low-latency path's Opus frame."""
 SYNC_EVERY_S = 0.5
 
 
@@ -38,20 +50,33 @@ class Viewer:
 
     id: str
     pc: RTCPeerConnection
-    track: ShowAudioTrack
+    track: ShowAudioTrack | None
+    """The RTP audio track (``None``: the page takes the voice on its data channel)."""
     kind: str  # "stage" or "whep"
     created: float = field(default_factory=time.monotonic)
     channel: RTCDataChannel | None = None
+    voice: RTCDataChannel | None = None
+    """The low-latency path's ``voice`` channel, once the page opened it."""
     poses_sent: int = 0
     poses_dropped: int = 0
+    voice_frames: int = 0
+    voice_dropped: int = 0
     last_sync: float = 0.0
+    last_rtp_minus_show: int | None = None
+
+    @property
+    def path(self) -> str:
+        """``datachannel`` (the low-latency voice channel) or ``rtp`` (the audio track)."""
+        return "datachannel" if self.voice is not None or self.track is None else "rtp"
 
     def stats(self) -> dict[str, object]:
         """What the overlay and the status show for this viewer."""
+        track = self.track
         return {"id": self.id, "kind": self.kind, "state": self.pc.connectionState,
-                "audio_frames": self.track.frames_sent,
-                "audio_dropped": self.track.frames_dropped, "poses_sent": self.poses_sent,
-                "poses_dropped": self.poses_dropped,
+                "path": self.path,
+                "audio_frames": (track.frames_sent if track else 0) + self.voice_frames,
+                "audio_dropped": (track.frames_dropped if track else 0) + self.voice_dropped,
+                "poses_sent": self.poses_sent, "poses_dropped": self.poses_dropped,
                 "age_s": round(time.monotonic() - self.created, 1)}
 
 
@@ -69,6 +94,11 @@ class ViewerHub:
         """Pose frames sent to no viewer because a number in them was not finite."""
         self.ice_servers = tuple(ice_servers)
         ice_configuration(self.ice_servers)  # a bad URL is refused now, not at the first offer
+        self.rtp_encoder = ShowOpusEncoder(FRAME_SAMPLES)
+        """The show's 20 ms Opus, encoded once for every RTP audio track."""
+        self.voice_encoder = ShowOpusEncoder(VOICE_FRAME_SAMPLES)
+        """The show's 10 ms Opus, encoded once for every ``voice`` data channel."""
+        self._voice_subscription: Callable[[], None] | None = None
 
     async def answer(self, sdp: str, kind: str = "stage") -> tuple[Viewer, str]:
         """Answer an SDP offer: a new viewer receiving audio (+ pose if it offers a channel)."""
@@ -76,16 +106,22 @@ class ViewerHub:
             raise OfferError(f"too many viewers ({self.max_viewers}); try again later")
         if "v=0" not in sdp or "m=" not in sdp:
             raise OfferError("not an SDP offer (no 'v=0' or no media section)")
-        if "m=audio" not in sdp:
-            raise OfferError("the offer has no audio section to receive the show's audio")
+        has_audio = "m=audio" in sdp
+        if not has_audio and (kind != "stage" or "m=application" not in sdp):
+            raise OfferError("the offer has no audio section to receive the show's audio"
+                             + (" (nor a data channel for its voice)" if kind == "stage"
+                                else ""))
         pc = RTCPeerConnection(ice_configuration(self.ice_servers))
-        track = ShowAudioTrack()
+        track = ShowAudioTrack(self.rtp_encoder) if has_audio else None
         viewer = Viewer(secrets.token_urlsafe(12), pc, track, kind)
 
         @pc.on("datachannel")
         def on_datachannel(channel: RTCDataChannel) -> None:
             if channel.label == "pose":
                 viewer.channel = channel
+            elif channel.label == "voice" and kind == "stage":
+                viewer.voice = channel
+                self._update_voice_subscription()
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -95,13 +131,15 @@ class ViewerHub:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
             for transceiver in pc.getTransceivers():
-                if transceiver.kind == "audio":
+                if transceiver.kind == "audio" and track is not None:
                     transceiver.direction = "sendonly"
                     track.sender = transceiver.sender
                     transceiver.sender.replaceTrack(track)
                     break
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as err:  # aiortc raises ValueError & friends on bad SDP
+            if track is not None:
+                track.stop()
             await pc.close()
             raise OfferError(f"cannot answer this offer: {err}") from None
         self.viewers[viewer.id] = viewer
@@ -113,7 +151,10 @@ class ViewerHub:
         viewer = self.viewers.pop(viewer_id, None)
         if viewer is None:
             return False
-        viewer.track.stop()
+        if viewer.track is not None:
+            viewer.track.stop()
+        viewer.voice = None
+        self._update_voice_subscription()
         await viewer.pc.close()
         log.info("viewer %s left; %d viewers", viewer_id, len(self.viewers))
         return True
@@ -123,9 +164,33 @@ class ViewerHub:
         await asyncio.gather(*(self.close(v) for v in list(self.viewers)))
 
     def push_audio(self, chunk: AudioChunk) -> None:
-        """Pacer sink: the chunk goes to every viewer's own queue."""
+        """Pacer sink: the chunk is encoded once per path (only for paths with viewers) and
+        the same frames go to every viewer's own queue or channel."""
+        self.rtp_encoder.push(chunk)
+        self.voice_encoder.push(chunk)
+
+    def _update_voice_subscription(self) -> None:
+        """Encode the 10 ms voice only while some page takes it."""
+        wanted = any(v.voice is not None for v in self.viewers.values())
+        if wanted and self._voice_subscription is None:
+            self._voice_subscription = self.voice_encoder.subscribe(self._send_voice)
+        elif not wanted and self._voice_subscription is not None:
+            self._voice_subscription()
+            self._voice_subscription = None
+
+    def _send_voice(self, frame: OpusFrame) -> None:
+        """Voice subscriber: one message built once, sent on every open ``voice`` channel
+        (a channel with too much waiting skips the frame: unordered, no retransmits)."""
+        message = frame.voice_message()
         for viewer in self.viewers.values():
-            viewer.track.push(chunk)
+            channel = viewer.voice
+            if channel is None or channel.readyState != "open":
+                continue
+            if channel.bufferedAmount > VOICE_BUFFER_BYTES:
+                viewer.voice_dropped += 1
+                continue
+            channel.send(message)
+            viewer.voice_frames += 1
 
     def push_pose(self, frame: PoseFrame) -> None:
         """Send a pose frame to every viewer with an open pose channel (or skip it). A frame
@@ -144,10 +209,13 @@ class ViewerHub:
             if channel.bufferedAmount > POSE_BUFFER_BYTES:
                 viewer.poses_dropped += 1
                 continue
-            if viewer.track.rtp_minus_show is not None and now - viewer.last_sync > SYNC_EVERY_S:
-                channel.send(json.dumps({"sync": {"rtp_minus_show": viewer.track.rtp_minus_show,
+            offset = viewer.track.rtp_minus_show if viewer.track is not None else None
+            if offset is not None and (now - viewer.last_sync > SYNC_EVERY_S
+                                       or offset != viewer.last_rtp_minus_show):
+                channel.send(json.dumps({"sync": {"rtp_minus_show": offset,
                                                   "sample_rate": SAMPLE_RATE_HZ}},
                                         allow_nan=False))
                 viewer.last_sync = now
+                viewer.last_rtp_minus_show = offset
             channel.send(text)
             viewer.poses_sent += 1

@@ -1,5 +1,15 @@
 // livesinger stage renderer: receives the idol's voice and pose over WebRTC and draws the
-// VRM avatar, applying each pose at the moment its audio plays (not when it arrives).
+// VRM avatar, showing each pose at the moment its audio is heard (not when it arrives).
+//
+// Two ways to receive the voice from the engine (?audio=datachannel|rtp forces one):
+// - datachannel (the default where WebCodecs exists): 10 ms Opus frames on an unordered,
+//   no-retransmit data channel beside the pose, decoded by WebCodecs' AudioDecoder and played
+//   by an AudioWorklet (voice-worklet.js) with its own small adaptive jitter buffer. The
+//   worklet says which show sample it outputs at which audio frame, and
+//   AudioContext.getOutputTimestamp() says when that frame is heard.
+// - rtp (the fallback, and always through Janus): the standard WebRTC audio track; the show
+//   sample playing comes from getSynchronizationSources() and the RTP-to-show mapping, and
+//   it is heard one audio output latency later (our best estimate of the element's sink).
 import * as THREE from 'three';
 import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
 import { VRMLoaderPlugin, VRMUtils } from '@pixiv/three-vrm';
@@ -14,6 +24,8 @@ const live = window.livesinger = {
   state: 'connecting', avatar: null, humanBones: [], audioPackets: 0, audioLevel: 0,
   pitchLog: [], mouthLog: [], syncErrorsMs: [], latencyMs: null, rtpMinusShow: null,
   posesReceived: 0, lastPoseT: null, onsetsEpochMs: [], playoutLog: [], outputLatencyMs: null,
+  path: null, voiceFrames: 0, voiceLost: 0, underruns: 0, concealedMs: 0, bufferMs: null,
+  bufferTargetMs: null, jitterBufferMinimumMs: null, frameLatencyMs: 16.7, decodeErrors: 0,
 };
 
 // ---- scene ---------------------------------------------------------------------------
@@ -70,15 +82,33 @@ loader.load('/avatar.vrm', (gltf) => {
 });
 
 // ---- WebRTC --------------------------------------------------------------------------
+// /?janus=http://HOST:8088/janus&room=N watches the show through Janus (docs/janus.md):
+// Janus offers, this page answers, and the pose arrives on Janus's own channel.
+const janusUrl = params.get('janus');
 const pc = new RTCPeerConnection();
-const transceiver = pc.addTransceiver('audio', { direction: 'recvonly' });
-const channel = pc.createDataChannel('pose', { ordered: false, maxRetransmits: 0 });
+let transceiver = null; // the RTP path's audio
+const ctx = new AudioContext({ sampleRate: SAMPLE_RATE, latencyHint: 'interactive' });
+async function lowLatencyPossible() {
+  if (janusUrl || params.get('audio') === 'rtp') return false;
+  if (typeof window.AudioDecoder !== 'function' || typeof AudioWorkletNode !== 'function') {
+    return false;
+  }
+  try {
+    const support = await AudioDecoder.isConfigSupported(
+      { codec: 'opus', sampleRate: SAMPLE_RATE, numberOfChannels: 1 });
+    return Boolean(support.supported);
+  } catch (err) {
+    return false;
+  }
+}
+const channel = janusUrl ? { } : pc.createDataChannel('pose', { ordered: false, maxRetransmits: 0 });
 const poses = []; // pose frames waiting for their audio, sorted by show sample
 const audioEl = document.getElementById('voice');
 
 channel.onmessage = (event) => {
   const msg = JSON.parse(event.data);
   if (msg.sync) { live.rtpMinusShow = msg.sync.rtp_minus_show; return; }
+  if (msg.a !== undefined) noteJanusOffset(msg.a);
   live.posesReceived += 1;
   live.lastPoseT = msg.t;
   let i = poses.length;
@@ -87,7 +117,9 @@ channel.onmessage = (event) => {
   if (poses.length > 600) poses.splice(0, poses.length - 600);
 };
 
+pc.ondatachannel = (event) => { event.channel.onmessage = channel.onmessage; };
 pc.ontrack = (event) => {
+  if (!transceiver) transceiver = event.transceiver;
   const stream = event.streams[0] ?? new MediaStream([event.track]);
   audioEl.srcObject = stream;
   audioEl.play().catch(() => {
@@ -97,12 +129,16 @@ pc.ontrack = (event) => {
   });
   startAnalyser(stream);
 };
+window.addEventListener('pagehide', () => pc.close()); // the engine frees this viewer now
 pc.onconnectionstatechange = () => {
   live.state = pc.connectionState;
   setText('o-state', pc.connectionState);
 };
 
 async function connect() {
+  live.path = (await lowLatencyPossible()) ? 'datachannel' : 'rtp';
+  if (live.path === 'datachannel') await startVoiceChannel();
+  else transceiver = pc.addTransceiver('audio', { direction: 'recvonly' });
   await pc.setLocalDescription(await pc.createOffer());
   await new Promise((resolve) => {
     if (pc.iceGatheringState === 'complete') return resolve();
@@ -115,12 +151,175 @@ async function connect() {
   if (!res.ok) { live.state = 'refused: ' + (await res.text()); setText('o-state', live.state); return; }
   await pc.setRemoteDescription(await res.json());
 }
-connect();
+if (janusUrl) live.path = 'rtp';
+if (janusUrl) connectJanus().catch((err) => { live.state = 'janus: ' + err; setText('o-state', live.state); });
+else connect();
+
+// ---- through Janus ---------------------------------------------------------------------
+async function janusCall(path, message) {
+  const res = await fetch(janusUrl + path, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ...message, transaction: Math.random().toString(36).slice(2) }) });
+  const reply = await res.json();
+  if (reply.janus === 'error') throw new Error(reply.error.reason);
+  return reply;
+}
+
+async function connectJanus() {
+  const room = Number(params.get('room'));
+  const session = `/${(await janusCall('', { janus: 'create' })).data.id}`;
+  const handle = `${session}/${(await janusCall(session, { janus: 'attach', plugin: 'janus.plugin.videoroom' })).data.id}`;
+  setInterval(() => janusCall(session, { janus: 'keepalive' }).catch(() => {}), 25000);
+  let feed = null;
+  while (feed === null) { // the room's publisher: the engine
+    const list = await janusCall(handle, { janus: 'message', body: { request: 'listparticipants', room } });
+    const publisher = (list.plugindata.data.participants || []).find((p) => p.publisher);
+    if (publisher) feed = publisher.id; else await new Promise((ok) => setTimeout(ok, 1000));
+  }
+  await janusCall(handle, { janus: 'message', body: { request: 'join', ptype: 'subscriber', room, streams: [{ feed }] } });
+  let event = {};
+  while (!event.jsep) event = await (await fetch(`${janusUrl}${session}?maxev=1`)).json();
+  await pc.setRemoteDescription(event.jsep);
+  await pc.setLocalDescription(await pc.createAnswer());
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') resolve();
+    });
+  });
+  await janusCall(handle, { janus: 'message', body: { request: 'start', room },
+    jsep: { type: 'answer', sdp: pc.localDescription.sdp } });
+}
+
+// Janus rewrote the RTP timestamps: each pose message's "a" is the show sample being sent as
+// it left, which pairs with the RTP time arriving now (the frame playing plus what waits in
+// the jitter buffer); the median over recent messages is this page's RTP-to-show offset.
+const janusOffsets = [];
+function noteJanusOffset(a) {
+  const sources = transceiver ? transceiver.receiver.getSynchronizationSources() : [];
+  if (!sources.length || live.latencyMs === null) return;
+  const src = sources[0];
+  const now = Math.abs(src.timestamp - Date.now()) < 1e6 ? Date.now() : performance.now();
+  const arriving = src.rtpTimestamp + (now - src.timestamp + live.latencyMs) * SAMPLE_RATE / 1000;
+  janusOffsets.push(Math.round(arriving - a + 4294967296) % 4294967296);
+  if (janusOffsets.length > 120) janusOffsets.shift();
+  const sorted = [...janusOffsets].sort((x, y) => x - y);
+  live.rtpMinusShow = sorted[sorted.length >> 1];
+}
+
+// ---- the low-latency path: data channel -> AudioDecoder -> AudioWorklet ----------------
+const VOICE_HEADER = 20; // kind u8, channels u8, frame samples u16, stream i64, show i64
+let voiceNode = null;
+const clocks = []; // [heard perf ms, show sample, rate, context frame] from the worklet
+const voiceShow = new Map(); // stream sample -> show sample, until decoded
+async function startVoiceChannel() {
+  await ctx.audioWorklet.addModule('/voice-worklet.js');
+  voiceNode = new AudioWorkletNode(ctx, 'voice-player', { outputChannelCount: [1] });
+  voiceNode.connect(ctx.destination);
+  voiceNode.port.onmessage = (event) => onWorklet(event.data);
+  const decoder = new AudioDecoder({
+    output: (data) => {
+      const stream = Math.round(data.timestamp * SAMPLE_RATE / 1e6);
+      const pcm = new Float32Array(data.numberOfFrames);
+      data.copyTo(pcm, { planeIndex: 0, format: 'f32-planar' });
+      data.close();
+      const show = voiceShow.get(stream);
+      voiceShow.delete(stream);
+      if (show !== undefined) voiceNode.port.postMessage({ stream, show, pcm }, [pcm.buffer]);
+    },
+    error: () => { live.decodeErrors += 1; },
+  });
+  decoder.configure({ codec: 'opus', sampleRate: SAMPLE_RATE, numberOfChannels: 1 });
+  const voice = pc.createDataChannel('voice', { ordered: false, maxRetransmits: 0 });
+  voice.binaryType = 'arraybuffer';
+  let nextStream = null;
+  voice.onmessage = (event) => {
+    const view = new DataView(event.data);
+    if (view.getUint8(0) !== 1 || decoder.state !== 'configured') return;
+    const frameSamples = view.getUint16(2, true);
+    const stream = Number(view.getBigInt64(4, true));
+    const show = Number(view.getBigInt64(12, true));
+    if (nextStream !== null && stream > nextStream) {
+      live.voiceLost += Math.round((stream - nextStream) / frameSamples);
+    }
+    if (nextStream === null || stream >= nextStream) nextStream = stream + frameSamples;
+    live.voiceFrames += 1;
+    voiceShow.set(stream, show);
+    if (voiceShow.size > 200) voiceShow.delete(voiceShow.keys().next().value);
+    decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: stream * 1e6 / SAMPLE_RATE,
+      data: new Uint8Array(event.data, VOICE_HEADER) }));
+  };
+  startAnalyser(voiceNode);
+  setTimeout(() => {
+    if (ctx.state === 'running') return; // no autoplay without a gesture here
+    const button = document.getElementById('start');
+    button.hidden = false;
+    button.onclick = () => { ctx.resume(); button.hidden = true; };
+  }, 1000);
+}
+
+// When the context's audio frame `frame` is heard, in performance.now() ms.
+function heardPerfMs(frame) {
+  const ts = ctx.getOutputTimestamp();
+  return ts.performanceTime + (frame / ctx.sampleRate - ts.contextTime) * 1000;
+}
+
+function onWorklet(msg) {
+  if (msg.type === 'onset') {
+    live.onsetsEpochMs.push(performance.timeOrigin + heardPerfMs(msg.frame));
+    if (live.onsetsEpochMs.length > 1000) live.onsetsEpochMs.shift();
+    return;
+  }
+  live.underruns = msg.underruns;
+  live.concealedMs = msg.concealedMs;
+  live.bufferMs = msg.levelMs;
+  live.bufferTargetMs = msg.targetMs;
+  if (msg.show === null || !msg.playing) return;
+  clocks.push([heardPerfMs(msg.frame), msg.show, msg.rate, msg.frame]);
+  if (clocks.length > 400) clocks.shift();
+}
+
+// The show sample heard at performance time `perfMs` (null while nothing plays).
+function showHeardAt(perfMs) {
+  if (live.path === 'datachannel') {
+    if (!clocks.length) return null;
+    let k = clocks.length - 1;
+    while (k > 0 && clocks[k][0] > perfMs) k -= 1;
+    const [at, show, rate] = clocks[k];
+    return show + (perfMs - at) * SAMPLE_RATE * rate / 1000;
+  }
+  const playout = showSampleNow();
+  if (playout === null) return null;
+  // the element's sound leaves the output one output latency after its playout
+  const sinkMs = live.outputLatencyMs ?? 0;
+  return playout + (perfMs - performance.now() - sinkMs) * SAMPLE_RATE / 1000;
+}
+
+// When show sample `sample` is heard, in performance.now() ms (null while nothing plays).
+function heardAtPerf(sample) {
+  if (live.path === 'datachannel') {
+    if (!clocks.length) return null;
+    let k = clocks.length - 1;
+    while (k > 0 && clocks[k][1] > sample) k -= 1;
+    const [at, show, rate] = clocks[k];
+    return at + (sample - show) * 1000 / (SAMPLE_RATE * rate);
+  }
+  const now = performance.now();
+  const heardNow = showHeardAt(now);
+  return heardNow === null ? null : now + (sample - heardNow) * 1000 / SAMPLE_RATE;
+}
+
+// The show sample the analyser sees now (rendered by the context, not yet heard).
+function showAnalysedNow() {
+  if (live.path !== 'datachannel') return showSampleNow();
+  if (!clocks.length) return null;
+  const [, show, rate, frame] = clocks[clocks.length - 1];
+  return show + (ctx.currentTime * ctx.sampleRate - frame) * rate;
+}
 
 // The show sample whose audio is playing now, from the RTP timestamp of the frame the
-// browser just played and the engine's RTP-to-show mapping.
+// browser just played and the engine's RTP-to-show mapping (the rtp path).
 function showSampleNow() {
-  if (live.rtpMinusShow === null) return null;
+  if (live.rtpMinusShow === null || transceiver === null) return null;
   const sources = transceiver.receiver.getSynchronizationSources();
   if (!sources.length) return null;
   const src = sources[0];
@@ -130,14 +329,14 @@ function showSampleNow() {
 }
 
 // ---- audio analysis (for the overlay and for tests) ----------------------------------
-const ctx = new AudioContext({ sampleRate: SAMPLE_RATE });
 let analyser = null;
 const buf = new Float32Array(2048);
 function startAnalyser(stream) {
-  const source = ctx.createMediaStreamSource(stream);
+  const source = stream instanceof AudioNode ? stream : ctx.createMediaStreamSource(stream);
   analyser = ctx.createAnalyser();
   analyser.fftSize = 2048;
   source.connect(analyser);
+  if (stream instanceof AudioNode) { ctx.resume(); return; } // the worklet finds its onsets
   // Sound onsets (silence -> voice), stamped in wall-clock ms when they reach the output.
   const meter = ctx.createScriptProcessor(256, 1, 1);
   let quietFor = 0;
@@ -217,29 +416,46 @@ function applyPose(pose) {
 }
 
 // ---- loop ----------------------------------------------------------------------------
+// Each drawn frame shows the pose of the sample heard when the frame is *presented*: the
+// next vsync (rAF timestamps are vsyncs; a frame drawn now is on screen from the next one).
+// Sync is measured afterwards against what was really output: the frame's presentation
+// (the next rAF's timestamp) minus when its pose's sample was heard (positive: the sound
+// came first).
 const clock = new THREE.Clock();
 let lastStats = 0;
 let lastDrawMs = 0;
+let lastRafMs = null;
+let shown = null; // {t, drawnMs}: the frame drawn last, waiting to be presented
 function frame(nowMs) {
   requestAnimationFrame(frame);
-  if (maxFps && nowMs - lastDrawMs < 1000 / maxFps - 2) return;
-  lastDrawMs = nowMs;
-  const now = showSampleNow();
-  if (now !== null) {
-    // (wall-clock ms, show sample playing): when a cued sample was heard, for benchmarks
-    live.playoutLog.push([performance.timeOrigin + performance.now(), now]);
-    if (live.playoutLog.length > 1200) live.playoutLog.shift();
+  if (lastRafMs !== null) { // one vsync, measured (what a drawn frame waits to be shown)
+    live.frameLatencyMs += 0.05 * (Math.min(nowMs - lastRafMs, 100) - live.frameLatencyMs);
   }
-  let applied = null;
-  if (now !== null) {
-    applied = poseAt(now);
-    if (applied) {
-      const err = (applied.t - now) / SAMPLE_RATE * 1000;
+  lastRafMs = nowMs;
+  if (shown !== null) {
+    const heard = heardAtPerf(shown.t);
+    if (heard !== null) {
+      const err = nowMs - heard;
       live.syncErrorsMs.push(err);
       if (live.syncErrorsMs.length > 2000) live.syncErrorsMs.shift();
       setText('o-sync', `${err.toFixed(1)} ms`);
     }
-    while (poses.length > 2 && poses[1].t < now - SAMPLE_RATE) poses.shift();
+    shown = null;
+  }
+  if (maxFps && nowMs - lastDrawMs < 1000 / maxFps - 2) return;
+  lastDrawMs = nowMs;
+  const heardNow = showHeardAt(performance.now());
+  if (heardNow !== null) {
+    // (wall-clock ms, show sample heard): when a cued sample was heard, for benchmarks
+    live.playoutLog.push([performance.timeOrigin + performance.now(), heardNow]);
+    if (live.playoutLog.length > 1200) live.playoutLog.shift();
+  }
+  const target = showHeardAt(nowMs + live.frameLatencyMs);
+  let applied = null;
+  if (target !== null) {
+    applied = poseAt(target);
+    if (applied) shown = { t: applied.t, drawnMs: nowMs };
+    while (poses.length > 2 && poses[1].t < target - SAMPLE_RATE) poses.shift();
   } else if (poses.length) {
     applied = { pose: poses[poses.length - 1], t: poses[poses.length - 1].t };
     setText('o-sync', 'waiting for audio clock');
@@ -251,12 +467,13 @@ function frame(nowMs) {
       ee: e.ee ?? 0, oh: e.oh ?? 0 });
     if (live.mouthLog.length > 3000) live.mouthLog.shift();
   }
-  if (analyser && now !== null) {
+  const analysed = showAnalysedNow();
+  if (analyser && analysed !== null) {
     analyser.getFloatTimeDomainData(buf);
     const { hz, rms } = estimatePitch(buf, ctx.sampleRate);
     live.audioLevel = rms;
     // the analysed window ends now and spans ~43 ms: stamp it at its middle
-    live.pitchLog.push({ t: now - buf.length / 2, hz, rms });
+    live.pitchLog.push({ t: analysed - buf.length / 2, hz, rms });
     if (live.pitchLog.length > 3000) live.pitchLog.shift();
   }
   if (vrm) vrm.update(clock.getDelta());
@@ -265,18 +482,34 @@ function frame(nowMs) {
 }
 requestAnimationFrame(frame);
 
+const jitterHistory = []; // [delay s, emitted, minimum delay s] at the last few stats
 async function updateStats() {
   const stats = await pc.getStats();
   stats.forEach((s) => {
     if (s.type === 'inbound-rtp' && s.kind === 'audio') {
       live.audioPackets = s.packetsReceived;
-      if (s.jitterBufferEmittedCount) {
-        live.latencyMs = 1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount;
+      // the last ~2 s (the stats are running sums): where NetEq has settled, not its start
+      const now = [s.jitterBufferDelay, s.jitterBufferEmittedCount,
+        s.jitterBufferMinimumDelay ?? 0];
+      const old = jitterHistory.length > 4 ? jitterHistory.shift() : (jitterHistory[0] ?? null);
+      jitterHistory.push(now);
+      const count = old ? now[1] - old[1] : now[1];
+      if (count > 0) {
+        live.latencyMs = 1000 * (now[0] - (old ? old[0] : 0)) / count;
+        live.jitterBufferMinimumMs = s.jitterBufferMinimumDelay === undefined ? null
+          : 1000 * (now[2] - (old ? old[2] : 0)) / count;
       }
     }
   });
-  setText('o-audio', `${live.audioPackets} packets, level ${live.audioLevel.toFixed(3)}`);
   live.outputLatencyMs = 1000 * ((ctx.baseLatency || 0) + (ctx.outputLatency || 0));
+  if (live.path === 'datachannel') {
+    live.audioPackets = live.voiceFrames;
+    if (live.bufferMs !== null) live.latencyMs = live.bufferMs;
+    setText('o-audio', `${live.voiceFrames} frames (data channel), ${live.voiceLost} lost, ` +
+      `${live.underruns} underruns, level ${live.audioLevel.toFixed(3)}`);
+  } else {
+    setText('o-audio', `${live.audioPackets} packets (rtp), level ${live.audioLevel.toFixed(3)}`);
+  }
   if (live.latencyMs !== null) {
     setText('o-latency', `jitter buffer ${live.latencyMs.toFixed(0)} ms, ` +
       `output ${live.outputLatencyMs.toFixed(0)} ms`);

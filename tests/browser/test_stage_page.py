@@ -1,7 +1,9 @@
 """The stage page in headless Chromium: it hears the idol, moves her mouth in time, draws her.
 
-Everything is real: the engine's voice, the pacer, aiortc, the web server, Chromium's WebRTC
-and WebGL (SwiftShader), three.js and three-vrm from npm, the default VRM avatar.
+Everything is real: the engine's voice, the pacer, aiortc, the web server, Chromium's WebRTC,
+WebCodecs and WebGL (SwiftShader), three.js and three-vrm from npm, the default VRM avatar.
+Run on both ways the page takes the voice: the low-latency data channel (the default where
+WebCodecs exists) and the RTP track it falls back to when WebCodecs is switched off.
 """
 
 from __future__ import annotations
@@ -37,9 +39,13 @@ async def wait_for(page, expression: str, timeout_s: float = 20.0) -> None:  # n
     await page.wait_for_function(expression, timeout=timeout_s * 1000)
 
 
+NO_WEBCODECS = "delete window.AudioDecoder; delete window.EncodedAudioChunk;"
+
+
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("path", ["datachannel", "rtp"])
 async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
-        browser, tmp_path: Path) -> None:  # noqa: ANN001
+        browser, tmp_path: Path, path: str) -> None:  # noqa: ANN001
     from rigs.avatar import build_default_avatar
 
     avatar = build_default_avatar(tmp_path / "idol.vrm")
@@ -47,7 +53,10 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
     line = SingerLine("lead", get_voice("soprano"), hop=synth.hop)
     ensemble = Ensemble(synth, [line])
     hub = ViewerHub()
-    pacer = AudioPacer(ensemble.render_mix_samples, [hub.push_audio],
+    sent: dict[int, float] = {}  # chunk start -> RMS of what the engine sent (xruns too)
+    pacer = AudioPacer(ensemble.render_mix_samples,
+                       [hub.push_audio,
+                        lambda c: sent.__setitem__(c.t, float(np.sqrt(np.mean(c.samples ** 2))))],
                        PacerConfig(480, LOOKAHEAD_CHUNKS))
     web = WebServer(hub, Show(), web_root=WEB_ROOT, avatar_path=avatar, port=0)
     await web.start()
@@ -55,15 +64,22 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
     poses = asyncio.ensure_future(run_pose_stream(lambda: line, lambda: pacer.playout_sample,
                                                   [hub.push_pose]))
     page = await browser.new_page(viewport={"width": 640, "height": 480})
+    if path == "rtp":
+        await page.add_init_script(NO_WEBCODECS)  # WebCodecs switched off: the fallback
     logs: list[str] = []
     page.on("console", lambda msg: logs.append(msg.text))
     try:
         await page.goto(f"http://127.0.0.1:{web.port}/?overlay=1")
-        await wait_for(page, "window.livesinger && window.livesinger.rtpMinusShow !== null")
+        clock_ready = ("window.livesinger && window.livesinger.rtpMinusShow !== null"
+                       if path == "rtp" else "window.livesinger && window.livesinger.bufferMs")
+        await wait_for(page, clock_ready)
         await wait_for(page, "window.livesinger.humanBones.length >= 15")
         # Chromium starting up and compiling the page shares these two cores with the engine;
         # what must be clean is the song itself
         xruns_before_song = pacer.xruns
+        before = await page.evaluate("({u: window.livesinger.underruns, "
+                                     "c: window.livesinger.concealedMs, "
+                                     "l: window.livesinger.voiceLost})")
         # the song starts half a second from now, on the show clock
         start = pacer.playout_sample + SR // 2
         notes, t = [], start
@@ -77,6 +93,7 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
             while pacer.playout_sample < end + SR // 2:
                 await asyncio.sleep(0.1)
         live = await page.evaluate("window.livesinger")
+        viewers = [v.stats() for v in hub.viewers.values()]
         shot = await page.screenshot()
     finally:
         poses.cancel()
@@ -91,12 +108,30 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
     song_xruns = pacer.xruns - xruns_before_song
     assert song_xruns <= xrun_budget((end - start) // 480) + excused, stalls.stalled_s
     assert live["audioPackets"] > 100, logs
+    # the page took the voice the way it should have, and the engine sent it that way
+    assert live["path"] == path and [v["path"] for v in viewers] == [path], (live["path"], logs)
+    if path == "datachannel":
+        # no audible gap: no frame lost, no underrun, (almost) nothing concealed
+        song = {"lost": live["voiceLost"] - before["l"],
+                "underruns": live["underruns"] - before["u"],
+                "concealed_ms": live["concealedMs"] - before["c"],
+                "buffer_ms": live["bufferMs"], "target_ms": live["bufferTargetMs"]}
+        assert song["lost"] == 0 and song["underruns"] <= excused // 4, song
+        assert song["concealed_ms"] < 20 + 5 * excused and live["decodeErrors"] == 0, song
+        assert hub.rtp_encoder.frames_encoded == 0  # nothing encoded for a track nobody has
     pitch = [(p["t"], p["hz"]) for p in live["pitchLog"]]
     mouth = live["mouthLog"]
     for note, (vowel, midi, shape) in zip(notes, PHRASE, strict=True):
         body = (note.t_on + 0.3 * SR, note.t_off - 0.2 * SR)
         heard = [hz for s, hz in pitch if body[0] <= s <= body[1] and hz > 0]
         assert len(heard) > 5, (vowel, len(heard))
+        # no audible gap: wherever the engine sent voice for the whole analysed window (an
+        # engine xrun on these loaded cores is the pacer's to count), the page heard a pitch
+        sung = [hz for s, hz in pitch if body[0] <= s <= body[1]
+                and all(sent.get(c, 0.0) > 0.02 for c in range(int(s) // 480 * 480 - 1440,
+                                                                int(s) + 1440, 480))]
+        # (a page starved of CPU by the two loaded cores may miss a window: 80 %)
+        assert len(sung) > 3 and sum(hz > 0 for hz in sung) >= 0.8 * len(sung), (vowel, sung)
         cents = 1200 * np.log2(np.median(heard) / (440 * 2 ** ((midi - 69) / 12)))
         assert abs(cents) < 50, (vowel, cents)  # heard in the browser, in tune
         shapes = [m for m in mouth if body[0] <= m["t"] <= body[1]]
@@ -107,8 +142,10 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
         assert np.mean([m[shape] for m in shapes]) > 0.4
         gap = [m for m in mouth if note.t_off + 0.15 * SR <= m["t"] <= note.t_off + 0.35 * SR]
         assert gap and max(max(m[k] for k in ("aa", "ih", "ou", "ee", "oh")) for m in gap) < 0.15
+    # sync is measured against what was heard and when the frame was shown (timing is the
+    # bench's: here only that it was measured, and it is not off by a whole beat)
     errors = np.abs(live["syncErrorsMs"])
-    assert np.median(errors) < 5.0
+    assert len(errors) > 50 and np.median(errors) < 100, np.median(errors)
 
     # the avatar is on screen: her skin and dress (red over blue, unlike the blue stage and
     # floor) fill the middle of the picture and nothing of her is at the far sides

@@ -118,3 +118,13 @@ async def test_bad_offers_get_clear_errors_and_leave_nothing_behind() -> None:
         with pytest.raises(OfferError, match=words):
             await hub.answer(sdp)
     assert hub.viewers == {}
+    # a page may take the voice on a data channel alone; a WHEP player needs the audio track
+    pc = RTCPeerConnection()
+    pc.createDataChannel("voice", ordered=False, maxRetransmits=0)
+    await pc.setLocalDescription(await pc.createOffer())
+    with pytest.raises(OfferError, match="no audio section"):
+        await hub.answer(pc.localDescription.sdp, kind="whep")
+    viewer, _ = await hub.answer(pc.localDescription.sdp, kind="stage")
+    assert viewer.track is None and viewer.stats()["path"] == "datachannel"
+    await pc.close()
+    await hub.close_all()
