@@ -16,8 +16,8 @@ def add_commands(sub: Any) -> None:
     """Register ``label`` and ``watermark`` on the top-level subparsers."""
     p = sub.add_parser("label", help="the AIGC implicit label (GB 45438-2025) of a file")
     actions = p.add_subparsers(title="actions", metavar="ACTION")
-    a = actions.add_parser("check", help="read a WAV file's AIGC label back (exit 1: none)")
-    a.add_argument("file", help="a WAV file")
+    a = actions.add_parser("check", help="read a file's AIGC label back (exit 1: none)")
+    a.add_argument("file", help="a WAV file (RIFF AIGC chunk) or a pose.jsonl (header line)")
     a.add_argument("--json", action="store_true", help="print the label as JSON")
     a.set_defaults(run=cmd_label_check)
     p = sub.add_parser("watermark", help="the inaudible audio watermark")
@@ -28,6 +28,28 @@ def add_commands(sub: Any) -> None:
     a.add_argument("--json", action="store_true",
                    help="print detected, payload, confidence, segments as JSON")
     a.set_defaults(run=cmd_watermark_detect)
+
+
+def add_render_options(p: Any) -> None:
+    """``render``'s label options: ``--producer``, ``--no-audible-label``."""
+    p.add_argument("--producer", type=producer_name, default=None,
+                   help="ContentProducer of the AIGC label (default: livesinger)")
+    p.add_argument("--no-audible-label", action="store_true",
+                   help="leave out the audible AI label (the short-long-short-short cue put "
+                        "first by default; with it the song starts 1.5 s into the file)")
+
+
+def add_show_options(p: Any) -> None:
+    """A show's label and licence options: ``--producer``, ``--audible-label``, ``--usage``."""
+    p.add_argument("--producer", type=producer_name, default=None,
+                   help="ContentProducer of the show's AIGC label (default: livesinger)")
+    p.add_argument("--audible-label", choices=["start", "off"], default="start",
+                   help="the audible AI label (short-long-short-short cue) at the start of the "
+                        "show (default start; off is logged as the show's explicit choice)")
+    p.add_argument("--usage", choices=["personal", "commercial", "corporation"],
+                   default="personal",
+                   help="what the show is for: a voice or avatar whose licence/consent record "
+                        "does not allow it is refused (default personal; docs/provenance.md)")
 
 
 def add_bench(bench: Any) -> None:
@@ -41,15 +63,20 @@ def add_bench(bench: Any) -> None:
     b.set_defaults(run=cmd_bench_watermark)
 
 
-def mark_render(audio: np.ndarray, *, watermark: bool = True,
-                producer: str | None = None) -> tuple[np.ndarray, Any]:
+def mark_render(audio: np.ndarray, *, watermark: bool = True, producer: str | None = None,
+                audible_label: bool = False) -> tuple[np.ndarray, Any]:
     """A rendered mix marked for its file: (audio, AIGC label) with a fresh ProduceID.
 
-    The watermark carries the label's ``watermark_id`` (the ProduceID's first 8 hex digits)."""
+    ``audible_label`` puts the rhythm cue first (the song then starts ``lead_samples()``
+    later); the watermark carries the label's ``watermark_id`` (the ProduceID's first 8 hex
+    digits)."""
     from singer.provenance.aigc import DEFAULT_PRODUCER, AigcLabel
+    from singer.provenance.audible import prepend_cue
     from singer.provenance.watermark import embed
 
     label = AigcLabel.new(producer or DEFAULT_PRODUCER)
+    if audible_label:
+        audio = prepend_cue(audio)
     if watermark:
         audio = embed(audio, label.watermark_id)
     return audio, label
@@ -66,11 +93,11 @@ def cmd_label_check(args: argparse.Namespace) -> int:
     """``livesinger label check FILE``."""
     from dataclasses import asdict
 
-    from singer.provenance.aigc import LabelError, read_wav_label
+    from singer.provenance.aigc import LabelError, read_label
     from stage.cli import CliError
 
     try:
-        label = read_wav_label(args.file)
+        label = read_label(args.file)
     except LabelError as err:
         raise CliError(str(err)) from None
     if label is None:
@@ -139,3 +166,18 @@ def cmd_bench_watermark(args: argparse.Namespace) -> int:
 
     print(json.dumps(bench_watermark(clips=args.clips, unmarked=args.unmarked)), flush=True)
     return 0
+
+
+def producer_name(value: str) -> str:
+    """``--producer NAME``: a non-empty name of printable characters, at most 64."""
+    name = value.strip()
+    if not name or len(name) > 64 or not name.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: want a producer name of 1..64 printable characters")
+    return name
+
+
+def show_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``ServeOptions`` fields ``add_show_options`` parsed."""
+    return {"producer": args.producer, "audible_label": args.audible_label,
+            "usage": args.usage}

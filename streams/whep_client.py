@@ -15,9 +15,11 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import urljoin
 
 import aiohttp
+import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -27,15 +29,20 @@ from streams.ice import IceServerError, ice_configuration
 class WhepListener:
     """One WHEP session that counts the audio frames it receives.
 
-    ``ice_servers``: STUN/TURN URLs (``streams.ice``); none by default.
+    ``ice_servers``: STUN/TURN URLs (``streams.ice``); none by default. ``keep_audio``: keep
+    the decoded audio (mono float, 48 kHz) in ``audio``, as a broadcaster's recorder would.
     """
 
     def __init__(self, url: str, token: str | None = None,
-                 ice_servers: Sequence[str] = ()) -> None:
+                 ice_servers: Sequence[str] = (), keep_audio: bool = False) -> None:
         self.url = url
         self.token = token
         self.frames = 0
         self.location: str | None = None
+        self.headers: dict[str, str] = {}
+        """The WHEP answer's HTTP headers (e.g. ``AIGC-Label``)."""
+        self.keep_audio = keep_audio
+        self.audio: list[np.ndarray] = []
         self._pc = RTCPeerConnection(ice_configuration(ice_servers))
         self._pull: asyncio.Task[None] | None = None
 
@@ -52,6 +59,7 @@ class WhepListener:
             if res.status != 201:
                 raise WhepError(f"{self.url}: {res.status} {await res.text()}")
             self.location = res.headers.get("Location")
+            self.headers = dict(res.headers)
             answer = await res.text()
         await self._pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
 
@@ -59,8 +67,10 @@ class WhepListener:
         async def pull() -> None:
             with contextlib.suppress(MediaStreamError):
                 while True:
-                    await track.recv()
+                    frame = await track.recv()
                     self.frames += 1
+                    if self.keep_audio:
+                        self.audio.append(_mono(frame))
         self._pull = asyncio.ensure_future(pull())
 
     async def stop(self, http: aiohttp.ClientSession) -> None:
@@ -73,6 +83,13 @@ class WhepListener:
             self._pull.cancel()
             await asyncio.gather(self._pull, return_exceptions=True)
         await self._pc.close()
+
+
+def _mono(frame: Any) -> np.ndarray:
+    """A decoded audio frame as mono float (interleaved s16 or float, any channel count)."""
+    pcm = frame.to_ndarray().astype(np.float64)
+    pcm = pcm.T if frame.format.is_planar else pcm.reshape(-1, len(frame.layout.channels))
+    return pcm.mean(axis=1) / (32768.0 if frame.format.name.startswith("s16") else 1.0)
 
 
 class WhepError(RuntimeError):

@@ -136,3 +136,38 @@ def read_wav_label(path: str | Path) -> AigcLabel | None:
             except UnicodeDecodeError:
                 raise LabelError(f"{path}: AIGC chunk is not UTF-8 text") from None
     return None
+
+
+def read_jsonl_label(path: str | Path) -> AigcLabel | None:
+    """The AIGC header record (first line ``{"AIGC": {...}}``) of a JSON-lines file such as a
+    recorded ``pose.jsonl``; None when the first line is not one."""
+    path = Path(path)
+    try:
+        with path.open("rb") as f:
+            first = f.readline()
+    except OSError as err:
+        raise LabelError(f"{path}: {err.strerror or err}") from None
+    if not first.strip():
+        return None  # an empty track
+    try:
+        value = json.loads(first)
+    except (ValueError, UnicodeDecodeError):
+        raise LabelError(f"{path}: the first line is not JSON") from None
+    if not isinstance(value, dict) or "AIGC" not in value:
+        return None
+    try:
+        return AigcLabel.from_json(first)
+    except LabelError as err:
+        raise LabelError(f"{path}: {err}") from None
+
+
+def read_label(path: str | Path) -> AigcLabel | None:
+    """The AIGC label of any file the engine writes: WAV (RIFF chunk) or JSON lines (header
+    record); ``LabelError`` for another format or a bad label."""
+    path = Path(path)
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return read_jsonl_label(path)
+    if path.suffix.lower() in (".wav", ".wave"):
+        return read_wav_label(path)
+    raise LabelError(f"{path}: no AIGC carrier known for '{path.suffix or 'no suffix'}' "
+                     "(WAV and JSON lines are)")

@@ -17,8 +17,11 @@ another signal only dilutes it. Detection correlates the de-trended log-energies
 with the sync pattern at every offset (64-sample steps, every slot of the period), so any
 5 s clip is found without knowing where it was cut, then decodes the payload from it.
 
-Embedding is STFT (512-point, hop 256, sqrt-Hann, weighted overlap-add): one FFT pair per
-256 samples, a fixed latency of ``LATENCY_SAMPLES`` (511 samples, 10.6 ms).
+Embedding is causal, with no latency (the live show cannot spare any): per slot the keyed
+chips weight causal band filters whose real response is the band (``_band_filters``), the
+weighted sum is one 257-tap filter applied by overlap-save FFT and added to the dry signal,
+and each slot's filter is cross-faded in over 256 samples. Renders and the live show use this
+same embedder, so one detector finds both.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from singer.provenance import wmcode
 SAMPLE_RATE_HZ = 48_000
 FFT_SIZE = 512
 HOP = 256
-LATENCY_SAMPLES = FFT_SIZE - 1
+LATENCY_SAMPLES = 0
 FRAMES_PER_SLOT = 8
 SLOT_SAMPLES = HOP * FRAMES_PER_SLOT
 SLOTS_PER_PERIOD = 56
@@ -116,11 +119,47 @@ def period_chips(payload: Payload) -> np.ndarray:
     return np.where(IS_SYNC, SYNC_CHIPS, data)
 
 
-class Embedder:
-    """Streaming watermark embedder: ``process(chunk) -> chunk`` of the same length.
+def _band_filters() -> np.ndarray:
+    """Spectra (``NFFT``-point rFFT) of one causal filter per band: (BANDS, NFFT // 2 + 1).
 
-    The output is the input delayed by ``LATENCY_SAMPLES`` with the mark in it; ``flush()``
-    returns the last ``LATENCY_SAMPLES``. Any chunking gives the same samples as one call.
+    Each is the causal half of a windowed zero-phase band-pass ``d`` (``h[0] = d[0]``,
+    ``h[n] = 2 d[n]`` for n > 0): its *real* response is exactly that of ``d``, so adding
+    ``s · h * x`` changes the band's energy by ``1 + 2 s`` with no delay of the dry signal (the
+    imaginary part only adds energy of order ``s**2``)."""
+    n = np.arange(1, HALF_TAPS + 1)
+    window = np.hanning(2 * HALF_TAPS + 3)[HALF_TAPS + 2:-1]  # the right half, n = 1..M
+    bin_hz = SAMPLE_RATE_HZ / FFT_SIZE
+    out = np.empty((BANDS, NFFT // 2 + 1), dtype=np.complex128)
+    for b in range(BANDS):
+        lo = (FIRST_BIN + BINS_PER_BAND * b - 0.5) * bin_hz / SAMPLE_RATE_HZ
+        hi = (FIRST_BIN + BINS_PER_BAND * (b + 1) - 0.5) * bin_hz / SAMPLE_RATE_HZ
+        h = np.zeros(HALF_TAPS + 1)
+        h[0] = 2.0 * (hi - lo)
+        h[1:] = 2.0 * window * (np.sin(2 * np.pi * hi * n) - np.sin(2 * np.pi * lo * n)) / (
+            np.pi * n)
+        out[b] = np.fft.rfft(h, NFFT)
+    return out
+
+
+HALF_TAPS = 256
+"""The band filters' length minus one (their resolution: ~190 Hz transitions)."""
+NFFT = 1024
+BLOCK = NFFT - HALF_TAPS
+"""Most new samples one FFT pair filters (overlap-save)."""
+CROSSFADE_SAMPLES = 256
+"""A slot's pattern fades in over this many samples (5.3 ms): no step in the mark."""
+_BAND_SPECTRA = _band_filters()
+_RAMP = 0.5 - 0.5 * np.cos(np.pi * (np.arange(CROSSFADE_SAMPLES) + 0.5) / CROSSFADE_SAMPLES)
+
+
+class Embedder:
+    """Causal streaming embedder: ``process(chunk) -> chunk`` of the same length, *no latency*.
+
+    ``y = x + strength · Σ_b c_b(t) · h_b * x``: per slot, the keyed ±1 chips ``c_b`` weight
+    causal band filters ``h_b`` (see ``_band_filters``), summed into one filter applied by
+    overlap-save FFT; the next slot's filter is cross-faded in over ``CROSSFADE_SAMPLES``.
+    Output sample ``t`` depends on input up to ``t`` only, so the live show loses no time.
+    Any chunking gives the same samples as one call (to float rounding).
     """
 
     latency_samples = LATENCY_SAMPLES
@@ -132,75 +171,74 @@ class Embedder:
         self.id = id
         self.counter_start = counter_start
         self.strength = strength
-        self._window = np.sqrt(np.hanning(FFT_SIZE + 1)[:-1])  # periodic: WOLA sums to 1
+        self._filters: dict[int, np.ndarray] = {}
+        self._chips: np.ndarray | None = None
+        self._epoch = -1
         self.reset()
+
+    @property
+    def position(self) -> int:
+        """Stream sample the next ``process`` call starts at."""
+        return self._pos
 
     def reset(self) -> None:
         """Start a new stream (slot 0, epoch counter ``counter_start``)."""
-        self._frame_in = np.zeros(FFT_SIZE)
-        self._fill = FFT_SIZE - HOP          # the first frame starts HOP samples early
-        self._ola = np.zeros(FFT_SIZE)
-        self._pending = np.zeros(LATENCY_SAMPLES)
-        self._frames = 0
-        self._slot = -1
-        self._gains = np.ones(FFT_SIZE // 2 + 1)
-        self._chips: np.ndarray | None = None
-        self._epoch = -1
+        self.seek(0)
 
-    def _gains_for(self, slot: int) -> np.ndarray:
-        if slot != self._slot:
+    def seek(self, sample: int) -> None:
+        """Continue at stream sample ``sample`` after a gap (the filter history is cleared)."""
+        if sample < 0:
+            raise ValueError(f"watermark position must be >= 0, not {sample}")
+        self._pos = sample
+        self._history = np.zeros(HALF_TAPS)
+
+    def _filter(self, slot: int) -> np.ndarray:
+        """The summed filter spectrum of ``slot`` (the last two are kept)."""
+        spectrum = self._filters.get(slot)
+        if spectrum is None:
             epoch = slot // (SLOTS_PER_PERIOD * EPOCH_PERIODS)
             if epoch != self._epoch or self._chips is None:
                 counter = (self.counter_start + epoch) % (1 << COUNTER_BITS)
                 self._chips = period_chips(Payload(self.id, counter))
                 self._epoch = epoch
-            chips = self._chips[slot % SLOTS_PER_PERIOD]
-            band = np.repeat(1.0 + self.strength * chips, BINS_PER_BAND)
-            self._gains[FIRST_BIN:FIRST_BIN + len(band)] = band
-            self._slot = slot
-        return self._gains
-
-    def _frame(self) -> np.ndarray:
-        spectrum = np.fft.rfft(self._frame_in * self._window)
-        spectrum *= self._gains_for(self._frames // FRAMES_PER_SLOT)
-        self._ola += np.fft.irfft(spectrum, FFT_SIZE) * self._window
-        ready = self._ola[:HOP].copy()
-        self._ola[:-HOP] = self._ola[HOP:]
-        self._ola[-HOP:] = 0.0
-        self._frame_in[:-HOP] = self._frame_in[HOP:]
-        self._fill = FFT_SIZE - HOP
-        self._frames += 1
-        return ready
+            spectrum = self.strength * (self._chips[slot % SLOTS_PER_PERIOD] @ _BAND_SPECTRA)
+            if len(self._filters) >= 2:
+                self._filters.pop(min(self._filters))
+            self._filters[slot] = spectrum
+        return spectrum
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
-        """Mark one chunk (mono float); returns as many samples, ``LATENCY_SAMPLES`` late."""
+        """Mark one chunk (mono float) at the current position; float32 of the same length."""
         x = np.asarray(chunk, dtype=np.float64).reshape(-1)
-        pieces = [self._pending]
-        pos = 0
-        while pos < len(x):
-            take = min(FFT_SIZE - self._fill, len(x) - pos)
-            self._frame_in[self._fill:self._fill + take] = x[pos:pos + take]
-            self._fill += take
-            pos += take
-            if self._fill == FFT_SIZE:
-                ready = self._frame()
-                if self._frames > 1:  # the first frame's output lies before sample 0
-                    pieces.append(ready)
-        out = np.concatenate(pieces)
-        self._pending = out[len(x):]
-        return out[:len(x)].astype(np.float32)
+        out = x.copy()
+        i = 0
+        while i < len(x):
+            slot, offset = divmod(self._pos, SLOT_SAMPLES)
+            fading = offset < CROSSFADE_SAMPLES and slot > 0
+            limit = (CROSSFADE_SAMPLES if fading else SLOT_SAMPLES) - offset
+            n = min(limit, len(x) - i, BLOCK)
+            buf = np.concatenate([self._history, x[i:i + n]])
+            spectrum = np.fft.rfft(buf, NFFT)
+            mark = np.fft.irfft(spectrum * self._filter(slot), NFFT)[HALF_TAPS:HALF_TAPS + n]
+            if fading:
+                before = np.fft.irfft(spectrum * self._filter(slot - 1),
+                                      NFFT)[HALF_TAPS:HALF_TAPS + n]
+                mark = before + _RAMP[offset:offset + n] * (mark - before)
+            out[i:i + n] += mark
+            self._history = buf[-HALF_TAPS:]
+            self._pos += n
+            i += n
+        return out.astype(np.float32)
 
     def flush(self) -> np.ndarray:
-        """The last ``LATENCY_SAMPLES`` of output (the stream is then complete)."""
-        return self.process(np.zeros(LATENCY_SAMPLES))
+        """Nothing is held back (no latency): an empty array, for the streaming contract."""
+        return np.zeros(0, dtype=np.float32)
 
 
 def embed(audio: np.ndarray, id: int, *, counter_start: int = 0,
           strength: float = STRENGTH) -> np.ndarray:
     """Offline marking: float32 of the same length, sample for sample aligned with ``audio``."""
-    embedder = Embedder(id, counter_start=counter_start, strength=strength)
-    out = np.concatenate([embedder.process(audio), embedder.flush()])
-    return out[LATENCY_SAMPLES:LATENCY_SAMPLES + len(audio)]
+    return Embedder(id, counter_start=counter_start, strength=strength).process(audio)
 
 
 if TYPE_CHECKING:

@@ -96,7 +96,8 @@ async def test_serve_with_vmc_in_streams_the_sent_bones(tmp_path: Path) -> None:
     assert stats["ignored"] == 1 and stats["bad_packets"] == 1, stats
     assert stats["frames"] >= 30
     assert pacer.xruns <= xrun_budget(pacer.chunks_played)  # type: ignore[attr-defined]
-    frames = [json.loads(line) for line in (tmp_path / "pose.jsonl").read_text().splitlines()]
+    frames = [json.loads(line)  # (the first line is the AIGC header)
+              for line in (tmp_path / "pose.jsonl").read_text().splitlines()[1:]]
     last = frames[-1]
     for _, (bone, q) in SENT.items():
         # sent in Unity axes; streamed in ours: the one conversion, and fully blended in
@@ -241,7 +242,8 @@ async def test_hostile_vmc_in_never_reaches_a_wire_and_the_show_goes_on(tmp_path
     assert pacer.xruns <= xrun_budget(pacer.chunks_played)  # type: ignore[attr-defined]
 
     # every frame written or sent parses as strict JSON, and holds only what a pose may
-    recorded = [strict_json(line) for line in (tmp_path / "pose.jsonl").read_text().splitlines()]
+    recorded = [strict_json(line)  # (the first line is the AIGC header)
+                for line in (tmp_path / "pose.jsonl").read_text().splitlines()[1:]]
     streamed = [strict_json(m) for m in client.messages if m.startswith('{"t"')]
     assert len(recorded) > 60 and len(streamed) > 30
     for frame in recorded + streamed:

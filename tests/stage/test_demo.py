@@ -25,7 +25,7 @@ def test_demo_records_what_it_sang_and_stops_cleanly(tmp_path: Path, stop_with: 
     record = tmp_path / "rec"
     proc = subprocess.Popen(
         [sys.executable, "-m", "stage.cli", "demo", "--headless", "--no-open", "--record",
-         str(record), "--http-port", "0"],
+         str(record), "--http-port", "0", "--audible-label", "off"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = None
     deadline = time.monotonic() + 60
@@ -50,7 +50,8 @@ def test_demo_records_what_it_sang_and_stops_cleanly(tmp_path: Path, stop_with: 
     heard = [n for n in score.notes if n.t_off < len(audio)]
     errors = np.abs(note_cents_errors(audio, heard))
     assert len(errors) >= 4 and np.median(errors) <= 10.0, errors
-    poses = [json.loads(line) for line in (record / "pose.jsonl").read_text().splitlines()]
+    poses = [json.loads(line)  # (the first line is the AIGC header)
+             for line in (record / "pose.jsonl").read_text().splitlines()[1:]]
     assert len(poses) >= 3.0 * 50  # about 60 per second
     assert all(len(json.dumps(p)) < 1024 for p in poses)
     singing = [p for p in poses if p["t"] > heard[0].t_on + 4800 and p["t"] < heard[0].t_off]

@@ -29,6 +29,7 @@ class Engine:
     """``livesinger serve`` running in this process on free ports, recording to a folder."""
 
     def __init__(self, record: Path, **options: object) -> None:
+        options = {"audible_label": "off", **options}  # onsets are measured from sample 0
         self.opts = ServeOptions(osc_port=0, http_port=None, headless=True, record=record,
                                  **options)  # type: ignore[arg-type]
         self.ports: dict[str, object] = {}

@@ -76,7 +76,7 @@ async def test_a_failing_helper_is_logged_once_per_failure_and_restarted_with_ba
 
 def frames_after(path: Path, sample: int) -> int:
     """Pose frames recorded for show samples after ``sample``."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()[1:]  # after the AIGC header line
     return sum(1 for line in lines if json.loads(line)["t"] > sample)
 
 

@@ -56,7 +56,7 @@ async def engine(record: Path, *publish: str) -> AsyncIterator[dict[str, Any]]:
         ready.set()
 
     opts = ServeOptions(osc_port=None, http_port=0, headless=True, record=record, song=SONG,
-                        play_song=True, publish=publish)
+                        play_song=True, publish=publish, audible_label="off")
     task = asyncio.ensure_future(serve(opts, on_ready, handles))
     try:
         await asyncio.wait_for(ready.wait(), 30)
@@ -104,8 +104,8 @@ def lag_ms(placed: np.ndarray, recording: np.ndarray, start: int, n: int) -> flo
 def recording(folder: Path) -> tuple[np.ndarray, list[int]]:
     audio, rate = sf.read(folder / "audio.wav", dtype="float32")
     assert rate == SR
-    poses = [json.loads(line)["t"] for line in (folder / "pose.jsonl").read_text().splitlines()
-             if line.strip()]
+    poses = [json.loads(line)["t"]  # (the first line is the AIGC header)
+             for line in (folder / "pose.jsonl").read_text().splitlines()[1:] if line.strip()]
     return audio, poses
 
 

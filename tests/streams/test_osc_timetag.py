@@ -55,7 +55,8 @@ async def test_a_future_bundle_is_sung_at_its_wall_clock_time_not_on_arrival(
     handles: dict[str, object] = {}
     ports: dict[str, object] = {}
     ready = asyncio.Event()
-    opts = ServeOptions(osc_port=0, http_port=None, headless=True, record=tmp_path)
+    opts = ServeOptions(osc_port=0, http_port=None, headless=True, record=tmp_path,
+                        audible_label="off")
 
     def on_ready(bound: dict[str, object]) -> None:
         ports.update(bound)

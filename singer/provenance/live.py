@@ -1,0 +1,59 @@
+"""Marking the live show: one watermark (and the audible cue) applied to every output chunk
+once, before it fans out to the recorder, the viewers, the sound card, Janus..."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from singer.contracts import AudioChunk
+from singer.provenance.aigc import AigcLabel
+from singer.provenance.audible import CueMixer
+from singer.provenance.watermark import Embedder
+
+log = logging.getLogger(__name__)
+
+ChunkSink = Callable[[AudioChunk], None]
+
+
+class MarkedFanout:
+    """One pacer sink: mixes the audible label (if on), watermarks the chunk with the show's
+    ID, then hands the *same* marked chunk to every sink added. Zero latency (causal
+    embedder); a gap in show samples (a skipped chunk) seeks the embedder, so the mark stays
+    keyed to show time. A sink that raises is logged and removed; the others go on."""
+
+    def __init__(self, label: AigcLabel, *, audible_label: bool = True,
+                 cue_at_sample: int = 0) -> None:
+        self.label = label
+        self.embedder = Embedder(label.watermark_id)
+        self.cue = CueMixer(cue_at_sample) if audible_label else None
+        self._sinks: list[ChunkSink] = []
+        self.chunks = 0
+
+    def add_sink(self, sink: ChunkSink) -> None:
+        """Receive every marked chunk from now on."""
+        self._sinks.append(sink)
+
+    def remove_sink(self, sink: ChunkSink) -> None:
+        """Stop sending to ``sink`` (no error if it is not there)."""
+        if sink in self._sinks:
+            self._sinks.remove(sink)
+
+    @property
+    def sinks(self) -> tuple[ChunkSink, ...]:
+        """The sinks fed, in order."""
+        return tuple(self._sinks)
+
+    def __call__(self, chunk: AudioChunk) -> None:
+        """Mark ``chunk`` and forward it to every sink."""
+        if chunk.t != self.embedder.position:
+            self.embedder.seek(chunk.t)
+        samples = chunk.samples if self.cue is None else self.cue.mix(chunk.t, chunk.samples)
+        marked = AudioChunk(chunk.t, self.embedder.process(samples))
+        self.chunks += 1
+        for sink in list(self._sinks):
+            try:
+                sink(marked)
+            except Exception:  # a broken sink never stops the show or the other sinks
+                log.exception("audio sink %r failed; removing it", sink)
+                self.remove_sink(sink)
