@@ -25,10 +25,16 @@ from pathlib import Path
 
 import yaml
 
+from singer.mix.backing_spec import BackingError, BackingSpec, parse_backing
 from streams.cue import Cue, CueError, make_cue
 
 MAIN_ARGUMENT = {"song.load": "song", "song.play": "beat", "song.seek": "beat", "tempo": "bpm",
                  "lyric": "text", "voice": "name", "note.off": "pitch"}
+
+
+MAX_CUES = 2000
+MAX_COMMANDS = 64
+"""Cues a list holds and commands a cue fires, at most (YAML aliases cannot multiply them)."""
 
 
 class CueListError(ValueError):
@@ -54,6 +60,10 @@ class CueList:
             raise CueListError(f"duplicate cue ids: {', '.join(sorted(dupes))}")
         self.entries = entries
         self._playhead = 0
+        self.last_fired: str | None = None
+        """Id of the cue fired last (what is playing, as far as the list knows)."""
+        self.backing: dict[str, BackingSpec] = {}
+        """Song name → its backing, from the file's ``backing:`` mapping (docs/mix.md)."""
 
     def next(self) -> CueEntry:
         """The cue at the playhead (``CueError`` at the end of the list)."""
@@ -73,6 +83,14 @@ class CueList:
     def started(self, entry: CueEntry) -> None:
         """Move the playhead after a cue that was just fired."""
         self._playhead = self.entries.index(entry) + 1
+        self.last_fired = entry.id
+
+    def stand_by(self, cue_id: str) -> CueEntry:
+        """Put the playhead on the cue ``cue_id``: the next GO fires it (``CueError`` when
+        there is no such cue)."""
+        entry = self.find(cue_id)
+        self._playhead = self.entries.index(entry)
+        return entry
 
     def peek_id(self) -> str | None:
         """Id of the cue ``/go`` would fire next."""
@@ -83,18 +101,33 @@ def load_cue_list(path: str | Path) -> CueList:
     """Read and validate a cue list file (YAML or JSON)."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise CueListError(f"{path}: cannot read: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise CueListError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    return parse_cue_list(text, str(path))
+
+
+def parse_cue_list(text: str, path: str = "cue list") -> CueList:
+    """Validate the text of a cue list file (YAML or JSON); errors name ``path``, the cue and
+    the command."""
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise CueListError(f"{path}: not YAML/JSON: {err}") from None
+        raise CueListError(f"{path}: not YAML/JSON: {' '.join(str(err).split())}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cues"), list):
         raise CueListError(f"{path}: expected a mapping with a 'cues' list")
+    if len(data["cues"]) > MAX_CUES:
+        raise CueListError(f"{path}: {len(data['cues'])} cues, at most {MAX_CUES}")
     entries = []
     for n, raw in enumerate(data["cues"], start=1):
         if not isinstance(raw, dict) or "id" not in raw or not isinstance(raw.get("do"), list):
             raise CueListError(f"{path}: cue #{n}: needs 'id' and a 'do' list of commands")
         cue_id = str(raw["id"])
+        if len(raw["do"]) > MAX_COMMANDS:
+            raise CueListError(f"{path}: cue {cue_id}: {len(raw['do'])} commands, at most "
+                               f"{MAX_COMMANDS}")
         commands = []
         for k, command in enumerate(raw["do"], start=1):
             where = f"{path}: cue {cue_id} command {k}"
@@ -103,7 +136,7 @@ def load_cue_list(path: str | Path) -> CueList:
             ((kind, value),) = command.items()
             args = value if isinstance(value, dict) else (
                 {} if value is None else {MAIN_ARGUMENT.get(str(kind), "value"): value})
-            if kind in ("go", "cue.start", "cue.stop"):
+            if kind in ("go", "cue.start", "cue.stop", "playhead"):
                 raise CueListError(f"{where}: a cue cannot fire other cues")
             try:
                 commands.append(make_cue(str(kind), args, singer=args.pop("singer", None)
@@ -112,4 +145,34 @@ def load_cue_list(path: str | Path) -> CueList:
             except CueError as err:
                 raise CueListError(f"{where}: {err}") from None
         entries.append(CueEntry(cue_id, str(raw.get("name", "")), tuple(commands)))
-    return CueList(entries)
+    cue_list = CueList(entries)
+    cue_list.backing = _backing(data.get("backing"), path)
+    return cue_list
+
+
+def _backing(raw: object, path: str) -> dict[str, BackingSpec]:
+    """``backing: {SONG: {stems: [...], offset_s: S}}``; files relative to the cue file."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise CueListError(f"{path}: 'backing' must map song names to their backing")
+    try:
+        return {str(song): parse_backing(spec, Path(path).parent, f"{path}: backing {song}")
+                for song, spec in raw.items()}
+    except BackingError as err:
+        raise CueListError(str(err)) from None
+
+
+def dump_cue_list(cue_list: CueList) -> str:
+    """The cue list in the file format ``load_cue_list`` reads (YAML; arguments as
+    mappings, so every command reads back the same)."""
+    cues = []
+    for entry in cue_list.entries:
+        commands: list[dict[str, object]] = []
+        for cue in entry.commands:
+            args = {k: v for k, v in cue.args.items() if v is not None}
+            if cue.singer is not None:
+                args["singer"] = cue.singer
+            commands.append({cue.kind: args or None})
+        cues.append({"id": entry.id, "name": entry.name, "do": commands})
+    return str(yaml.safe_dump({"cues": cues}, allow_unicode=True, sort_keys=False))
