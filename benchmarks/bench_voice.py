@@ -1,4 +1,6 @@
-"""Voice benchmark: per-chunk compute p50/p99 and real-time factor for 1, 8, 32 voices.
+"""Voice benchmark: per-chunk compute p50/p99 and real-time factor for 1, 8, 32 voices;
+with ``--backends utau,diffsinger`` also the rows of those backends (RTF, phrase render time,
+live note-on -> first sample) on stand-in banks.
 
 Prints one JSON object per line. ``--smoke`` runs a short version (CI).
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from singer.backends.bench import run_backend_benchmarks
 from singer.bench import run_voice_benchmarks
 
 
@@ -16,11 +19,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="short run for CI")
     parser.add_argument("--seconds", type=float, default=10.0, help="audio seconds per run")
+    parser.add_argument("--backends", default="builtin",
+                        help="comma-separated: builtin (the batched ensemble rows, plus its "
+                             "contract row when others are named), utau, diffsinger")
     args = parser.parse_args()
     counts = (1, 4) if args.smoke else (1, 8, 32)
     seconds = 0.5 if args.smoke else args.seconds
-    for row in run_voice_benchmarks(counts, seconds):
-        print(json.dumps(row), flush=True)
+    kinds = [k.strip() for k in args.backends.split(",") if k.strip()]
+    if "builtin" in kinds:
+        for row in run_voice_benchmarks(counts, seconds):
+            print(json.dumps(row), flush=True)
+    others = [k for k in kinds if k != "builtin"]
+    if others:
+        for row in run_backend_benchmarks(others, max(counts), 2.0 if args.smoke else seconds,
+                                          smoke=args.smoke):
+            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

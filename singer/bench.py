@@ -49,7 +49,8 @@ def bench_voice(voices: int, device: str, seconds: float = 5.0, threads: int = 1
     ms = np.array(times[min(20, n_chunks // 10):]) * 1000.0
     chunk_ms = chunk_samples / SAMPLE_RATE_HZ * 1000.0
     return {
-        "bench": "voice", "voices": voices, "device": synth.device.type, "threads": threads,
+        "bench": "voice", "backend": "builtin", "voices": voices, "device": synth.device.type,
+        "threads": threads,
         "chunk_ms": chunk_ms, "chunk_ms_p50": round(float(np.percentile(ms, 50)), 4),
         "chunk_ms_p99": round(float(np.percentile(ms, 99)), 4),
         "rtf": round(float(np.mean(ms)) / chunk_ms, 4),

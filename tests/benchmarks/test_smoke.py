@@ -50,3 +50,19 @@ def test_mocap_benchmark_smoke_tracks_frames() -> None:
     (row,) = _rows("bench_mocap.py")
     assert {"ms_p50", "ms_p99", "fps", "bare_ms_p50"} <= set(row)
     assert 0 < row["ms_p50"] <= row["ms_p99"] and row["fps"] > 0  # type: ignore[operator]
+
+
+def test_voice_benchmark_smoke_has_a_row_per_backend() -> None:
+    # smoke mode: a 4-syllable UTAU stand-in and the DiffSinger stand-in (published sizes)
+    # with one diffusion step instead of 20
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_voice.py"), "--smoke",
+                          "--backends", "utau,diffsinger"],
+                         capture_output=True, text=True, check=True, timeout=180).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert {(r["backend"], r["device"]) for r in rows} >= {("utau", "cpu"), ("diffsinger", "cpu")}
+    for row in rows:
+        assert {"rtf", "phrase_ms", "note_on_ms_p50", "note_on_ms_p99"} <= set(row)
+        assert 0 < row["note_on_ms_p50"] <= row["note_on_ms_p99"]  # type: ignore[operator]
+        assert row["rtf"] > 0 and row["phrase_ms"] > 0  # type: ignore[operator]
+    ds = next(r for r in rows if r["backend"] == "diffsinger")
+    assert ds["steps"] == 1 and ds["phrases"] >= 1 and "preroll_s" in ds
