@@ -1,0 +1,148 @@
+"""Re-timing the idol's coming notes on the show clock from where the performer is predicted.
+
+Antescofo's two synchronisation strategies, per note: at a phrase start of the idol's line
+(and after any jump bigger than ``JUMP_BEATS``) the note goes exactly where the follower
+predicts the performer will be (*tight*); inside a phrase the schedule bends towards the
+prediction over ``loose_beats`` of score (*loose*), so a sung phrase keeps its shape and
+never lurches. Notes already started keep their start; only their ends move. Nothing is
+placed before ``horizon`` (the first sample an edit can still change), so the voice never
+jumps or clicks: it re-renders only audio not yet played.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from singer.contracts import SAMPLE_RATE_HZ, Note
+from singer.follow.follower import ScoreFollower
+from singer.follow.part import PHRASE_REST_BEATS
+from singer.score import Part
+from singer.tempo import TempoMap
+
+JUMP_BEATS = 0.5
+LEGATO_BEATS = 0.02
+MOVE_SAMPLES = 24
+"""Moves smaller than this (0.5 ms) are not worth an edit."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdolNote:
+    """One idol note in score beats, with the note it sings."""
+
+    beat_on: float
+    beat_off: float
+    note: Note
+    phrase_start: bool
+
+
+def idol_notes(part: Part, tempo_map: TempoMap) -> list[IdolNote]:
+    """The notes of an idol's part in score beats, with its phrase starts marked."""
+    out: list[IdolNote] = []
+    last_off: float | None = None
+    for note in part.notes:
+        on, off = tempo_map.sample_to_beat(note.t_on), tempo_map.sample_to_beat(note.t_off)
+        phrase = last_off is None or on - last_off >= PHRASE_REST_BEATS
+        out.append(IdolNote(on, off, note, phrase))
+        last_off = off
+    return out
+
+
+class IdolRetimer:
+    """Keeps one idol line's schedule (``notes``, on the show clock) in step with a follower.
+
+    Before the follower's first match the line sits on the score's own tempo from
+    ``start_sample``.
+    """
+
+    def __init__(self, line: list[IdolNote], tempo_map: TempoMap, start_sample: int = 0,
+                 loose_beats: float = 1.0) -> None:
+        self.line = line
+        self.loose_beats = loose_beats
+        self.times: list[tuple[int, int]] = [
+            (start_sample + tempo_map.beat_to_sample(n.beat_on),
+             start_sample + tempo_map.beat_to_sample(n.beat_off)) for n in line]
+        self.dropped: set[int] = set()
+
+    @property
+    def notes(self) -> list[Note]:
+        """The line as it is scheduled now."""
+        return [replace(n.note, t_on=on, t_off=off)
+                for k, (n, (on, off)) in enumerate(zip(self.line, self.times, strict=True))
+                if k not in self.dropped and off > on]
+
+    def update(self, follower: ScoreFollower, horizon: int) -> bool:
+        """Re-time the notes not yet started at ``horizon``; True if any moved."""
+        if not follower.started:
+            return False
+        now_beat = follower.beat_at(horizon)
+        period = follower.tempo.period_s * SAMPLE_RATE_HZ
+        changed = False
+        new_times = list(self.times)
+        floor = -1  # no note may start before the previous one
+        for k, n in enumerate(self.line):
+            on, off = self.times[k]
+            if k in self.dropped:
+                continue
+            if off <= horizon:  # sung and over: kept as it was
+                floor = max(floor, on)
+                continue
+            started = on < horizon
+            target_off = follower.sample_of(n.beat_off)
+            if started:
+                new_on = on
+            else:
+                target_on = follower.sample_of(n.beat_on)
+                error_beats = abs(on - target_on) / period
+                tight = n.phrase_start or error_beats > JUMP_BEATS or self.loose_beats <= 0
+                share = 1.0 if tight else _loose_share(n.beat_on - now_beat, self.loose_beats)
+                new_on = int(round(on + (target_on - on) * share))
+                if n.beat_on < now_beat - 1e-6 and target_off <= horizon:
+                    self.dropped.add(k)  # the performer is past it: never sung
+                    changed = True
+                    continue
+                new_on = max(new_on, horizon, floor)
+            new_off = int(round(target_off))
+            new_times[k] = (new_on, new_off)
+            # Legato: the previous note ends where this one starts.
+            j = self._previous(k)
+            if j is not None and abs(self.line[j].beat_off - n.beat_on) <= LEGATO_BEATS:
+                p_on, _ = new_times[j]
+                if new_on >= horizon or new_times[j][1] > horizon:
+                    new_times[j] = (p_on, max(new_on, p_on + 1))
+            floor = max(floor, new_on)
+        for k, ((a_on, a_off), (b_on, b_off)) in enumerate(zip(self.times, new_times,
+                                                              strict=True)):
+            if k in self.dropped:
+                continue
+            if a_off <= horizon:  # over: it stays as it was sung
+                new_times[k] = (a_on, a_off)
+                continue
+            b_off = max(b_off, horizon, b_on + 1)
+            new_times[k] = (b_on, b_off)
+            if abs(a_on - b_on) > MOVE_SAMPLES or abs(a_off - b_off) > MOVE_SAMPLES:
+                changed = True
+        if changed:
+            self.times = new_times
+        return changed
+
+    def repitch(self, beat_on: float, pitch_midi: float) -> bool:
+        """Sing the note at score ``beat_on`` at ``pitch_midi`` instead; True if it changed."""
+        for k, n in enumerate(self.line):
+            if abs(n.beat_on - beat_on) < 1e-3:
+                if n.note.pitch_midi == pitch_midi:
+                    return False
+                self.line[k] = replace(n, note=replace(n.note, pitch_midi=pitch_midi))
+                return True
+        return False
+
+    def _previous(self, k: int) -> int | None:
+        j = k - 1
+        while j >= 0 and j in self.dropped:
+            j -= 1
+        return j if j >= 0 else None
+
+
+def _loose_share(beats_ahead: float, loose_beats: float) -> float:
+    """Inside a phrase, the share of the way to the prediction a note moves: half for a note
+    about to start, all of it for one ``loose_beats`` or more ahead."""
+    return min(1.0, max(0.5, 0.5 + 0.5 * beats_ahead / loose_beats))

@@ -1,0 +1,99 @@
+"""The performer's tempo: a Kalman filter on the beat period, fed by matched note onsets.
+
+As the ACCompanion's Kalman tempo model: the state is the beat period (seconds per beat), it
+drifts between observations (variance per beat of score), and each matched onset observes the
+period over the last stretch of score (at least ``BASELINE_BEATS``), with the onset jitter as
+observation noise. An observation far off the prediction (a fermata, a pause, a jump) does not
+move the tempo: it only re-anchors where the performer is.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from singer.contracts import SAMPLE_RATE_HZ
+
+TRANSITION_VAR = 0.03 ** 2
+"""Relative drift of the period per beat of score (variance of a fraction)."""
+ONSET_JITTER_S = 0.025
+"""How far a detected onset sits from where it was meant (standard deviation)."""
+OUTLIER_RATIO = 0.3
+"""A period observation off the prediction by more than this fraction moves no tempo."""
+BASELINE_BEATS = 1.0
+HISTORY = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """The performer was at score beat ``beat`` at show sample ``sample``."""
+
+    beat: float
+    sample: int
+
+
+class KalmanTempo:
+    """Beat period and phase of the performer; ``update`` on each matched onset."""
+
+    def __init__(self, bpm: float) -> None:
+        self.initial_bpm = bpm
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the score's tempo, with no anchor."""
+        self.period_s = 60.0 / self.initial_bpm
+        self.var = (0.15 * self.period_s) ** 2
+        self.anchor: Anchor | None = None
+        self._history: deque[Anchor] = deque(maxlen=HISTORY)
+        self.outliers = 0
+
+    @property
+    def bpm(self) -> float:
+        """The current tempo estimate in beats per minute."""
+        return 60.0 / self.period_s
+
+    def sample_of(self, beat: float) -> float:
+        """Predicted show sample at which the performer reaches ``beat``."""
+        if self.anchor is None:
+            raise RuntimeError("no onset matched yet")
+        return self.anchor.sample + (beat - self.anchor.beat) * self.period_s * SAMPLE_RATE_HZ
+
+    def beat_at(self, sample: float) -> float:
+        """Predicted score beat at show sample ``sample``."""
+        if self.anchor is None:
+            raise RuntimeError("no onset matched yet")
+        return self.anchor.beat + (sample - self.anchor.sample) / (self.period_s * SAMPLE_RATE_HZ)
+
+    def update(self, beat: float, sample: int, jump: bool = False) -> bool:
+        """The performer played score ``beat`` at show ``sample``; False if it moved no tempo.
+
+        ``jump`` says the follower moved anywhere but to the next note: the history restarts.
+        """
+        now = Anchor(beat, sample)
+        if jump or (self._history and beat <= self._history[-1].beat):
+            self._history.clear()
+        base = None
+        for past in self._history:
+            if beat - past.beat >= BASELINE_BEATS:
+                base = past
+        if base is None and self._history:
+            base = self._history[0]
+        self._history.append(now)
+        moved = False
+        if base is not None and beat > base.beat:
+            span = beat - base.beat
+            z = (sample - base.sample) / SAMPLE_RATE_HZ / span
+            if abs(z / self.period_s - 1.0) > OUTLIER_RATIO:
+                self.outliers += 1
+                self._history.clear()
+                self._history.append(now)
+            else:
+                last = self._history[-2] if len(self._history) >= 2 else base
+                self.var += TRANSITION_VAR * self.period_s ** 2 * max(beat - last.beat, 0.25)
+                r = 2 * (ONSET_JITTER_S / span) ** 2
+                gain = self.var / (self.var + r)
+                self.period_s += gain * (z - self.period_s)
+                self.var *= 1.0 - gain
+                moved = True
+        self.anchor = now
+        return moved

@@ -1,0 +1,185 @@
+"""Follow mode in a live show: the performer heard on the show clock, the idol's song parts
+re-timed through the Director's edit path.
+
+``LiveFollow`` takes the loaded duet score, the performer's part and one input (a sound file
+played in real time or the sound card: ``--performer-audio``; a MIDI port or a MIDI file
+played in real time: ``--performer-midi``). Its helper loop feeds the follower and, after
+each onset (and every ``HOLD_RETIME_S`` while the performer holds), re-times every other part
+from the first sample the pacer can still change (``Director.retime_song``). The followed
+part is not sung. The follower's state is in the Director's status (``follow``), hence in
+the MQTT state and ``/status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from mocap.performer_audio import (
+    PerformerAudioError,
+    SoundCardSource,
+    WavFileSource,
+    open_performer_audio,
+)
+from mocap.performer_midi import MidiPortSource, PerformerMidiError, midi_file_events
+from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
+from singer.follow.events import PerformerEvent
+from singer.follow.follower import FollowState, ScoreFollower, SilencePolicy
+from singer.follow.part import FollowedPart
+from singer.follow.retime import IdolRetimer, idol_notes
+from singer.score import Score, ScoreError
+from stage.director import Director
+
+log = logging.getLogger(__name__)
+
+HOLD_RETIME_S = 0.05
+MIDI_POLL_S = 0.005
+
+
+class FollowError(ValueError):
+    """Follow mode cannot start: the part or the input is wrong (one line)."""
+
+
+class LiveFollow:
+    """One performer followed through ``score``'s part ``follow`` during a show."""
+
+    def __init__(self, director: Director, score: Score, follow: str, *,
+                 audio: str | None = None, midi: str | None = None,
+                 on_silence: SilencePolicy = "hold") -> None:
+        if (audio is None) == (midi is None):
+            raise FollowError("name one performer input: --performer-audio or "
+                              "--performer-midi")
+        try:
+            self.part = FollowedPart.of(score, follow)
+        except ScoreError as err:
+            raise FollowError(str(err)) from None
+        self.director = director
+        self.score = score
+        self.audio_spec = audio
+        self.midi_spec = midi
+        self.on_silence = on_silence
+        singers = Director.part_singers(score)
+        self._idol = [(singer, part) for singer, part in zip(singers, score.parts, strict=True)
+                      if part.name != self.part.name]
+        if not self._idol:
+            raise FollowError(f"{score.title}: only the part {self.part.name!r}; nothing left "
+                              "for the idol to sing")
+        self.silent_singers = [s for s, p in zip(singers, score.parts, strict=True)
+                               if p.name == self.part.name]
+        self.follower: ScoreFollower | None = None
+        self.retimers: dict[str, IdolRetimer] = {}
+        self.start_sample: int | None = None
+        self.last: FollowState | None = None
+        self._audio: WavFileSource | SoundCardSource | None = None
+        self._midi_port: MidiPortSource | None = None
+        self._midi_file: list[PerformerEvent] | None = None
+        self._now: Callable[[], int] = lambda: 0
+
+    def open(self, now_sample: Callable[[], int]) -> None:
+        """Open the input (``FollowError`` naming what is wrong); ``now_sample`` is the
+        show clock (the pacer's playout sample)."""
+        self._now = now_sample
+        try:
+            if self.audio_spec is not None:
+                self._audio = open_performer_audio(self.audio_spec, now_sample)
+            elif self.midi_spec is not None and Path(self.midi_spec).suffix.lower() in (
+                    ".mid", ".midi"):
+                self._midi_file = midi_file_events(self.midi_spec)
+            elif self.midi_spec is not None:
+                self._midi_port = MidiPortSource(self.midi_spec, now_sample)
+        except (PerformerAudioError, PerformerMidiError) as err:
+            raise FollowError(str(err)) from None
+
+    def status(self) -> dict[str, object]:
+        """The follower's state for the show's status (MQTT, ``/status``, the overlay)."""
+        if self.follower is None or self.last is None:
+            return {"part": self.part.name, "started": False}
+        return {"part": self.part.name, "started": True, "beat": round(self.last.beat, 3),
+                "bpm": round(self.last.bpm, 2), "confidence": round(self.last.confidence, 3),
+                "holding": self.follower.holding(self._now()), "events": self.follower.events}
+
+    async def run(self) -> None:
+        """Follow until the input ends (a supervised helper: a restart starts over)."""
+        start = self.director.pacer.earliest_editable_sample()
+        self.start_sample = start
+        self.follower = ScoreFollower(self.part, start_sample=start,
+                                      midi=self._audio is None, on_silence=self.on_silence)
+        tm = self.score.tempo_map
+        self.retimers = {singer: IdolRetimer(idol_notes(part, tm), tm, start_sample=start)
+                         for singer, part in self._idol}
+        self.director.retime_song({s: r.notes for s, r in self.retimers.items()}
+                                  | {s: [] for s in self.silent_singers}, start)
+        self.director.follow_status = self.status
+        last_hold = -(1 << 40)
+        async for states, heard in self._heard(start):
+            if states:
+                self.last = states[-1]
+            holding = self.follower.holding(heard)
+            if not states and not (holding and heard - last_hold >= HOLD_RETIME_S
+                                   * SAMPLE_RATE_HZ):
+                continue
+            if holding:
+                last_hold = heard
+            horizon = self.director.pacer.earliest_editable_sample()
+            moved = {s: r.notes for s, r in self.retimers.items()
+                     if r.update(self.follower, horizon)}
+            if moved:
+                self.director.retime_song(moved, horizon)
+
+    async def _heard(self, start: int) -> AsyncIterator[tuple[list[FollowState], int]]:
+        """(states, heard sample) after each piece of input."""
+        assert self.follower is not None
+        follower = self.follower
+        if isinstance(self._audio, WavFileSource):
+            self._audio.start_sample = start
+            async for chunk in self._audio.stream(now_sample=self._now):
+                yield follower.feed_audio(chunk.samples), chunk.end
+        elif isinstance(self._audio, SoundCardSource):
+            source = self._audio
+            expected: int | None = None
+            while not source.closed:
+                got: AudioChunk | None = await asyncio.to_thread(source.read, 0.1)
+                if got is None:
+                    yield [], self._now()
+                    continue
+                if expected is None or got.t != expected:
+                    follower.resync(got.t)
+                expected = got.end
+                yield follower.feed_audio(got.samples), got.end + source.latency_samples
+        else:
+            async for event in self._midi_events(start):
+                states = []
+                if event is not None:
+                    state = follower.feed_midi(event)
+                    if state is not None:
+                        states.append(state)
+                follower.heard_sample = self._now()
+                yield states, follower.heard_sample
+
+    async def _midi_events(self, start: int) -> AsyncIterator[PerformerEvent | None]:
+        """Note-ons as they are due (None on idle polls, so holds are re-timed)."""
+        if self._midi_file is not None:
+            for event in self._midi_file:
+                at = start + event.onset_sample
+                while self._now() < at:
+                    await asyncio.sleep(MIDI_POLL_S)
+                    yield None
+                yield PerformerEvent(at, event.pitch_midi, self._now(), "midi", event.velocity)
+            return
+        assert self._midi_port is not None
+        while True:
+            got = list(self._midi_port.drain())
+            for event in got:
+                yield event
+            if not got:
+                yield None
+            await asyncio.sleep(MIDI_POLL_S)
+
+    def close(self) -> None:
+        """Close the input."""
+        if isinstance(self._audio, SoundCardSource):
+            self._audio.close()
+        if self._midi_port is not None:
+            self._midi_port.close()
