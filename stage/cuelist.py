@@ -27,6 +27,7 @@ import yaml
 
 from singer.mix.backing_spec import BackingError, BackingSpec, parse_backing
 from streams.cue import Cue, CueError, make_cue
+from streams.osc_address import shown
 
 MAIN_ARGUMENT = {"song.load": "song", "song.play": "beat", "song.seek": "beat", "tempo": "bpm",
                  "lyric": "text", "voice": "name", "note.off": "pitch"}
@@ -57,7 +58,8 @@ class CueList:
         ids = [e.id for e in entries]
         dupes = {i for i in ids if ids.count(i) > 1}
         if dupes:
-            raise CueListError(f"duplicate cue ids: {', '.join(sorted(dupes))}")
+            raise CueListError("duplicate cue ids: "
+                               + ", ".join(shown(d, 80) for d in sorted(dupes)))
         self.entries = entries
         self._playhead = 0
         self.last_fired: str | None = None
@@ -114,7 +116,7 @@ def parse_cue_list(text: str, path: str = "cue list") -> CueList:
     the command."""
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
+    except (yaml.YAMLError, RecursionError) as err:  # PyYAML recurses into nested collections
         raise CueListError(f"{path}: not YAML/JSON: {' '.join(str(err).split())}") from None
     if not isinstance(data, dict) or not isinstance(data.get("cues"), list):
         raise CueListError(f"{path}: expected a mapping with a 'cues' list")
@@ -125,12 +127,13 @@ def parse_cue_list(text: str, path: str = "cue list") -> CueList:
         if not isinstance(raw, dict) or "id" not in raw or not isinstance(raw.get("do"), list):
             raise CueListError(f"{path}: cue #{n}: needs 'id' and a 'do' list of commands")
         cue_id = str(raw["id"])
+        shown_id = shown(cue_id, 80)
         if len(raw["do"]) > MAX_COMMANDS:
-            raise CueListError(f"{path}: cue {cue_id}: {len(raw['do'])} commands, at most "
+            raise CueListError(f"{path}: cue {shown_id}: {len(raw['do'])} commands, at most "
                                f"{MAX_COMMANDS}")
         commands = []
         for k, command in enumerate(raw["do"], start=1):
-            where = f"{path}: cue {cue_id} command {k}"
+            where = f"{path}: cue {shown_id} command {k}"
             if not isinstance(command, dict) or len(command) != 1:
                 raise CueListError(f"{where}: write one 'kind: value' per command")
             ((kind, value),) = command.items()
@@ -145,7 +148,10 @@ def parse_cue_list(text: str, path: str = "cue list") -> CueList:
             except CueError as err:
                 raise CueListError(f"{where}: {err}") from None
         entries.append(CueEntry(cue_id, str(raw.get("name", "")), tuple(commands)))
-    cue_list = CueList(entries)
+    try:
+        cue_list = CueList(entries)
+    except CueListError as err:
+        raise CueListError(f"{path}: {err}") from None
     cue_list.backing = _backing(data.get("backing"), path)
     return cue_list
 
@@ -157,7 +163,8 @@ def _backing(raw: object, path: str) -> dict[str, BackingSpec]:
     if not isinstance(raw, dict):
         raise CueListError(f"{path}: 'backing' must map song names to their backing")
     try:
-        return {str(song): parse_backing(spec, Path(path).parent, f"{path}: backing {song}")
+        return {str(song): parse_backing(spec, Path(path).parent,
+                                         f"{path}: backing {shown(str(song), 80)}")
                 for song, spec in raw.items()}
     except BackingError as err:
         raise CueListError(str(err)) from None

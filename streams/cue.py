@@ -13,7 +13,7 @@ from typing import Literal, Protocol
 CueKind = Literal[
     "song.load", "song.play", "song.stop", "song.seek", "tempo",
     "lyric", "note.on", "note.off", "voice", "expr",
-    "go", "cue.start", "cue.stop", "thump", "panic",
+    "go", "cue.start", "cue.stop", "thump", "panic", "playhead",
 ]
 
 EXPRESSIONS = {
@@ -47,7 +47,8 @@ class Cue:
     - lyric ``{"text": str}``; note.on ``{"pitch": float, "velocity": float,
       "syllable": str | None}``; note.off ``{"pitch": float}``;
     - voice ``{"name": str}``; expr ``{"name": str, "value": float}``;
-    - go ``{}``; cue.start / cue.stop ``{"id": str}``; thump ``{}``; panic ``{}``.
+    - go ``{}``; cue.start / cue.stop ``{"id": str}``; thump ``{}``; panic ``{}``;
+      playhead ``{"id": str}`` (stand by that cue: the next GO fires it).
     """
 
     kind: CueKind
@@ -117,7 +118,7 @@ def make_cue(kind: str, args: dict[str, object], *, singer: str | None = None,
             raise CueError(f"unknown expression {ename!r}; known: {', '.join(EXPRESSIONS)}")
         low, high, _ = EXPRESSIONS[ename]
         out = {"name": ename, "value": number(a.get("value"), ename, low, high)}
-    elif kind in ("cue.start", "cue.stop"):
+    elif kind in ("cue.start", "cue.stop", "playhead"):
         out = {"id": name(a.get("id"), "cue id")}
     elif kind in ("song.stop", "go", "thump", "panic"):
         out = {}
@@ -126,6 +127,13 @@ def make_cue(kind: str, args: dict[str, object], *, singer: str | None = None,
     if singer is not None:
         singer = name(singer, "singer")
     return Cue(kind, out, singer, at_sample, source)  # type: ignore[arg-type]
+
+
+def describe(cue: Cue) -> str:
+    """A cue in a few words, for logs and the console: ``song.load jasmine``,
+    ``expr vibrato_depth 1.6 (alto)``."""
+    words = [str(v) for v in cue.args.values() if v is not None]
+    return " ".join([cue.kind, *words]) + (f" ({cue.singer})" if cue.singer else "")
 
 
 class CueHandler(Protocol):

@@ -62,20 +62,22 @@ class Route:
         Raises ``CueError`` naming the expected signature on a wrong count or type.
         """
         if "[" in tags:
-            raise CueError(f"{address} expects {self.signature}; OSC arrays are not accepted")
+            raise CueError(f"{shown(address)} expects {self.signature}; "
+                           "OSC arrays are not accepted")
         required = sum(1 for p in self.params if not p.optional)
         if not required <= len(values) <= len(self.params):
-            raise CueError(f"{address} expects {self.signature}; got {len(values)} "
+            raise CueError(f"{shown(address)} expects {self.signature}; got {len(values)} "
                            f"argument{'s' if len(values) != 1 else ''} (,{tags})")
         if len(tags) != len(values):
-            raise CueError(f"{address}: type tags ,{tags} do not match {len(values)} values")
+            raise CueError(f"{shown(address)}: type tags ,{tags} do not match "
+                           f"{len(values)} values")
         out: dict[str, object] = {}
         given = self.params[:len(values)]
         for i, (param, tag, value) in enumerate(zip(given, tags, values, strict=True)):
             want_number = param.type in ("i", "f")
             if (want_number and tag not in NUMBER_TAGS) or (not want_number and tag != "s"):
                 what = "a number (i or f)" if want_number else "a string (s)"
-                raise CueError(f"{address} expects {self.signature}; argument {i + 1} "
+                raise CueError(f"{shown(address)} expects {self.signature}; argument {i + 1} "
                                f"({param.name}) must be {what}, got {tag} {_short(value)}")
             out[param.name] = value
         return out
@@ -102,6 +104,7 @@ _COMMANDS: dict[str, tuple[Param, ...]] = {
     "go": (),
     "thump": (),
     "panic": (),
+    "playhead": (Param("id", "s"),),
 }
 """Static commands under ``/livesinger/``: path -> parameters (kind = path with ``.``)."""
 
@@ -118,7 +121,14 @@ class UnknownAddress(CueError):
 
 def unknown(address: str) -> UnknownAddress:
     """The error for an address nothing answers to."""
-    return UnknownAddress(f"unknown address {address} (see docs/osc.md)")
+    return UnknownAddress(f"unknown address {shown(address)} (see docs/osc.md)")
+
+
+def shown(text: str, limit: int = 200) -> str:
+    """``text`` as it may appear in a one-line message: itself when printable, else its
+    ``repr`` (a newline or NUL from a sender must not split a reply or a log line)."""
+    text = text[:limit]
+    return text if text.isprintable() else repr(text)
 
 
 def resolve(address: str) -> Route:

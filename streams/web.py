@@ -12,11 +12,17 @@ Routes (all JSON errors are ``{"error": "..."}`` with a fitting status):
   performer is on, 404 when the show takes no camera); ``DELETE /perform/<id>`` leaves.
 - ``GET /status`` the show's state; ``POST /cue`` ``{"command": "note.on", "args": {...},
   "singer": null}`` -> the reply.
+- ``GET /director`` the director's console (its page and files open to all: it holds a login
+  field); ``POST /director/login`` ``{"token"}`` sets the session for a control token;
+  ``GET /director/session`` says whether the session may direct; ``GET /director/ws`` the
+  console's WebSocket (``streams.director_socket``); ``GET /director/cues.yaml`` the cue list
+  in the ``--cues`` file format (docs/director.md).
 
 Rights (docs/web.md): with a ``token`` every request needs it or the ``viewer_token``, as
 ``Authorization: Bearer <token>``, ``?token=`` (which also sets a session cookie, so the page's
 files and calls are allowed) or that cookie. The viewer token watches (page, files, ``/offer``,
-WHEP, ``/status``); only the control token cues (``/cue``) and performs (``/perform``).
+WHEP, ``/status``); only the control token cues (``/cue``), directs (``/director/...``) and
+performs (``/perform``).
 Every request is checked at the edge first (``streams.web_guard``): size, content type,
 UTF-8, same origin for state-changing requests, ``Host`` names without a token.
 """
@@ -32,9 +38,10 @@ from aiohttp.web_urldispatcher import AbstractResource
 
 from streams.auth import token_matches
 from streams.cue import CueError, CueHandler, make_cue
+from streams.director_socket import DirectorSocket
 from streams.performer import PerformerBusy, PerformerDesk
 from streams.rate_limit import SourceLimits
-from streams.viewers import OfferError, ViewerHub
+from streams.viewers import OfferError, ViewerHub, ViewersFull
 from streams.web_guard import (
     SESSION_COOKIE,
     BadRequest,
@@ -58,6 +65,8 @@ CLOSE_ABOVE_BYTES = 1024 * 1024
 NOT_CHARGED = frozenset({409, 429})
 """4xx answers that are no fault of the client's request (busy performer, throttled)."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+DIRECTOR_FILES = ("director.js", "director.css", "aigc.js", "aigc.css")
+"""The console page's files: open to all, like the page (they hold no show data)."""
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html",
                  ".json": "application/json", ".vrm": "model/gltf-binary",
                  ".glb": "model/gltf-binary", ".map": "application/json"}
@@ -91,7 +100,8 @@ class WebServer:
                  avatar_path: Path, host: str = "127.0.0.1", port: int = 8080,
                  token: str | None = None, viewer_token: str | None = None,
                  performer: PerformerDesk | None = None, allowed_hosts: Iterable[str] = (),
-                 refusals_per_s: float | None = 5.0, refusal_burst: int = 60) -> None:
+                 refusals_per_s: float | None = 5.0, refusal_burst: int = 60,
+                 console: DirectorSocket | None = None) -> None:
         if token is not None and not token or viewer_token is not None and not viewer_token:
             raise ValueError("a token must not be empty")
         if viewer_token is not None and token is None:
@@ -114,12 +124,26 @@ class WebServer:
         self.throttled = 0
         """Requests answered 429 without being read."""
         self._sessions = Sessions()
-        self._rights: dict[AbstractResource | None, Right] = {}
+        self.console = console
+        self.response_headers: dict[str, str] = {}
+        """Added to every WHEP answer, e.g. ``AIGC-Label`` (the show's AI-generated label)."""
+        self._rights: dict[AbstractResource | None, Right | None] = {}
+        """Each route's right; ``None``: open to all (the console's page, its login)."""
         self.app = web.Application(client_max_size=MAX_BODY_BYTES,
                                    middlewares=[self._edge, self._auth])
         r = self.app.router
         view: Right = "view"
         control: Right = "control"
+        if console is not None:
+            for route, right in (
+                    (r.add_get("/director", self._director_page), None),
+                    *((r.add_get(f"/{name}", self._director_file), None)
+                      for name in DIRECTOR_FILES),
+                    (r.add_post("/director/login", self._director_login), None),
+                    (r.add_get("/director/session", self._director_session), control),
+                    (r.add_get("/director/ws", console.handle), control),
+                    (r.add_get("/director/cues.yaml", self._director_cues), control)):
+                self._rights[route.resource] = right
         for route, right in (
                 (r.add_get("/", self._index), view),
                 (r.add_get("/avatar.vrm", self._avatar), view),
@@ -207,6 +231,8 @@ class WebServer:
             return await handler(request)
         needed = self._rights.get(request.match_info.route.resource, "view")
         right, from_query = self._right_of(request)
+        if needed is None and (right is not None or not from_query):
+            return await handler(request)  # open to all; a wrong ?token= is still refused
         if right is None:
             raise BadRequest(401, "missing or wrong token: open the page as /?token=<token>, "
                                   "or send 'Authorization: Bearer <token>'")
@@ -285,6 +311,45 @@ class WebServer:
             return _error(400, str(err))
         return web.json_response({"status": "ok", "data": reply})
 
+    # -- director's console -----------------------------------------------------------
+
+    async def _director_page(self, request: web.Request) -> web.StreamResponse:
+        response = web.FileResponse(self.web_root / "director.html",
+                                    headers={"Content-Type": "text/html"})
+        right, from_query = self._right_of(request)
+        if from_query and right is not None:  # /director?token=..., as /?token= does
+            set_session(response, self._sessions.cookie_for(right))
+        return response
+
+    async def _director_file(self, request: web.Request) -> web.StreamResponse:
+        return self._file(self.web_root, request.path.removeprefix("/"), only_top=True)
+
+    async def _director_login(self, request: web.Request) -> web.Response:
+        """The console's login field: a control token sets the session, as ``?token=``."""
+        body = await read_json(request)
+        given = body.get("token") if isinstance(body, dict) else None
+        if not isinstance(given, str):
+            return _error(400, 'expected {"token": "..."}')
+        if self.token is None:
+            return web.json_response({"right": "control"})  # a loopback show: open to all
+        right = self._right_of_token(given)
+        if right is None:
+            return _error(401, "wrong token")
+        if right != "control":
+            return _error(403, "a viewer token can watch, not direct the show: "
+                               "the console needs the control token")
+        response = web.json_response({"right": right})
+        set_session(response, self._sessions.cookie_for(right))
+        return response
+
+    async def _director_session(self, _request: web.Request) -> web.Response:
+        return web.json_response({"right": "control"})  # the middleware checked it
+
+    async def _director_cues(self, _request: web.Request) -> web.Response:
+        assert self.console is not None
+        return web.Response(text=self.console.show.cue_file(), content_type="text/yaml",
+                            headers={"Content-Disposition": 'attachment; filename="cues.yaml"'})
+
     # -- WebRTC -----------------------------------------------------------------------
 
     async def _offer(self, request: web.Request) -> web.Response:
@@ -292,7 +357,7 @@ class WebServer:
         try:
             viewer, answer = await self.hub.answer(sdp, kind="stage")
         except OfferError as err:
-            return _error(503 if "too many" in str(err) else 400, str(err))
+            return _error(503 if isinstance(err, ViewersFull) else 400, str(err))
         return web.json_response({"type": "answer", "sdp": answer, "id": viewer.id})
 
     async def _whep(self, request: web.Request) -> web.Response:
@@ -300,10 +365,10 @@ class WebServer:
         try:
             viewer, answer = await self.hub.answer(sdp, kind="whep")
         except OfferError as err:
-            return _error(503 if "too many" in str(err) else 400, str(err))
+            return _error(503 if isinstance(err, ViewersFull) else 400, str(err))
         return web.Response(status=201, text=answer, content_type="application/sdp",
                             headers={"Location": f"/whep/{viewer.id}",
-                                     "ETag": f'"{viewer.id}"'})
+                                     "ETag": f'"{viewer.id}"', **self.response_headers})
 
     async def _whep_options(self, _request: web.Request) -> web.Response:
         return web.Response(status=204, headers={"Accept-Post": "application/sdp",
