@@ -1,4 +1,5 @@
-"""WebRTC benchmark: a stage page in headless Chromium plus WHEP listeners (``--smoke``)."""
+"""WebRTC benchmark: a stage page in headless Chromium plus WHEP listeners (``--smoke``), or
+through a local Janus with aiortc subscribers (``--janus``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ def main() -> None:
     """Run and print one JSON line per viewer count."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="short run for CI")
+    parser.add_argument("--janus", action="store_true", help="watch through a local Janus")
     args = parser.parse_args()
+    if args.janus:
+        from stage.bench_janus import bench_webrtc_janus
+
+        asyncio.run(bench_webrtc_janus((1, 2) if args.smoke else (1, 2, 4, 8, 16, 32, 64),
+                                       cues=2 if args.smoke else 8,
+                                       cpu_window_s=1.0 if args.smoke else 3.0,
+                                       on_row=lambda row: print(json.dumps(row), flush=True)))
+        return
     counts = (1, 2) if args.smoke else (1, 2, 4, 8, 16, 24)
     cues = 3 if args.smoke else 8
     asyncio.run(bench_webrtc(counts, cues=cues, cpu_window_s=1.0 if args.smoke else 3.0,

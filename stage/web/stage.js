@@ -23,9 +23,9 @@ const SAMPLE_RATE = 48000;
 const live = window.livesinger = {
   state: 'connecting', avatar: null, humanBones: [], audioPackets: 0, audioLevel: 0,
   pitchLog: [], mouthLog: [], syncErrorsMs: [], latencyMs: null, rtpMinusShow: null,
-  posesReceived: 0, lastPoseT: null, onsetsEpochMs: [], playoutLog: [], outputLatencyMs: null,
+  posesReceived: 0, lastPoseT: null, poseTimes: [], onsetsEpochMs: [], playoutLog: [], outputLatencyMs: null,
   path: null, voiceFrames: 0, voiceLost: 0, underruns: 0, concealedMs: 0, bufferMs: null,
-  bufferTargetMs: null, jitterBufferMinimumMs: null, frameLatencyMs: 16.7, decodeErrors: 0,
+  bufferTargetMs: null, jitterBufferMinimumMs: null, janusClock: null, frameLatencyMs: 16.7, decodeErrors: 0,
 };
 
 // ---- scene ---------------------------------------------------------------------------
@@ -101,7 +101,10 @@ async function lowLatencyPossible() {
     return false;
   }
 }
-const channel = janusUrl ? { } : pc.createDataChannel('pose', { ordered: false, maxRetransmits: 0 });
+// Through Janus the pose comes on Janus's own channel (ondatachannel); this page still opens
+// one of its own, as janus.js does: without it the answer may carry no SCTP association.
+const channel = janusUrl ? pc.createDataChannel('viewer')
+  : pc.createDataChannel('pose', { ordered: false, maxRetransmits: 0 });
 const poses = []; // pose frames waiting for their audio, sorted by show sample
 const audioEl = document.getElementById('voice');
 
@@ -111,6 +114,8 @@ channel.onmessage = (event) => {
   if (msg.a !== undefined) noteJanusOffset(msg.a);
   live.posesReceived += 1;
   live.lastPoseT = msg.t;
+  live.poseTimes.push(msg.t); // (for tests: which frames arrived)
+  if (live.poseTimes.length > 2000) live.poseTimes.shift();
   let i = poses.length;
   while (i > 0 && poses[i - 1].t > msg.t) i -= 1;
   poses.splice(i, 0, msg);
@@ -179,6 +184,9 @@ async function connectJanus() {
   let event = {};
   while (!event.jsep) event = await (await fetch(`${janusUrl}${session}?maxev=1`)).json();
   await pc.setRemoteDescription(event.jsep);
+  for (const t of pc.getTransceivers()) {
+    if (t.receiver.track.kind === 'audio') watchArrivals(t.receiver);
+  }
   await pc.setLocalDescription(await pc.createAnswer());
   await new Promise((resolve) => {
     if (pc.iceGatheringState === 'complete') return resolve();
@@ -190,20 +198,38 @@ async function connectJanus() {
     jsep: { type: 'answer', sdp: pc.localDescription.sdp } });
 }
 
-// Janus rewrote the RTP timestamps: each pose message's "a" is the show sample being sent as
-// it left, which pairs with the RTP time arriving now (the frame playing plus what waits in
-// the jitter buffer); the median over recent messages is this page's RTP-to-show offset.
+// Janus rewrote the RTP timestamps: each pose message's "a" is the show sample heard at the
+// start of the audio frame the engine had just sent as it left, which pairs with the RTP
+// timestamp of the newest audio frame to have arrived (audio and data share one transport);
+// the median over recent messages is this page's RTP-to-show offset. The arrivals come from
+// an encoded-frame transform (rtp-arrivals.js, before the jitter buffer); a browser without
+// RTCRtpScriptTransform estimates them from the playout and the jitter buffer's mean delay
+// (live.janusClock says which; the estimate lags when the jitter buffer changes).
 const janusOffsets = [];
+let newestRtp = null; // RTP timestamp of the newest audio frame arrived (transform)
+function watchArrivals(receiver) {
+  if (typeof RTCRtpScriptTransform !== 'function') { live.janusClock = 'estimate'; return; }
+  const worker = new Worker('/rtp-arrivals.js');
+  worker.onmessage = (event) => { newestRtp = event.data; };
+  receiver.transform = new RTCRtpScriptTransform(worker, { side: 'receiver' });
+  live.janusClock = 'arrivals';
+}
 function noteJanusOffset(a) {
-  const sources = transceiver ? transceiver.receiver.getSynchronizationSources() : [];
-  if (!sources.length || live.latencyMs === null) return;
-  const src = sources[0];
-  const now = Math.abs(src.timestamp - Date.now()) < 1e6 ? Date.now() : performance.now();
-  const arriving = src.rtpTimestamp + (now - src.timestamp + live.latencyMs) * SAMPLE_RATE / 1000;
+  let arriving = newestRtp;
+  if (live.janusClock !== 'arrivals') {
+    const sources = transceiver ? transceiver.receiver.getSynchronizationSources() : [];
+    if (!sources.length || live.latencyMs === null) return;
+    const src = sources[0];
+    const now = Math.abs(src.timestamp - Date.now()) < 1e6 ? Date.now() : performance.now();
+    arriving = src.rtpTimestamp + (now - src.timestamp + live.latencyMs) * SAMPLE_RATE / 1000;
+  }
+  if (arriving === null) return;
   janusOffsets.push(Math.round(arriving - a + 4294967296) % 4294967296);
   if (janusOffsets.length > 120) janusOffsets.shift();
-  const sorted = [...janusOffsets].sort((x, y) => x - y);
-  live.rtpMinusShow = sorted[sorted.length >> 1];
+  const base = janusOffsets[0]; // the median around the first (offsets wrap at 2^32)
+  const rel = janusOffsets.map((o) => ((o - base + 6442450944) % 4294967296) - 2147483648);
+  rel.sort((x, y) => x - y);
+  live.rtpMinusShow = (base + rel[rel.length >> 1] + 4294967296) % 4294967296;
 }
 
 // ---- the low-latency path: data channel -> AudioDecoder -> AudioWorklet ----------------
@@ -347,8 +373,11 @@ function startAnalyser(stream) {
     const rms = Math.sqrt(e / x.length);
     if (rms < 0.003) { quietFor += x.length; return; }
     if (rms > 0.01 && quietFor > 0.05 * ctx.sampleRate) {
+      let first = 0; // the onset's own sample in the block, not the block's start
+      while (first < x.length - 1 && Math.abs(x[first]) <= 0.02) first += 1;
       const ts = ctx.getOutputTimestamp();
-      const perf = ts.performanceTime + (event.playbackTime - ts.contextTime) * 1000;
+      const perf = ts.performanceTime
+        + (event.playbackTime + first / ctx.sampleRate - ts.contextTime) * 1000;
       live.onsetsEpochMs.push(performance.timeOrigin + perf);
       if (live.onsetsEpochMs.length > 1000) live.onsetsEpochMs.shift();
     }

@@ -56,7 +56,9 @@ class LocalJanus:
     """``janus`` running from a temporary configuration; ``url`` is its HTTP API.
 
     ``stop()`` kills it and ``start()`` starts it again on the same ports (a restart, as when
-    a media server goes away mid-show).
+    a media server goes away mid-show). Both block until done (``start`` until the HTTP API
+    answers, a few hundred ms): from async code beside a running show, call them through
+    ``asyncio.to_thread`` so the show's event loop never waits for them.
     """
 
     def __init__(self, folder: Path | None = None, http_port: int | None = None,

@@ -1,18 +1,19 @@
 """The show published into a Janus VideoRoom: its Opus audio and the pose on a data channel.
 
-One publisher per ``--publish`` target: a WebRTC peer (aiortc) of Janus, fed by the pacer
-like any viewer, encoding the show once for every viewer behind that Janus. Janus going away
-(killed, restarted, unreachable) only ends this peer: the publisher says so in its state,
-waits (backoff doubling from 0.5 s to 10 s) and publishes again. Nothing it does can block
-the pacer or touch the show's other outputs; its buffers are bounded like a viewer's.
+One publisher per ``--publish`` target: a WebRTC peer (aiortc) of Janus whose audio track
+sends the show's shared 20 ms Opus frames (``streams.opus_encoder``: the frames every direct
+RTP viewer gets, encoded once), for every viewer behind that Janus. Janus going away (killed,
+restarted, unreachable) only ends this peer: the publisher says so in its state, waits
+(backoff doubling from 0.5 s to 10 s) and publishes again. Nothing it does can block the
+pacer or touch the show's other outputs; its buffers are bounded like a viewer's.
 
 Janus rewrites RTP timestamps per subscriber, so a subscriber cannot map its RTP time to show
 samples as a direct viewer does (``rtp_minus_show``). Every pose message therefore also says
-``"a"``: the show sample heard at the start of the audio frame the publisher had just handed
-to its encoder when the message left (its show sample less Opus's 6.5 ms delay). Data and
-audio ride the same bundled transport through Janus, so a subscriber pairs ``a`` with the RTP
-timestamp of the newest audio packet it has received: ``rtp - a`` (mod 2^32) is its own
-RTP-to-show offset (take the median over many messages).
+``"a"``: the show sample heard at the first decoded sample of the audio frame the publisher
+had just sent when the message left (``ShowAudioTrack.last_heard_sample``: the encoder's own
+delay already taken off). Data and audio ride the same bundled transport through Janus, so a
+subscriber pairs ``a`` with the RTP timestamp of the newest audio packet it has received:
+``rtp - a`` (mod 2^32) is its own RTP-to-show offset (take the median over many messages).
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ import aiohttp
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from rigs.pose import PoseFrame
-from singer.contracts import AudioChunk
 from streams.ice import ice_configuration
 from streams.janus.api import JanusError, JanusGone, JanusSession
 from streams.janus.target import JanusTarget
-from streams.webrtc_audio import ShowAudioTrack
+from streams.opus_encoder import ShowOpusEncoder
+from streams.webrtc_audio import FRAME_SAMPLES, ShowAudioTrack
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,6 @@ POSE_BUFFER_BYTES = 16 * 1024
 """A pose channel with more than this waiting to go out skips frames (as a viewer's)."""
 ROOM_EXISTS = 427
 CONNECT_TIMEOUT_S = 20.0
-OPUS_DELAY_SAMPLES = 312
-"""libopus's encoder lookahead at 48 kHz (6.5 ms): a decoded frame sounds the show this much
-earlier than its timestamp says (measured through Janus: 6.5 ms), so ``"a"`` is stated for
-the sound, not the packet."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +58,19 @@ class Reconnect:
 class JanusPublisher:
     """Publishes the show into ``target`` until cancelled, reconnecting when Janus goes away.
 
-    ``push_audio`` and ``push_pose`` are the pacer's and the pose stream's sinks; ``run()`` is
-    the long-lived task; ``stats()`` its state for ``/status`` and MQTT.
+    ``encoder``: the show's 20 ms ``ShowOpusEncoder`` (the viewer hub's ``rtp_encoder``, or
+    one of the show's own fed by the pacer where there is no hub); each publish subscribes a
+    fresh track to it. ``push_pose`` is the pose stream's sink; ``run()`` is the long-lived
+    task; ``stats()`` its state for ``/status`` and MQTT.
     """
 
-    def __init__(self, target: JanusTarget, ice_servers: Sequence[str] = (),
-                 reconnect: Reconnect | None = None) -> None:
+    def __init__(self, target: JanusTarget, encoder: ShowOpusEncoder,
+                 ice_servers: Sequence[str] = (), reconnect: Reconnect | None = None) -> None:
+        if encoder.frame_samples != FRAME_SAMPLES:
+            raise ValueError(f"a Janus publisher sends {FRAME_SAMPLES}-sample Opus frames, "
+                             f"not {encoder.frame_samples}")
         self.target = target
+        self.encoder = encoder
         self.ice_servers = tuple(ice_servers)
         self.reconnect = reconnect or Reconnect()
         self.state = "starting"
@@ -82,18 +85,13 @@ class JanusPublisher:
         self._track: ShowAudioTrack | None = None
         self._channel: RTCDataChannel | None = None
 
-    # ---- sinks (called by the pacer and the pose stream; never block) ----------------
-    def push_audio(self, chunk: AudioChunk) -> None:
-        """Pacer sink: the chunk goes to the live peer's track (or nowhere while down)."""
-        if self._track is not None:
-            self._track.push(chunk)
-
+    # ---- the pose stream's sink (never blocks) ------------------------------------------
     def push_pose(self, frame: PoseFrame) -> None:
         """Pose sink: the frame, with the show sample of the audio being sent (``"a"``)."""
         channel, track = self._channel, self._track
         if channel is None or track is None or channel.readyState != "open":
             return
-        if track.last_sent_sample is None:
+        if track.last_heard_sample is None:
             return  # no audio went out yet: nothing to line the pose up with
         if channel.bufferedAmount > POSE_BUFFER_BYTES:
             self.poses_dropped += 1
@@ -102,8 +100,7 @@ class JanusPublisher:
             text = frame.to_json()
         except ValueError:
             return  # the pose stream counts these; nobody gets a non-finite frame
-        audible = track.last_sent_sample - OPUS_DELAY_SAMPLES
-        channel.send(f'{{"a":{audible},{text[1:]}')
+        channel.send(f'{{"a":{track.last_heard_sample},{text[1:]}')
         self.poses_sent += 1
 
     def stats(self) -> dict[str, object]:
@@ -143,7 +140,7 @@ class JanusPublisher:
     async def _run_published(self, http: aiohttp.ClientSession) -> None:
         session = JanusSession(http, self.target.api_url)
         pc = RTCPeerConnection(ice_configuration(self.ice_servers))
-        track = ShowAudioTrack()
+        track = ShowAudioTrack(self.encoder)
         failed = asyncio.Event()
 
         @pc.on("connectionstatechange")

@@ -10,9 +10,12 @@ to show samples.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
+import signal
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,9 +36,15 @@ class JanusViewer:
     """Watches ``room``'s publisher (VideoRoom) or ``mountpoint`` (Streaming) on ``url``."""
 
     def __init__(self, url: str, room: int | None = None, mountpoint: int | None = None,
-                 pin: str | None = None, ice_servers: Sequence[str] = ()) -> None:
+                 pin: str | None = None, ice_servers: Sequence[str] = (),
+                 keep: bool = True) -> None:
+        """``keep=False``: a load viewer that decodes and counts what it hears and keeps none
+        of it (``frames_heard``, ``poses_heard``), so it can watch for as long as wanted."""
         if (room is None) == (mountpoint is None):
             raise ValueError("watch either a room or a mountpoint")
+        self.keep = keep
+        self.frames_heard = 0
+        self.poses_heard = 0
         self.url, self.room, self.mountpoint, self.pin = url, room, mountpoint, pin
         self.pc = RTCPeerConnection(ice_configuration(ice_servers))
         self.frames: list[tuple[int, np.ndarray]] = []
@@ -102,6 +111,9 @@ class JanusViewer:
                     frame = await track.recv()
                     if not isinstance(frame, av.AudioFrame):
                         continue
+                    self.frames_heard += 1
+                    if not self.keep:
+                        continue
                     pcm = frame.to_ndarray().reshape(-1, len(frame.layout.channels))[:, 0]
                     rtp = (int(frame.pts or 0) + (self._rtp_origin or 0)) % WRAP
                     self.frames.append((rtp, pcm.astype(np.float32) / 32768))
@@ -109,6 +121,9 @@ class JanusViewer:
 
     def _on_message(self, message: str | bytes) -> None:
         text = message.decode() if isinstance(message, bytes) else message
+        self.poses_heard += text.startswith('{"a":')
+        if not self.keep:
+            return
         self.messages.append(text)
         if self._newest_rtp is not None and text.startswith('{"a":'):
             self.offsets.append((self._newest_rtp - int(json.loads(text)["a"])) % WRAP)
@@ -167,3 +182,52 @@ async def _wait_for_publisher(handle: JanusHandle, room: int, timeout_s: float) 
 def seconds_heard(viewer: JanusViewer) -> float:
     """Seconds of audio the viewer decoded."""
     return sum(len(pcm) for _, pcm in viewer.frames) / SAMPLE_RATE_HZ
+
+
+async def watch_many(url: str, room: int, count: int, stop: asyncio.Event,
+                     ice_servers: Sequence[str] = ()) -> list[JanusViewer]:
+    """``count`` load viewers (``keep=False``) of ``room`` until ``stop`` is set; prints
+    ``{"listening": count}`` once all have started."""
+    async with aiohttp.ClientSession() as http:
+        viewers = [JanusViewer(url, room=room, ice_servers=ice_servers, keep=False)
+                   for _ in range(count)]
+        try:
+            for viewer in viewers:
+                await viewer.start(http)
+            print(json.dumps({"listening": count}), flush=True)
+            await stop.wait()
+        finally:
+            for viewer in viewers:
+                await viewer.close()
+    return viewers
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m streams.janus.subscriber URL ROOM [--count N]``: N viewers of the room
+    through Janus until interrupted (a load for benchmarks); prints what each heard."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("url", help="Janus's HTTP API, e.g. http://127.0.0.1:8088/janus")
+    parser.add_argument("room", type=int, help="the VideoRoom the show is published into")
+    parser.add_argument("--count", type=int, default=1, help="viewers (default 1)")
+    args = parser.parse_args(argv)
+    if args.count < 1:
+        parser.error(f"--count wants 1 or more viewers, not {args.count}")
+
+    async def run() -> list[JanusViewer]:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # leave cleanly, then report
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        return await watch_many(args.url, args.room, args.count, stop)
+
+    try:
+        viewers = asyncio.run(run())
+    except (JanusError, aiohttp.ClientError) as err:
+        print(f"janus subscriber: error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({"frames": [v.frames_heard for v in viewers],
+                      "poses": [v.poses_heard for v in viewers]}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

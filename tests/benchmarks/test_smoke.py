@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,8 +24,8 @@ def test_voice_benchmark_smoke_prints_its_keys() -> None:
         assert row["rtf"] > 0
 
 
-def _rows(script: str, timeout_s: int = 240) -> list[dict[str, object]]:
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke"],
+def _rows(script: str, timeout_s: int = 240, *extra: str) -> list[dict[str, object]]:
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke", *extra],
                          capture_output=True, text=True, check=True, timeout=timeout_s).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip().startswith("{")]
 
@@ -44,6 +47,19 @@ def test_webrtc_benchmark_smoke_hears_cues_in_chromium() -> None:
             "cpu_per_viewer", "xruns"} <= set(row)
     assert row["cues_heard"] == row["cues"]
     assert 0 < row["engine_cue_ms"] < row["cue_to_playout_ms"] < row["cue_to_audio_ms"]  # type: ignore[operator]
+
+
+@pytest.mark.skipif(shutil.which("janus") is None, reason="janus is not installed")
+def test_webrtc_janus_benchmark_smoke_hears_cues_through_janus() -> None:
+    rows = _rows("bench_webrtc.py", 240, "--janus")
+    assert [r["viewers"] for r in rows] == [1, 2]
+    assert [r["subscribers"] for r in rows] == [0, 1]  # the page, then one aiortc subscriber
+    for row in rows:
+        assert row["path"] == "janus/rtp" and row["publisher_state"] == "live"
+        assert {"engine_cpu", "janus_cpu", "janus_cpu_per_viewer", "cue_to_audio_ms",
+                "sync_err_ms_p50", "loadavg_1m"} <= set(row)
+        assert row["cues_heard"] >= 1 and row["cue_to_audio_ms"] > 0  # type: ignore[operator]
+        assert row["janus_cpu"] > 0  # type: ignore[operator]
 
 
 def test_mocap_benchmark_smoke_tracks_frames() -> None:

@@ -180,14 +180,16 @@ async def test_janus_killed_mid_song_the_show_goes_on_and_viewers_hear_it_again(
         await until(lambda: publisher.state == "live", 20, "the publisher to go live")
         before = JanusViewer(janus.url, room=ROOM)
         await watch(before, http, 2.0)
-        janus.stop()  # killed: as a crash
+        # killed (as a crash) and started again off the event loop: starting janus waits
+        # for its HTTP API, which would otherwise stall the show's clock it measures
+        await asyncio.to_thread(janus.stop)
         killed_at = pacer.playout_sample
         direct_frames = len(direct.frames)
         await until(lambda: publisher.state == "down", 15, "the publisher to notice")
         async with http.get(f"http://127.0.0.1:{show['http']}/status") as res:
             down = (await res.json())["publish"][0]
         await asyncio.sleep(1.5)
-        janus.start()
+        await asyncio.to_thread(janus.start)
         await until(lambda: publisher.state == "live" and publisher.publishes == 2, 20,
                     "the publisher to publish again")
         restarted_at = pacer.playout_sample
