@@ -224,25 +224,37 @@ def read_vrm(path: Path) -> VrmSummary:
                           f"{chunk_type:#x}, {len(data)} bytes)")
     try:
         doc = json.loads(data[20:20 + chunk_length])
+    except RecursionError:
+        raise AvatarError(f"{path}: the glTF JSON chunk is nested too deeply") from None
     except ValueError as err:
         raise AvatarError(f"{path}: the glTF JSON chunk does not parse: {err}") from err
-    extensions = doc.get("extensions") or {}
-    nodes = len(doc.get("nodes") or [])
+    if not isinstance(doc, dict):
+        raise AvatarError(f"{path}: the glTF JSON chunk is a {type(doc).__name__}, not an "
+                          "object")
+    extensions = _object(doc.get("extensions"), path, "extensions")
+    nodes_list = doc.get("nodes")
+    nodes = len(nodes_list) if isinstance(nodes_list, list) else 0
     if "VRMC_vrm" in extensions:
-        vrm = extensions["VRMC_vrm"]
-        bones = {k: v.get("node", -1) for k, v in
-                 ((vrm.get("humanoid") or {}).get("humanBones") or {}).items()}
-        exprs = (vrm.get("expressions") or {})
-        names = (*(exprs.get("preset") or {}), *(exprs.get("custom") or {}))
-        summary = VrmSummary((vrm.get("meta") or {}).get("name", ""),
+        vrm = _object(extensions["VRMC_vrm"], path, "VRMC_vrm")
+        human = _object(_object(vrm.get("humanoid"), path, "VRMC_vrm.humanoid").get(
+            "humanBones"), path, "VRMC_vrm.humanoid.humanBones")
+        bones = {str(k): _node(v) for k, v in human.items()}
+        exprs = _object(vrm.get("expressions"), path, "VRMC_vrm.expressions")
+        names = (*_object(exprs.get("preset"), path, "VRMC_vrm.expressions.preset"),
+                 *_object(exprs.get("custom"), path, "VRMC_vrm.expressions.custom"))
+        summary = VrmSummary(str(_object(vrm.get("meta"), path, "VRMC_vrm.meta").get("name", "")),
                              str(vrm.get("specVersion", "1.0")), bones, tuple(names))
     elif "VRM" in extensions:
-        vrm = extensions["VRM"]
-        bones = {b.get("bone", "?"): b.get("node", -1)
-                 for b in (vrm.get("humanoid") or {}).get("humanBones") or []}
-        groups = (vrm.get("blendShapeMaster") or {}).get("blendShapeGroups") or []
-        summary = VrmSummary((vrm.get("meta") or {}).get("title", ""), "0.x", bones,
-                             tuple(g.get("presetName") or g.get("name", "") for g in groups))
+        vrm = _object(extensions["VRM"], path, "VRM")
+        human_list = _array(_object(vrm.get("humanoid"), path, "VRM.humanoid").get(
+            "humanBones"), path, "VRM.humanoid.humanBones")
+        bones = {str(b.get("bone", "?")): _node(b) for b in human_list if isinstance(b, dict)}
+        groups = _array(_object(vrm.get("blendShapeMaster"), path, "VRM.blendShapeMaster").get(
+            "blendShapeGroups"), path, "VRM.blendShapeMaster.blendShapeGroups")
+        summary = VrmSummary(str(_object(vrm.get("meta"), path, "VRM.meta").get("title", "")),
+                             "0.x", bones,
+                             tuple(str(g.get("presetName") or g.get("name", ""))
+                                   for g in groups if isinstance(g, dict)))
     else:
         raise AvatarError(f"{path}: a glTF file without VRM data (no VRMC_vrm or VRM "
                           "extension): export it as VRM")
@@ -251,5 +263,30 @@ def read_vrm(path: Path) -> VrmSummary:
         raise AvatarError(f"{path}: the humanoid lacks required bones: {', '.join(missing)}")
     bad = [b for b, n in summary.bones.items() if not 0 <= n < nodes]
     if bad:
-        raise AvatarError(f"{path}: humanoid bones point at no node: {', '.join(bad)}")
+        raise AvatarError(f"{path}: humanoid bones point at no node: "
+                          f"{', '.join(b if b.isprintable() else repr(b) for b in bad)}")
     return summary
+
+
+def _object(value: object, path: Path, what: str) -> dict[str, Any]:
+    """A JSON object of the glTF (absent: empty); ``AvatarError`` for any other value."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise AvatarError(f"{path}: {what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _array(value: object, path: Path, what: str) -> list[Any]:
+    """A JSON array of the glTF (absent: empty); ``AvatarError`` for any other value."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise AvatarError(f"{path}: {what} must be a JSON array, got {type(value).__name__}")
+    return value
+
+
+def _node(bone: object) -> int:
+    """The node index of a humanoid bone entry ``{"node": N}``; -1 when it names none."""
+    node = bone.get("node") if isinstance(bone, dict) else None
+    return node if isinstance(node, int) and not isinstance(node, bool) else -1

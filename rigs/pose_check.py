@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from rigs.pose import PoseFrame, Quaternion
 from rigs.skeleton import HUMANOID_BONES
@@ -49,12 +49,10 @@ def finite_number(value: object) -> float | None:
 def unit_quaternion(values: Sequence[object]) -> Quaternion | None:
     """(x, y, z, w) scaled to unit length; None unless four finite numbers whose length is
     within ``QUATERNION_NORM_RANGE``."""
-    if len(values) != 4:
+    nums = _finite_numbers(values, 4)
+    if nums is None:
         return None
-    nums = [finite_number(v) for v in values]
-    if any(x is None for x in nums):
-        return None
-    x, y, z, w = (float(c) for c in nums)  # type: ignore[arg-type]
+    x, y, z, w = nums
     norm = math.hypot(x, y, z, w)  # no overflow for huge components
     if not QUATERNION_NORM_RANGE[0] <= norm <= QUATERNION_NORM_RANGE[1]:
         return None
@@ -63,13 +61,27 @@ def unit_quaternion(values: Sequence[object]) -> Quaternion | None:
 
 def bounded_position(values: Sequence[object]) -> Vector | None:
     """(x, y, z) metres, each clamped to ``ROOT_LIMIT_M``; None unless three finite numbers."""
-    if len(values) != 3:
+    nums = _finite_numbers(values, 3)
+    if nums is None:
+        return None
+    x, y, z = (min(ROOT_LIMIT_M, max(-ROOT_LIMIT_M, c)) for c in nums)
+    return (x, y, z)
+
+
+def _finite_numbers(values: object, count: int) -> list[float] | None:
+    """``count`` finite numbers from a list, tuple or array; None for anything else (a
+    number, a string, a mapping, another length, a non-finite member)."""
+    if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
+        return None
+    try:
+        if len(values) != count:  # type: ignore[arg-type]
+            return None
+    except TypeError:  # an iterable without a length (a generator, a 0-d array)
         return None
     nums = [finite_number(v) for v in values]
     if any(x is None for x in nums):
         return None
-    x, y, z = (min(ROOT_LIMIT_M, max(-ROOT_LIMIT_M, float(c))) for c in nums)  # type: ignore[arg-type]
-    return (x, y, z)
+    return nums  # type: ignore[return-value]
 
 
 def expression_weight(value: object) -> float | None:

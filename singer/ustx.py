@@ -119,10 +119,12 @@ def _load(path: Path, encoding: str | None, notices: list[str]) -> dict[str, Any
     text = decoded.texts[0]
     try:
         data = yaml.safe_load(text)
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ScoreError(f"{path}: not a USTX project: YAML nested too deeply") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
         raise ScoreError(f"{path}: not a USTX project: YAML error{at}: {problem}") from err
     if not isinstance(data, dict) or not ({"ustx_version", "voice_parts"} & set(data)):
         raise ScoreError(f"{path}: not a USTX project: no 'ustx_version' or 'voice_parts' "

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -144,9 +144,10 @@ class VmcFeed:
 
     def __init__(self, clock: ClockSync, host: str = "127.0.0.1",
                  port: int = VMC_PERFORMER_PORT,
-                 sinks: list[Callable[[PoseFrame], None]] | None = None) -> None:
+                 sinks: list[Callable[[PoseFrame], None]] | None = None,
+                 allow: Sequence[str] = ()) -> None:
         self.rig = MocapRig()
-        self.receiver = VmcReceiver(self._on_pose, clock.now_sample, host, port)
+        self.receiver = VmcReceiver(self._on_pose, clock.now_sample, host, port, allow)
         self.name = f"vmc:{host}:{port}"
         self._sinks = sinks or []
         self._listening = asyncio.Event()
@@ -183,19 +184,26 @@ class VmcFeed:
         """Counters for summaries."""
         r = self.receiver
         return {"source": self.name, "frames": r.frames, "bad_packets": r.bad_packets,
-                "ignored": r.state.ignored, "clamped": r.state.clamped}
+                "ignored": r.state.ignored, "clamped": r.state.clamped, "refused": r.refused}
 
 
 def make_feed(spec: str, clock: ClockSync, options: CaptureOptions | None = None,
               sinks: list[Callable[[PoseFrame], None]] | None = None, prewarm: bool = False
               ) -> MocapFeed | VmcFeed:
-    """The feed of a ``--mocap``/``--source`` spec: ``vmc[:[HOST:]PORT]`` (VMC in, default
-    port 39540 on loopback), ``webrtc`` (the ``/perform`` page's camera; the source is
+    """The feed of a ``--mocap``/``--source`` spec: ``vmc[:[HOST:]PORT][?from=ADDR,...]``
+    (VMC in, default port 39540 on loopback; off loopback ``from=`` lists the senders taken,
+    docs/security.md), ``webrtc`` (the ``/perform`` page's camera; the source is
     ``feed.capture.source``, to be fed by the web server), else a frame source
     (``camera:N``, a file, a folder). ``SourceError`` explains a bad spec."""
-    if spec == "vmc" or spec.startswith("vmc:"):
-        rest = spec.removeprefix("vmc").removeprefix(":")
+    if spec.partition("?")[0] == "vmc" or spec.startswith("vmc:"):
+        rest, _, query = spec.removeprefix("vmc").removeprefix(":").partition("?")
         host, port = "127.0.0.1", VMC_PERFORMER_PORT
+        allow: list[str] = []
+        if query:
+            key, _, senders = query.partition("=")
+            if key != "from" or not senders:
+                raise SourceError(f"{spec}: after '?' write from=ADDR[,ADDR...]")
+            allow = senders.split(",")
         try:
             if rest.isdigit():
                 port = int(rest)
@@ -207,7 +215,10 @@ def make_feed(spec: str, clock: ClockSync, options: CaptureOptions | None = None
                 raise ValueError("not a port")
         except ValueError as err:
             raise SourceError(f"{spec}: want vmc, vmc:PORT or vmc:HOST:PORT ({err})") from None
-        return VmcFeed(clock, host, port, sinks)
+        try:
+            return VmcFeed(clock, host, port, sinks, allow)
+        except ValueError as err:
+            raise SourceError(f"{spec}: {err}") from None
     if spec == "webrtc":
         from mocap.webrtc_source import WebRtcSource
 

@@ -24,7 +24,7 @@ import aiomqtt
 
 from streams.auth import is_loopback, token_matches
 from streams.cue import CueError, CueHandler, make_cue, name
-from streams.osc_address import AUTH, UnknownAddress, resolve
+from streams.osc_address import AUTH, UnknownAddress, resolve, shown
 
 log = logging.getLogger(__name__)
 
@@ -265,13 +265,15 @@ class MqttBridge:
     async def _apply(self, topic: str, fields: dict[str, object]) -> object:
         cmd = self.topics["cmd"][:-1]
         if not topic.startswith(cmd):
-            raise _Failure("unknown_topic", f"unknown topic {topic} (see docs/mqtt.md)")
+            raise _Failure("unknown_topic",
+                           f"unknown topic {shown(topic)} (see docs/mqtt.md)")
         try:
             route = resolve("/livesinger/" + topic[len(cmd):])
             if route.kind == AUTH:
                 raise UnknownAddress(topic)
         except UnknownAddress:
-            raise _Failure("unknown_topic", f"unknown topic {topic} (see docs/mqtt.md)") from None
+            raise _Failure("unknown_topic",
+                           f"unknown topic {shown(topic)} (see docs/mqtt.md)") from None
         except CueError as err:
             raise _Failure("unknown_topic", str(err)) from None
         names = [p.name for p in route.params]
@@ -280,12 +282,13 @@ class MqttBridge:
         if extra or missing:
             problem = (f"unknown field {', '.join(map(repr, extra))}" if extra
                        else f"missing field {', '.join(map(repr, missing))}")
-            raise _Failure("bad_arguments", f"{topic}: {problem}; fields: {route.signature}")
+            raise _Failure("bad_arguments",
+                           f"{shown(topic)}: {problem}; fields: {route.signature}")
         try:
             cue = make_cue(route.kind, {**route.fixed, **fields}, singer=route.singer,
                            source=f"mqtt {topic}")
         except CueError as err:
-            raise _Failure("bad_arguments", f"{topic}: {err}") from None
+            raise _Failure("bad_arguments", f"{shown(topic)}: {err}") from None
         try:
             return await self.handler.handle(cue)
         except CueError as err:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from streams.ice import ice_configuration
-from streams.viewers import OfferError
+from streams.viewers import OfferError, close_refused
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class PerformerDesk:
         except Exception as err:  # aiortc raises ValueError & friends on bad SDP
             if self.performer is performer:
                 self.performer = None
-            await pc.close()
+            await close_refused(pc)
             raise OfferError(f"cannot answer this offer: {err}") from None
         loop = asyncio.get_running_loop()
         performer.watchdog = loop.call_later(self._connect_timeout_s, self._expire, performer)

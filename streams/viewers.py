@@ -44,6 +44,20 @@ class OfferError(ValueError):
     """An SDP offer that cannot be answered; the message says why."""
 
 
+class ViewersFull(OfferError):
+    """Every viewer place is taken (HTTP 503: try again later)."""
+
+
+async def close_refused(pc: RTCPeerConnection) -> None:
+    """Close the peer of an offer that could not be answered. aiortc cannot always close a
+    peer that a bad offer left half set up (its SCTP transport has no DTLS transport yet);
+    what it leaves is dropped with the peer, and the offer is refused all the same."""
+    try:
+        await pc.close()
+    except Exception as err:  # aiortc raises AttributeError on half-built peers
+        log.debug("closing a refused peer connection failed: %r", err)
+
+
 @dataclass
 class Viewer:
     """One connected viewer."""
@@ -103,7 +117,7 @@ class ViewerHub:
     async def answer(self, sdp: str, kind: str = "stage") -> tuple[Viewer, str]:
         """Answer an SDP offer: a new viewer receiving audio (+ pose if it offers a channel)."""
         if len(self.viewers) >= self.max_viewers:
-            raise OfferError(f"too many viewers ({self.max_viewers}); try again later")
+            raise ViewersFull(f"too many viewers ({self.max_viewers}); try again later")
         if "v=0" not in sdp or "m=" not in sdp:
             raise OfferError("not an SDP offer (no 'v=0' or no media section)")
         has_audio = "m=audio" in sdp
@@ -140,7 +154,7 @@ class ViewerHub:
         except Exception as err:  # aiortc raises ValueError & friends on bad SDP
             if track is not None:
                 track.stop()
-            await pc.close()
+            await close_refused(pc)
             raise OfferError(f"cannot answer this offer: {err}") from None
         self.viewers[viewer.id] = viewer
         log.info("viewer %s (%s) joined; %d viewers", viewer.id, kind, len(self.viewers))

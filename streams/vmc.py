@@ -21,9 +21,10 @@ a non-finite number (dropped and counted).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rigs.pose import PoseFrame, Quaternion
@@ -46,6 +47,7 @@ from rigs.unity import (
     quaternion_from_unity,
     quaternion_to_unity,
 )
+from streams.auth import is_loopback
 from streams.osc import OscPacketError, decode_packet
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ VMC_PERFORMER_PORT = 39540
 """Where a VMC performer's data is received: our default in port."""
 
 Vector = tuple[float, float, float]
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,19 +259,44 @@ class VmcState:
         return PoseFrame(t, dict(self.bones), self.root_m, dict(self.expressions))
 
 
+def allowed_senders(specs: Sequence[str]) -> tuple[IpNetwork, ...]:
+    """Addresses or networks (``192.168.1.20``, ``10.0.0.0/24``, ``::1``) as networks;
+    ``ValueError`` naming one that is neither."""
+    out = []
+    for spec in specs:
+        try:
+            out.append(ipaddress.ip_network(spec.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"{spec!r} is not an IP address or network (a name is not "
+                             "taken: it could change under the show)") from None
+    return tuple(out)
+
+
 class VmcReceiver:
     """Listens for VMC on UDP ``host:port`` and calls ``on_frame`` with each completed pose.
 
     ``now`` gives the show sample a frame is stamped with (the receive time). Malformed
     packets are counted and dropped; the receiver keeps running.
+
+    VMC senders (VSeeFace, Warudo...) cannot send a token, so off loopback the senders are
+    named instead: ``allow`` lists the addresses or networks (``192.168.1.20``,
+    ``10.0.0.0/24``) whose packets are taken; a packet from anywhere else is dropped and
+    counted (``refused``). A non-loopback ``host`` without ``allow`` is a ``ValueError``.
     """
 
     def __init__(self, on_frame: Callable[[PoseFrame], None], now: Callable[[], int],
-                 host: str = "127.0.0.1", port: int = VMC_PERFORMER_PORT) -> None:
+                 host: str = "127.0.0.1", port: int = VMC_PERFORMER_PORT,
+                 allow: Sequence[str] = ()) -> None:
+        self.allow = allowed_senders(allow)
+        if not self.allow and not is_loopback(host):
+            raise ValueError(f"VMC in on {host} (not loopback) needs the senders it takes: "
+                             "vmc:HOST:PORT?from=ADDR[,ADDR...] (VMC cannot carry a token)")
         self.host, self.port = host, port
         self.state = VmcState()
         self.frames = 0
         self.bad_packets = 0
+        self.refused = 0
+        """Packets from a sender not in ``allow`` (dropped unread)."""
         self._on_frame = on_frame
         self._now = now
         self._transport: asyncio.DatagramTransport | None = None
@@ -285,6 +313,18 @@ class VmcReceiver:
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+
+    def accepts(self, sender: str) -> bool:
+        """Whether packets from address ``sender`` are taken (always, without ``allow``)."""
+        if not self.allow:
+            return True
+        try:
+            address = ipaddress.ip_address(sender.split("%")[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.allow)
 
     def feed(self, data: bytes) -> None:
         """Handle one datagram (called by the protocol; usable directly)."""
@@ -307,6 +347,9 @@ class _Protocol(asyncio.DatagramProtocol):
         self._receiver = receiver
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if not self._receiver.accepts(addr[0]):
+            self._receiver.refused += 1
+            return
         self._receiver.feed(data)
 
     def error_received(self, exc: Exception) -> None:

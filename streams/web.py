@@ -278,6 +278,8 @@ class WebServer:
         return self._file(self.vendor_root, request.match_info["path"])
 
     def _file(self, root: Path, relative: str, only_top: bool = False) -> web.StreamResponse:
+        if "\0" in relative:  # no file name holds NUL (resolve() would raise)
+            return _error(404, f"no such file: {relative!r}")
         target = (root / relative).resolve()
         if not target.is_relative_to(root) or ".." in Path(relative).parts:
             return _error(403, "path outside the served folder")

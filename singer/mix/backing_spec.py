@@ -63,7 +63,7 @@ def load_backing_spec(path: str | Path) -> BackingSpec:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise BackingError(f"{path}: cannot read: {err.strerror}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as err:
         raise BackingError(f"{path}: not YAML: {' '.join(str(err).split())}") from None
     return parse_backing(data, path.parent, str(path))
 

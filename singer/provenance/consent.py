@@ -157,8 +157,9 @@ def load_voice_record(path: str | Path) -> VoiceRecord:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ConsentError(f"{path}: cannot read the voice record ({err.strerror})") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConsentError(f"{path}: the voice record is not YAML ({err})") from None
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as err:
+        raise ConsentError(f"{path}: the voice record is not YAML "
+                           f"({' '.join(str(err).split())})") from None
     return parse_voice_record(data, str(path), path.parent)
 
 

@@ -112,7 +112,8 @@ class Timecode:
 def parse_timecode(text: str, rate_: Rate) -> Timecode:
     """``HH:MM:SS:FF`` (``;`` before the frames for drop-frame is accepted too)."""
     parts = text.replace(";", ":").split(":")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts):
+    # ASCII digits only: str.isdigit() also takes '²' and other digits int() refuses
+    if len(parts) != 4 or not all(p.isascii() and p.isdigit() and len(p) <= 2 for p in parts):
         raise TimecodeError(f"{text!r}: write a timecode as HH:MM:SS:FF")
     h, m, s, f = (int(p) for p in parts)
     return Timecode(h, m, s, f, rate_)

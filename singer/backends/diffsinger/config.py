@@ -23,18 +23,37 @@ MEL_FIELDS = ("sample_rate", "hop_size", "win_size", "fft_size", "num_mel_bins",
 """The mel contract an acoustic model and its vocoder must share (``mel_base`` converts)."""
 
 
+def _text(path: Path) -> str:
+    """The file's UTF-8 text (a BOM is dropped); ``BankError`` when it does not decode."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BankError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _json(path: Path) -> Any:
+    """The file's JSON; ``BankError`` naming the line where it does not parse."""
+    try:
+        return json.loads(_text(path))
+    except json.JSONDecodeError as exc:
+        raise BankError(path, f"not valid JSON: {exc.msg}", f"line {exc.lineno}") from None
+    except RecursionError:
+        raise BankError(path, "not valid JSON: nested too deeply") from None
+
+
 def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML mapping from ``path`` (a clear error when missing, unreadable or not a mapping)."""
     if not path.is_file():
         raise BankError(path, "file is missing")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise BankError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        data = yaml.safe_load(_text(path))
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise BankError(path, "not valid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else None
-        raise BankError(path, f"not valid YAML: {getattr(exc, 'problem', exc)}", where) from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise BankError(path, f"not valid YAML: {problem}", where) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -214,8 +233,8 @@ def read_dsconfig(path: Path) -> DsConfig:
     use_variable_depth = f.flag("use_variable_depth") if "use_variable_depth" in f.data \
         else f.flag("use_shallow_diffusion")
     aug = f.data.get("augmentation_args") or {}
-    shift = ((aug.get("random_pitch_shifting") or {}).get("range") if isinstance(aug, dict)
-             else None) or [-5.0, 5.0]
+    shifting = aug.get("random_pitch_shifting") if isinstance(aug, dict) else None
+    shift = (shifting.get("range") if isinstance(shifting, dict) else None) or [-5.0, 5.0]
     if not (isinstance(shift, list) and len(shift) == 2
             and all(isinstance(x, int | float) for x in shift)):
         raise BankError(path, f"expected [low, high], got {shift!r}",
@@ -278,13 +297,9 @@ def read_phonemes(path: Path) -> dict[str, int]:
     """
     if not path.is_file():
         raise BankError(path, "phoneme list is missing")
-    text = path.read_text(encoding="utf-8-sig")
     table: dict[str, int] = {}
     if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise BankError(path, f"not valid JSON: {exc.msg}", f"line {exc.lineno}") from None
+        data = _json(path)
         if not isinstance(data, dict):
             raise BankError(path, "expected a JSON object {phoneme: token id}")
         for name, token in data.items():
@@ -293,7 +308,7 @@ def read_phonemes(path: Path) -> dict[str, int]:
                                 f"got {token!r}", name)
             table[name] = token
     else:
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(_text(path).splitlines(), start=1):
             name = line.strip()
             if not name:
                 raise BankError(path, "empty line (each line is one phoneme; its index is "
@@ -313,10 +328,7 @@ def read_languages(path: Path) -> dict[str, int]:
     """Language code → id from a json languages file."""
     if not path.is_file():
         raise BankError(path, "languages file is missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise BankError(path, f"not valid JSON: {exc.msg}", f"line {exc.lineno}") from None
+    data = _json(path)
     if not isinstance(data, dict) or not all(
             isinstance(v, int) and not isinstance(v, bool) for v in data.values()):
         raise BankError(path, "expected a JSON object {language: integer id}")

@@ -118,7 +118,7 @@ def read_character(folder: Path, encoding: str | None = None) -> Character:
     if yaml_path.is_file():
         try:
             doc = yaml.safe_load(yaml_path.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as err:
+        except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as err:
             line = getattr(getattr(err, "problem_mark", None), "line", None)
             raise BankError(yaml_path, line + 1 if line is not None else None,
                             f"not valid YAML: {str(err).splitlines()[0]}") from None
