@@ -76,7 +76,7 @@ def allowed_for(path: Path, groups: dict[str, set[str]]) -> set[str]:
     rel = path.relative_to(ROOT)
     if rel.parts[0] == "benchmarks" or rel.name.startswith("bench"):
         allowed |= groups.get("bench", set())
-    if rel.parts[0] == "tests":
+    if rel.parts[0] in ("tests", "scripts"):  # scripts are developer tools run from the test env
         allowed |= groups.get("test", set()) | groups.get("bench", set())
     return allowed
 
