@@ -16,6 +16,7 @@ from singer.contracts import SAMPLE_RATE_HZ
 from singer.follow.events import PerformerEvent
 
 QUEUE_EVENTS = 256
+ALSA_SEQUENCER = "/dev/snd/seq"
 
 
 class PerformerMidiError(ValueError):
@@ -78,6 +79,23 @@ class MidiEventQueue:
                 return
 
 
+def midi_backend_missing() -> str | None:
+    """Why MIDI ports cannot be opened here, in one line, or None when they can be tried:
+    mido needs python-rtmidi, and on Linux rtmidi needs the ALSA sequencer."""
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("rtmidi") is None:
+        return ("no MIDI backend: mido opens ports through python-rtmidi, which is not "
+                "installed (pip install python-rtmidi); a .mid file or note events over "
+                "OSC/MQTT work without it")
+    if sys.platform.startswith("linux") and not Path(ALSA_SEQUENCER).exists():
+        return (f"no ALSA sequencer ({ALSA_SEQUENCER} is missing: load snd-seq, or give the "
+                "container the device); a .mid file or note events over OSC/MQTT work "
+                "without it")
+    return None
+
+
 class MidiPortSource(MidiEventQueue):
     """A MIDI input port by name (as ``mido.get_input_names()`` lists them); ``now_sample()``
     stamps each note-on as it arrives."""
@@ -86,9 +104,12 @@ class MidiPortSource(MidiEventQueue):
         super().__init__()
         import mido
 
+        missing = midi_backend_missing()
+        if missing is not None:
+            raise PerformerMidiError(f"MIDI port {port!r}: {missing}")
         try:
             names = mido.get_input_names()
-        except Exception as err:  # ImportError without python-rtmidi, OSError without ALSA
+        except Exception as err:  # rtmidi's SystemError/OSError when the API cannot start
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise PerformerMidiError(f"MIDI port {port!r}: MIDI input unavailable here "
                                      f"({reason})") from None

@@ -3,11 +3,12 @@ re-timed through the Director's edit path.
 
 ``LiveFollow`` takes the loaded duet score, the performer's part and one input (a sound file
 played in real time or the sound card: ``--performer-audio``; a MIDI port or a MIDI file
-played in real time: ``--performer-midi``). Its helper loop feeds the follower and, after
-each onset (and every ``HOLD_RETIME_S`` while the performer holds), re-times every other part
-from the first sample the pacer can still change (``Director.retime_song``). The followed
-part is not sung. The follower's state is in the Director's status (``follow``), hence in
-the MQTT state and ``/status``.
+played in real time: ``--performer-midi``; the ``/perform`` page's microphone: audio pushed in;
+or, with none of these, note events sent over OSC/MQTT into its ``notes`` queue). Its helper
+loop feeds the follower and, after each onset (and every ``HOLD_RETIME_S`` while the
+performer holds), re-times every other part from the first sample the pacer can still
+change (``Director.retime_song``). The followed part is not sung. The follower's state is in
+the Director's status (``follow``: ``stage.follow_desk``), hence in MQTT and ``/status``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ from pathlib import Path
 
 from mocap.performer_audio import (
     PerformerAudioError,
+    PushedAudioSource,
     SoundCardSource,
     WavFileSource,
     open_performer_audio,
 )
-from mocap.performer_midi import MidiPortSource, PerformerMidiError, midi_file_events
+from mocap.performer_midi import (
+    MidiEventQueue,
+    MidiPortSource,
+    PerformerMidiError,
+    midi_file_events,
+)
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
 from singer.follow.events import PerformerEvent
 from singer.follow.follower import FollowState, ScoreFollower, SilencePolicy
@@ -47,10 +54,11 @@ class LiveFollow:
 
     def __init__(self, director: Director, score: Score, follow: str, *,
                  audio: str | None = None, midi: str | None = None,
+                 pushed: PushedAudioSource | None = None,
                  on_silence: SilencePolicy = "hold") -> None:
-        if (audio is None) == (midi is None):
+        if sum(x is not None for x in (audio, midi, pushed)) > 1:
             raise FollowError("name one performer input: --performer-audio or "
-                              "--performer-midi")
+                              "--performer-midi, not both")
         try:
             self.part = FollowedPart.of(score, follow)
         except ScoreError as err:
@@ -72,8 +80,8 @@ class LiveFollow:
         self.retimers: dict[str, IdolRetimer] = {}
         self.start_sample: int | None = None
         self.last: FollowState | None = None
-        self._audio: WavFileSource | SoundCardSource | None = None
-        self._midi_port: MidiPortSource | None = None
+        self._audio: WavFileSource | PushedAudioSource | None = pushed
+        self._midi_port: MidiEventQueue | None = None
         self._midi_file: list[PerformerEvent] | None = None
         self._now: Callable[[], int] = lambda: 0
 
@@ -89,14 +97,32 @@ class LiveFollow:
                 self._midi_file = midi_file_events(self.midi_spec)
             elif self.midi_spec is not None:
                 self._midi_port = MidiPortSource(self.midi_spec, now_sample)
+            elif self._audio is None:
+                self._midi_port = MidiEventQueue()
         except (PerformerAudioError, PerformerMidiError) as err:
             raise FollowError(str(err)) from None
+
+    @property
+    def notes(self) -> MidiEventQueue | None:
+        """The queue note events from OSC/MQTT go to (a MIDI port's, or the one kept when no
+        input was named); None when the performer is heard as audio or from a MIDI file."""
+        return self._midi_port
+
+    @property
+    def input_name(self) -> str:
+        """The input, in a word or two, for the status."""
+        if self.audio_spec is not None:
+            return f"audio {self.audio_spec}"
+        if self.midi_spec is not None:
+            return f"midi {self.midi_spec}"
+        return "page microphone" if self._audio is not None else "note events"
 
     def status(self) -> dict[str, object]:
         """The follower's state for the show's status (MQTT, ``/status``, the overlay)."""
         if self.follower is None or self.last is None:
-            return {"part": self.part.name, "started": False}
-        return {"part": self.part.name, "started": True, "beat": round(self.last.beat, 3),
+            return {"part": self.part.name, "input": self.input_name, "started": False}
+        return {"part": self.part.name, "input": self.input_name, "started": True,
+                "beat": round(self.last.beat, 3),
                 "bpm": round(self.last.bpm, 2), "confidence": round(self.last.confidence, 3),
                 "holding": self.follower.holding(self._now()), "events": self.follower.events}
 
@@ -111,7 +137,6 @@ class LiveFollow:
                          for singer, part in self._idol}
         self.director.retime_song({s: r.notes for s, r in self.retimers.items()}
                                   | {s: [] for s in self.silent_singers}, start)
-        self.director.follow_status = self.status
         last_hold = -(1 << 40)
         async for states, heard in self._heard(start):
             if states:
@@ -136,7 +161,7 @@ class LiveFollow:
             self._audio.start_sample = start
             async for chunk in self._audio.stream(now_sample=self._now):
                 yield follower.feed_audio(chunk.samples), chunk.end
-        elif isinstance(self._audio, SoundCardSource):
+        elif isinstance(self._audio, PushedAudioSource):
             source = self._audio
             expected: int | None = None
             while not source.closed:
@@ -180,6 +205,6 @@ class LiveFollow:
     def close(self) -> None:
         """Close the input."""
         if isinstance(self._audio, SoundCardSource):
-            self._audio.close()
-        if self._midi_port is not None:
+            self._audio.close()  # (audio pushed from the page belongs to its receiver)
+        if isinstance(self._midi_port, MidiPortSource):
             self._midi_port.close()

@@ -14,6 +14,7 @@ CueKind = Literal[
     "song.load", "song.play", "song.stop", "song.seek", "tempo",
     "lyric", "note.on", "note.off", "voice", "expr",
     "go", "cue.start", "cue.stop", "thump", "panic", "playhead",
+    "perform.note_on", "perform.note_off", "follow.start", "follow.stop",
 ]
 
 EXPRESSIONS = {
@@ -48,7 +49,11 @@ class Cue:
       "syllable": str | None}``; note.off ``{"pitch": float}``;
     - voice ``{"name": str}``; expr ``{"name": str, "value": float}``;
     - go ``{}``; cue.start / cue.stop ``{"id": str}``; thump ``{}``; panic ``{}``;
-      playhead ``{"id": str}`` (stand by that cue: the next GO fires it).
+      playhead ``{"id": str}`` (stand by that cue: the next GO fires it);
+    - perform.note_on ``{"pitch": float, "velocity": float}`` / perform.note_off
+      ``{"pitch": float}``: the performer's note events for follow mode (heard at
+      ``at_sample``, else on arrival); follow.start ``{"part": str}`` (arm follow mode on
+      the loaded song's part: a name or a number from 1); follow.stop ``{}``.
     """
 
     kind: CueKind
@@ -118,9 +123,16 @@ def make_cue(kind: str, args: dict[str, object], *, singer: str | None = None,
             raise CueError(f"unknown expression {ename!r}; known: {', '.join(EXPRESSIONS)}")
         low, high, _ = EXPRESSIONS[ename]
         out = {"name": ename, "value": number(a.get("value"), ename, low, high)}
+    elif kind == "perform.note_on":
+        out = {"pitch": number(a.get("pitch"), "pitch (MIDI)", 0.0, 127.0),
+               "velocity": number(a.get("velocity", 0.8), "velocity", 0.0, 1.0)}
+    elif kind == "perform.note_off":
+        out = {"pitch": number(a.get("pitch"), "pitch (MIDI)", 0.0, 127.0)}
+    elif kind == "follow.start":
+        out = {"part": text(a.get("part"), "part")}
     elif kind in ("cue.start", "cue.stop", "playhead"):
         out = {"id": name(a.get("id"), "cue id")}
-    elif kind in ("song.stop", "go", "thump", "panic"):
+    elif kind in ("song.stop", "go", "thump", "panic", "follow.stop"):
         out = {}
     else:
         raise CueError(f"unknown command {kind!r}")

@@ -105,11 +105,17 @@ _COMMANDS: dict[str, tuple[Param, ...]] = {
     "thump": (),
     "panic": (),
     "playhead": (Param("id", "s"),),
+    "perform/note_on": (Param("pitch", "i"), Param("velocity", "f", optional=True)),
+    "perform/note_off": (Param("pitch", "i"),),
+    "follow/start": (Param("part", "s"),),
+    "follow/stop": (),
 }
 """Static commands under ``/livesinger/``: path -> parameters (kind = path with ``.``)."""
 
 _KIND = {"song/load": "song.load", "song/play": "song.play", "song/stop": "song.stop",
-         "song/seek": "song.seek", "note/on": "note.on", "note/off": "note.off"}
+         "song/seek": "song.seek", "note/on": "note.on", "note/off": "note.off",
+         "perform/note_on": "perform.note_on", "perform/note_off": "perform.note_off",
+         "follow/start": "follow.start", "follow/stop": "follow.stop"}
 _QLAB = frozenset({"go", "thump", "panic"})
 """Commands QLab habits send at the root (plus ``/cue/<id>/start|stop`` and ``/connect``)."""
 _AUTH_PARAMS = (Param("token", "s"),)

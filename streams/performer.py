@@ -42,6 +42,8 @@ class Performer:
     created: float = field(default_factory=time.monotonic)
     task: asyncio.Task[None] | None = None
     """Receives the video track (``on_track``)."""
+    audio_task: asyncio.Task[None] | None = None
+    """Receives the microphone's track (``on_audio``), when the show listens to it."""
     watchdog: asyncio.TimerHandle | None = None
 
     def stats(self) -> dict[str, object]:
@@ -65,6 +67,9 @@ class PerformerDesk:
         self.joined = 0
         self.left = 0
         self._on_track = on_track
+        self.on_audio: Callable[[MediaStreamTrack], Awaitable[None]] | None = None
+        """Receives the page's microphone track (follow mode's ``--performer-audio page``);
+        None: the microphone is not received."""
         self._connect_timeout_s = connect_timeout_s
         self._closing: set[asyncio.Task[bool]] = set()
 
@@ -89,6 +94,9 @@ class PerformerDesk:
         def on_track(track: MediaStreamTrack) -> None:
             if track.kind == "video" and performer.task is None:
                 performer.task = asyncio.ensure_future(self._receive(performer, track))
+            elif (track.kind == "audio" and performer.audio_task is None
+                  and self.on_audio is not None):
+                performer.audio_task = asyncio.ensure_future(self.on_audio(track))
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -97,12 +105,15 @@ class PerformerDesk:
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
-            video = False
+            video = audio = False
             for transceiver in pc.getTransceivers():
                 if transceiver.kind == "video" and not video:
                     transceiver.direction = "recvonly"
                     video = True
-                else:  # audio, more cameras: not received (nobody would read them)
+                elif transceiver.kind == "audio" and not audio and self.on_audio is not None:
+                    transceiver.direction = "recvonly"  # the microphone, for follow mode
+                    audio = True
+                else:  # more cameras, or a microphone nobody would read: not received
                     transceiver.direction = "inactive"
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as err:  # aiortc raises ValueError & friends on bad SDP
@@ -144,11 +155,11 @@ class PerformerDesk:
         if performer.watchdog is not None:
             performer.watchdog.cancel()
         await performer.pc.close()
-        task = performer.task
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for task in (performer.task, performer.audio_task):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         log.info("performer %s left", performer_id)
         return True
 

@@ -1,5 +1,7 @@
-// The performer's page: the camera goes to the engine over WebRTC (video only), where it is
-// tracked like any other capture source (docs/mocap.md). Plain JS, no build step.
+// The performer's page: the camera goes to the engine over WebRTC, where it is tracked like
+// any other capture source (docs/mocap.md), and the microphone beside it, which follow mode
+// listens to (docs/follow.md; the engine receives it only with --performer-audio page).
+// Plain JS, no build step. ?audio=0 sends the camera alone.
 //
 // Opened as /perform?token=<control token>, the engine answered with a session cookie that
 // allows the calls below. ?auto=0 waits for the Start button; ?width=&height=&fps= ask the
@@ -10,7 +12,8 @@ const want = { width: Number(params.get('width') || 640), height: Number(params.
 
 // What the page is doing, for people (the status box) and tests (window.livesingerPerform).
 const live = { state: 'starting', id: null, error: null, framesSent: 0, width: 0, height: 0,
-  fps: 0 };
+  fps: 0, audio: false, audioBytesSent: 0 };
+const wantAudio = params.get('audio') !== '0';
 window.livesingerPerform = live;
 
 const $ = (id) => document.getElementById(id);
@@ -41,10 +44,19 @@ async function openCamera() {
     throw new Error('this browser gives no camera here: open the page over https:// or on '
       + 'localhost (browsers only allow cameras in secure contexts)');
   }
+  const video = { width: { ideal: want.width }, height: { ideal: want.height },
+    frameRate: { ideal: want.fps } };
+  // A singer's voice as it is: no echo cancelling, noise suppression or gain riding.
+  const audio = { echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+  if (wantAudio) {
+    try {
+      return await navigator.mediaDevices.getUserMedia({ audio, video });
+    } catch (err) {  // no microphone (or refused): the camera alone
+      console.warn(`no microphone (${err.name}): sending the camera alone`);
+    }
+  }
   try {
-    return await navigator.mediaDevices.getUserMedia({ audio: false, video: {
-      width: { ideal: want.width }, height: { ideal: want.height },
-      frameRate: { ideal: want.fps } } });
+    return await navigator.mediaDevices.getUserMedia({ audio: false, video });
   } catch (err) {
     throw new Error(`cannot open the camera (${err.name}): ${err.message}`);
   }
@@ -64,6 +76,8 @@ async function start() {
     show('connecting', 'wait');
     pc = new RTCPeerConnection();
     for (const track of stream.getVideoTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+    for (const track of stream.getAudioTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+    live.audio = stream.getAudioTracks().length > 0;
     pc.addEventListener('connectionstatechange', onState);
     await pc.setLocalDescription(await pc.createOffer());
     await new Promise((resolve) => {  // the engine takes no trickled candidates
@@ -97,6 +111,7 @@ async function updateStats() {
   if (!pc) return;
   const report = await pc.getStats();
   report.forEach((r) => {
+    if (r.type === 'outbound-rtp' && r.kind === 'audio') live.audioBytesSent = r.bytesSent || 0;
     if (r.type === 'outbound-rtp' && r.kind === 'video') {
       live.framesSent = r.framesSent || 0;
       live.width = r.frameWidth || 0;

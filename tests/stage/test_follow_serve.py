@@ -71,7 +71,9 @@ async def test_serve_follows_a_midi_performer(tmp_path: Path) -> None:
 @pytest.mark.parametrize("options,message", [
     ({"follow": "performer"}, "--follow performer needs --song"),
     ({"performer_audio": "x.wav"}, "need --follow PART"),
-    ({"follow": "performer", "song": "twinkle"}, "name one input"),
+    ({"follow": "performer", "song": "twinkle", "performer_audio": "x.wav",
+      "performer_midi": "x.mid"}, "name one input.*not both"),
+    ({"follow": "performer", "song": "twinkle"}, "--follow performer: .*performer"),
 ])
 async def test_follow_options_checked(options: dict[str, str], message: str) -> None:
     with pytest.raises(ServeError, match=message):
