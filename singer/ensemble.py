@@ -13,7 +13,7 @@ import bisect
 import threading
 import zlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
@@ -46,6 +46,40 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+@dataclass(frozen=True, slots=True)
+class LineEdit:
+    """One edit of a singer's line, small and picklable, so a copy of the ensemble in another
+    process (the synthesis process) can replay it and stay sample for sample the same.
+
+    ``op`` names the ``SingerLine`` method (``set_notes``, ``add_expression``, ``set_voice``,
+    ``fold_before``) or ``add_line``; ``args`` are its arguments (``set_notes`` sends how
+    many leading and trailing notes stay and the notes between them, not the whole list).
+    """
+
+    singer: str
+    op: str
+    args: tuple[object, ...]
+
+
+EditListener = Callable[[LineEdit], None]
+"""Receives every edit of an ensemble's lines, on the thread that made it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineState:
+    """Everything that decides what a ``SingerLine`` sings (picklable): enough to build an
+    identical line elsewhere (``SingerLine.from_state``)."""
+
+    name: str
+    voice: VoiceProfile
+    seed: int
+    hop: int
+    expression: Expression
+    notes: tuple[Note, ...]
+    events: tuple[ExpressionEvent, ...]
+    phrase_starts: tuple[int, ...]
+
+
 class SingerLine:
     """One singer: voice, seed, and the notes and expression changes it will sing.
 
@@ -71,6 +105,8 @@ class SingerLine:
         # (the audio thread and the pose stream after an edit) waits for it instead of
         # computing it again beside it.
         self._inflight: dict[object, tuple[int, threading.Event]] = {}
+        self.listener: EditListener | None = None
+        """Told of every edit (the ensemble sets it: see ``Ensemble.set_listener``)."""
         # Filter designs and this seed's jitter tables, now rather than on the first live note.
         compile_track([Note(0, 4 * hop, 60.0, "a", ("a",))], voice, hop=hop, seed=seed,
                       frame_range=(0, 8))
@@ -100,12 +136,25 @@ class SingerLine:
         """
         ordered = sorted(notes, key=lambda n: n.t_on)
         with self._lock:
-            old_starts = self._phrase_starts
+            old_notes, old_starts = self._notes, self._phrase_starts
         starts = _phrase_starts_from(ordered, old_starts, changed_from)
         with self._lock:
             self._notes = ordered
             self._phrase_starts = starts
             self._invalidate(changed_from)
+        if self.listener is not None:
+            head, tail = _common_ends(old_notes, ordered)
+            self.listener(LineEdit(self.name, "set_notes",
+                                   (head, tuple(ordered[head:len(ordered) - tail]), tail,
+                                    changed_from)))
+
+    def _set_notes_between(self, head: int, middle: tuple[Note, ...], tail: int,
+                           changed_from: int) -> None:
+        """Replay of a ``set_notes`` edit: the first ``head`` and last ``tail`` notes stay,
+        ``middle`` replaces what is between them."""
+        with self._lock:
+            old = self._notes
+        self.set_notes(old[:head] + list(middle) + old[len(old) - tail:], changed_from)
 
     def add_expression(self, sample: int, field: str, value: float) -> None:
         """Glide expression ``field`` to ``value`` from show sample ``sample`` on.
@@ -117,6 +166,8 @@ class SingerLine:
             self._events = [e for e in self._events if e[0] != sample or e[1] != field]
             self._events.append((sample, field, value))
             self._invalidate(sample)
+        if self.listener is not None:
+            self.listener(LineEdit(self.name, "add_expression", (sample, field, value)))
 
     @property
     def expression_events(self) -> list[ExpressionEvent]:
@@ -149,6 +200,8 @@ class SingerLine:
             if dropped:
                 self._notes = [n for n in self._notes if n.t_off >= sample]
                 self._phrase_starts = [s for s in self._phrase_starts if s >= sample]
+        if (done or dropped) and self.listener is not None:
+            self.listener(LineEdit(self.name, "fold_before", (sample,)))
         return len(done), dropped
 
     def set_voice(self, voice: VoiceProfile, from_sample: int) -> None:
@@ -156,6 +209,41 @@ class SingerLine:
         with self._lock:
             self.voice = voice
             self._invalidate(from_sample)
+        if self.listener is not None:
+            self.listener(LineEdit(self.name, "set_voice", (voice, from_sample)))
+
+    def apply(self, edit: LineEdit) -> None:
+        """Replay an edit made to a copy of this line (see ``LineEdit``)."""
+        if edit.op == "set_notes":
+            head, middle, tail, changed_from = edit.args
+            self._set_notes_between(head, middle, tail, changed_from)  # type: ignore[arg-type]
+        elif edit.op == "add_expression":
+            sample, field, value = edit.args
+            self.add_expression(sample, field, value)  # type: ignore[arg-type]
+        elif edit.op == "set_voice":
+            voice, from_sample = edit.args
+            self.set_voice(voice, from_sample)  # type: ignore[arg-type]
+        elif edit.op == "fold_before":
+            self.fold_before(edit.args[0])  # type: ignore[arg-type]
+        else:
+            raise ValueError(f"unknown edit {edit.op!r} of singer {self.name!r}")
+
+    def state(self) -> LineState:
+        """What this line sings now (see ``LineState``)."""
+        with self._lock:
+            return LineState(self.name, self.voice, self.seed, self.hop, self.expression,
+                             tuple(self._notes), tuple(self._events),
+                             tuple(self._phrase_starts))
+
+    @classmethod
+    def from_state(cls, state: LineState) -> SingerLine:
+        """A line singing exactly what the line ``state`` was taken from sings."""
+        line = cls(state.name, state.voice, seed=state.seed, expression=state.expression,
+                   hop=state.hop)
+        line._notes = list(state.notes)
+        line._events = list(state.events)
+        line._phrase_starts = list(state.phrase_starts)
+        return line
 
     def _invalidate(self, sample: int) -> None:
         """Drop cached blocks whose computation window reaches ``sample`` or later."""
@@ -308,6 +396,20 @@ PHRASE_CONTEXT_S = 1.0
 """Longer than any consonant lead or coda: notes further apart do not shape each other."""
 
 
+def _common_ends(old: list[Note], new: list[Note]) -> tuple[int, int]:
+    """How many leading and (after those) trailing notes ``old`` and ``new`` share (identity
+    first: an edit keeps most note objects, so this is cheap even for a long song)."""
+    n = min(len(old), len(new))
+    head = 0
+    while head < n and (old[head] is new[head] or old[head] == new[head]):
+        head += 1
+    tail = 0
+    while tail < n - head and (old[-1 - tail] is new[-1 - tail]
+                               or old[-1 - tail] == new[-1 - tail]):
+        tail += 1
+    return head, tail
+
+
 def _phrase_starts_from(notes: list[Note], old_starts: list[int], changed_from: int
                         ) -> list[int]:
     """Phrase starts of ``notes``, recomputed only around and after ``changed_from`` (the
@@ -367,7 +469,30 @@ class Ensemble:
         self.synth = synth
         self.lines = list(lines)
         self._lock = threading.Lock()
+        self._listener: EditListener | None = None
         self.reset()
+
+    def set_listener(self, listener: EditListener | None) -> None:
+        """Tell ``listener`` of every edit of every line from now on (``add_line`` too), in
+        the order they are made; ``apply`` replays them on a copy."""
+        with self._lock:
+            self._listener = listener
+            for line in self.lines:
+                line.listener = listener
+
+    def apply(self, edit: LineEdit) -> None:
+        """Replay an edit made to a copy of this ensemble (``add_line`` or a line's edit)."""
+        if edit.op == "add_line":
+            self.add_line(SingerLine.from_state(edit.args[0]))  # type: ignore[arg-type]
+            return
+        line = self.line(edit.singer)
+        if line is None:
+            raise ValueError(f"edit {edit.op!r} of unknown singer {edit.singer!r}")
+        line.apply(edit)
+
+    def states(self) -> list[LineState]:
+        """What every singer sings now (to build a copy: ``SingerLine.from_state``)."""
+        return [line.state() for line in list(self.lines)]
 
     def reset(self) -> None:
         """Start every oscillator from phase 0 (a new show)."""
@@ -386,6 +511,9 @@ class Ensemble:
         """
         with self._lock:
             self.lines.append(line)
+            line.listener = self._listener
+            if self._listener is not None:
+                self._listener(LineEdit(line.name, "add_line", (line.state(),)))
             self._state = _with_new_singer(self._state, self.synth.device)
             self._snapshots = {t: _with_new_singer(state, self.synth.device)
                                for t, state in self._snapshots.items()}
@@ -424,11 +552,12 @@ class Ensemble:
         return out
 
     def prefetch(self, start_sample: int, horizon_s: float = 0.6,
-                 yield_now: Callable[[], bool] | None = None) -> int:
+                 yield_now: Callable[[], bool] | None = None, params: bool = True) -> int:
         """Compute the controls of every singer's coming blocks ahead of the audio thread.
 
         Stops early when ``yield_now()`` turns true. Returns how many blocks it computed.
-        Safe to call from another thread.
+        Safe to call from another thread. ``params=False``: the controls only, not the
+        synthesis parameters (where another process renders, the controls serve lip-sync).
         """
         first = start_sample // self.synth.hop // BLOCK_FRAMES
         last = (start_sample + int(horizon_s * SAMPLE_RATE_HZ)) // self.synth.hop // BLOCK_FRAMES
@@ -437,7 +566,9 @@ class Ensemble:
             for block in range(first, last + 1):
                 if yield_now is not None and yield_now():
                     return done
-                if not line.has_block(block, self.synth):
+                if not params:
+                    line.track_block(block)  # cached: cheap when already there
+                elif not line.has_block(block, self.synth):
                     line.block_params(self.synth, block)
                     done += 1
         return done

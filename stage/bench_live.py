@@ -86,9 +86,10 @@ def run_console(port: int, notes: int, note_s: float, gap_s: float,
 
 async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11,
                     bad_per_s: float = 2000.0, chunk_ms: float = 5.0,
-                    realtime: bool = False) -> dict[str, object]:
+                    realtime: bool = False, synthesis: str = "process") -> dict[str, object]:
     """Measure note-on latency over ``notes`` notes while flooding with malformed packets
-    (``realtime``: with the synthesis thread scheduled as ``serve --realtime`` does)."""
+    (``realtime``: with synthesis scheduled as ``serve --realtime`` does; ``synthesis``:
+    where the engine renders, as ``serve --synthesis``)."""
     # the engine's side only: the console process imports this module without torch
     from singer.bench import machine_name
     from stage.serve import REALTIME_PRIORITY, ServeOptions, serve
@@ -103,9 +104,10 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
         ready.set()
 
     opts = ServeOptions(osc_port=0, http_port=None, headless=True, chunk_ms=chunk_ms,
-                        realtime_priority=REALTIME_PRIORITY if realtime else None)
+                        realtime_priority=REALTIME_PRIORITY if realtime else None,
+                        synthesis=synthesis)
     task = asyncio.ensure_future(serve(opts, on_ready, handles=engine))
-    await asyncio.wait_for(ready.wait(), 30)
+    await asyncio.wait_for(ready.wait(), 120)  # a synthesis process imports torch first
     pacer = engine["pacer"]
     pacer.add_sink(captured.append)  # type: ignore[attr-defined]
     osc = engine["osc"]
@@ -122,6 +124,8 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
     xruns = pacer.xruns  # type: ignore[attr-defined]
     late_edits = pacer.late_edits  # type: ignore[attr-defined]
     turnaround = np.array(pacer.edit_turnaround_ms)  # type: ignore[attr-defined]
+    margin_ms = 1000 * pacer.edit_margin_s  # type: ignore[attr-defined]
+    synthesis_state = pacer.synthesis_state()  # type: ignore[attr-defined]
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 
@@ -141,7 +145,8 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
     ms = np.array(latencies)
     return {
         "bench": "osc", "notes": notes, "notes_heard": int(len(ms)),
-        "chunk_ms": chunk_ms, "realtime": pacer.realtime_scheduling,  # type: ignore[attr-defined]
+        "chunk_ms": chunk_ms, "synthesis": synthesis,
+        "realtime": pacer.realtime_scheduling,  # type: ignore[attr-defined]
         "latency_ms_p50": round(float(np.percentile(ms, 50)), 3) if len(ms) else None,
         "latency_ms_p99": round(float(np.percentile(ms, 99)), 3) if len(ms) else None,
         "latency_ms_max": round(float(ms.max()), 3) if len(ms) else None,
@@ -151,7 +156,8 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
         if len(turnaround) else None,
         "edit_turnaround_ms_p99": round(float(np.percentile(turnaround, 99)), 3)
         if len(turnaround) else None,
-        "xruns": xruns, "late_edits": late_edits, "machine": machine_name(),
+        "xruns": xruns, "late_edits": late_edits, "edit_margin_ms_at_end": round(margin_ms, 1),
+        "synthesis_restarts": synthesis_state.get("restarts", 0), "machine": machine_name(),
         "cpus": os.cpu_count(),
     }
 

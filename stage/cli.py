@@ -10,8 +10,15 @@ import sys
 from pathlib import Path
 
 from singer.contracts import SAMPLE_RATE_HZ
-from stage import provenance_cli
-from stage.cli_types import host_port, ice_server, listen_port, mocap_source, mqtt_url
+from stage import duet_cli, mix_cli, provenance_cli, voices_cli
+from stage.cli_types import (
+    host_port,
+    ice_server,
+    listen_port,
+    mocap_source,
+    mqtt_url,
+    publish_target,
+)
 
 log = logging.getLogger("livesinger")
 
@@ -51,12 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("render", help="render a score offline to a WAV file",
                        description="Render a score (MusicXML, MIDI, USTX, UST) to a 48 kHz "
-                                   "mono WAV. Score time t lands at WAV time t.")
+                                   "mono WAV, marked and labelled as AI-generated "
+                                   "(docs/provenance.md). Score time t lands at WAV time "
+                                   "t + 1.5 s after the audible label (at t with "
+                                   "--no-audible-label).")
     p.add_argument("score", help="score file, or the name of a song in the library")
     p.add_argument("-o", "--output", required=True, help="output WAV path")
     p.add_argument("--voice", default=None,
-                   help="voice name (default: the song's own, else soprano); "
+                   help=voices_cli.VOICE_HELP + " (default: the song's own, else soprano); "
                         "comma-separate to give each part its voice")
+    p.add_argument("--voices", metavar="DIR", action="append", default=[],
+                   help=voices_cli.VOICES_DIR_HELP)
     p.add_argument("--seed", type=int, default=0, help="random seed (jitter, noise)")
     p.add_argument("--lang", default="auto", choices=["auto", "zh", "en"],
                    help="lyrics language (default: detect)")
@@ -70,6 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "declared by the file, else guessed from all its text)")
     p.add_argument("--no-watermark", action="store_true",
                    help="leave out the inaudible watermark (the AIGC label is always written)")
+    mix_cli.add_render_options(p)
+    provenance_cli.add_render_options(p)
     p.set_defaults(run=cmd_render)
 
     p = sub.add_parser("demo", help="sing the demo song live through the engine",
@@ -88,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stage page port (default 8080, or any free one)")
     p.add_argument("--avatar", default=None, help="a .vrm avatar (default: the built-in one)")
     p.add_argument("--no-open", action="store_true", help="do not open the stage page")
+    provenance_cli.add_show_options(p)
     p.set_defaults(run=cmd_demo)
 
     p = sub.add_parser("serve", help="run the engine for a live show (OSC, MQTT)",
@@ -132,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true",
                    help="schedule the synthesis thread SCHED_FIFO, as audio servers do (needs "
                         "root or CAP_SYS_NICE; for an engine with the machine to itself)")
+    p.add_argument("--synthesis", choices=("process", "thread"), default="process",
+                   help="render in a process of its own, off the network loop's GIL "
+                        "(default), or in a thread of the engine (docs/synthesis.md)")
     p.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     p.add_argument("--mocap", metavar="SOURCE", type=mocap_source, default=None,
                    help="drive the avatar from camera:N, a video file, an image folder, "
@@ -145,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "turn[s]:USER:PASSWORD@HOST[:PORT][?transport=udp|tcp]; repeatable "
                         "(one of each kind). Default: none, so nothing is asked of a public "
                         "STUN server; loopback and LAN viewers need none")
+    p.add_argument("--publish", metavar="TARGET", type=publish_target, action="append",
+                   default=[],
+                   help="also publish the show (audio + pose) into a Janus VideoRoom: "
+                        "janus:http://HOST:PORT/janus?room=N[&secret=S]; repeatable; Janus "
+                        "then serves the viewers and fans out to edges (docs/janus.md)")
+    provenance_cli.add_show_options(p)
+    duet_cli.add_serve_options(p)
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("mocap", help="motion capture alone: camera/video/images -> VMC",
@@ -186,15 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="print the summary as JSON")
     a.set_defaults(run=cmd_avatar_check)
 
-    p = sub.add_parser("voices", help="list the built-in voices")
-    p.set_defaults(run=cmd_voices)
-
     p = sub.add_parser("bench", help="run a benchmark and print JSON lines")
     bench = p.add_subparsers(title="benchmarks", metavar="WHAT")
     b = bench.add_parser("voice", help="per-chunk compute time for 1, 8, 32 voices")
     b.add_argument("--json", action="store_true", help="one JSON object per line (default)")
     b.add_argument("--seconds", type=float, default=5.0, help="audio seconds per run")
     b.add_argument("--voices", default="1,8,32", help="comma-separated voice counts")
+    b.add_argument("--backends", default="builtin",
+                   help="comma-separated backends to measure: builtin, utau, diffsinger "
+                        "(the last two on stand-in banks; default builtin)")
     b.set_defaults(run=cmd_bench_voice)
     b = bench.add_parser("osc", help="OSC note-on -> first sample latency, malformed floods")
     b.add_argument("--json", action="store_true", help="one JSON object per line (default)")
@@ -203,12 +228,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="malformed packets per second sent meanwhile")
     b.add_argument("--realtime", action="store_true",
                    help="run the engine as `serve --realtime` does (SCHED_FIFO synthesis)")
+    b.add_argument("--synthesis", choices=("process", "thread"), default="process",
+                   help="where the engine renders, as `serve --synthesis`")
     b.set_defaults(run=cmd_bench_osc)
     b = bench.add_parser("webrtc", help="cue -> audible in Chromium, sync, CPU per viewer")
     b.add_argument("--json", action="store_true", help="one JSON object per line (default)")
-    b.add_argument("--viewers", default="1,2,4,8,16,24",
-                   help="comma-separated viewer counts (one page, the rest WHEP listeners)")
+    b.add_argument("--viewers", default=None,
+                   help="comma-separated viewer counts (one page, the rest WHEP listeners or, "
+                        "with --janus, Janus subscribers; default 1,2,4,8,16,24, with --janus "
+                        "1,2,4,8,16,32,64)")
     b.add_argument("--cues", type=int, default=8, help="cues per viewer count")
+    b.add_argument("--janus", action="store_true",
+                   help="watch through a local Janus (the Debian package) the engine publishes "
+                        "into: engine and Janus CPU per viewer, cue -> audible through Janus")
     b.set_defaults(run=cmd_bench_webrtc)
     b = bench.add_parser("mocap", help="capture -> PoseFrame latency and fps vs bare mediapipe")
     b.add_argument("--json", action="store_true", help="one JSON object per line (default)")
@@ -216,7 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--hands", action="store_true", help="track hands too")
     b.set_defaults(run=cmd_bench_mocap)
     provenance_cli.add_bench(bench)
+    duet_cli.add_bench(bench)
     provenance_cli.add_commands(sub)
+    voices_cli.add_commands(sub)
+    duet_cli.add_commands(sub)
     return parser
 
 
@@ -246,12 +281,11 @@ def load_score_or_song(ref: str, language: str = "auto",  # type: ignore[no-unty
 
 
 def _voices(arg: str | None, song: str) -> list[str]:
-    from singer.voices import UnknownVoiceError, get_voice
-
+    """Built-in voice names for the live show (a bank is answered with a clear error)."""
     names = (arg or DEMO_VOICES.get(Path(song).stem, "soprano")).split(",")
     try:
-        return [get_voice(n).name for n in names]
-    except UnknownVoiceError as err:
+        return [voices_cli.live_voice_name(n) for n in names]
+    except voices_cli.VoiceRefError as err:
         raise CliError(str(err)) from None
 
 
@@ -262,23 +296,54 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     from singer.render import build_ensemble, render_ensemble
 
-    voices = _voices(args.voice, args.score)
+    try:
+        infos = voices_cli.resolve_refs(args.voice, DEMO_VOICES.get(Path(args.score).stem,
+                                                                    "soprano"), args.voices)
+    except voices_cli.VoiceRefError as err:
+        raise CliError(str(err)) from None
+    voices = [info.name for info in infos]
     score = load_score_or_song(args.score, args.lang, args.songs, args.encoding)
     for notice in score.notices:
         print(f"livesinger: notice: {notice}", file=sys.stderr)
-    ensemble = build_ensemble(score, voices, seed=args.seed)
-    total = ensemble.end_sample
+    score_file = mix_cli.score_path(args.score, args.songs)
+    try:  # a bad backing is said before the render, not after it
+        program_mix = mix_cli.wants_program(args, score_file)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    banks = any(info.type != "builtin" for info in infos)
+    ensemble = None if banks else build_ensemble(score, voices, seed=args.seed)
+    total = ensemble.end_sample if ensemble else score.end_sample
     with tqdm(total=round(total / SAMPLE_RATE_HZ, 1), unit="s", desc="rendering",
               disable=None, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio") as bar:
         def progress(done: int, _total: int) -> None:
             bar.n = round(done / SAMPLE_RATE_HZ, 1)
             bar.refresh()
-        audio = render_ensemble(ensemble, progress=progress)
+        if ensemble is not None:
+            audio = render_ensemble(ensemble, progress=progress)
+        else:
+            try:
+                audio = voices_cli.render_with_backends(score, infos, args.seed, progress)
+            except voices_cli.VoiceRefError as err:
+                raise CliError(str(err)) from None
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    audio, label = provenance_cli.mark_render(audio, watermark=not args.no_watermark)
+    song_audio = audio
+    program = None
+    if program_mix:
+        try:
+            program = mix_cli.render_program_mix(args, score, audio, score_file)
+        except ValueError as err:
+            raise CliError(str(err)) from None
+        audio = program.program
+    unmarked = len(audio)
+    audio, label = provenance_cli.mark_render(audio, watermark=not args.no_watermark,
+                                              producer=args.producer,
+                                              audible_label=not args.no_audible_label)
     sf.write(out, audio, SAMPLE_RATE_HZ, subtype="FLOAT")
     provenance_cli.label_file(out, label)
+    if program is not None and args.stems:
+        for path in mix_cli.write_stems(Path(args.stems), program, len(audio) - unmarked):
+            print(f"wrote {path}")
     print(f"wrote {out} ({len(audio) / SAMPLE_RATE_HZ:.2f} s, {', '.join(voices)})")
     if args.report:
         from singer.report import write_report
@@ -286,7 +351,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         def say(step: str) -> None:
             print(f"livesinger: report: {step}", file=sys.stderr, flush=True)
 
-        result = write_report(score, audio, args.report, subtitle=", ".join(voices),
+        result = write_report(score, song_audio, args.report, subtitle=", ".join(voices),
                               progress=say)
         print(f"wrote {args.report} (median pitch error {result.median_abs_cents:.1f} cents)")
     return 0
@@ -303,7 +368,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         headless=args.headless, open_page=not args.no_open,
         record=Path(args.record) if args.record else None, voice=voices[0], song=args.song,
         play_song=True, device=args.device, seed=args.seed,
-        avatar=Path(args.avatar) if args.avatar else None)
+        avatar=Path(args.avatar) if args.avatar else None,
+        **provenance_cli.show_options(args))
     summary = _run_show(opts)
     print(f"sang {summary['seconds']:.1f} s, {summary['xruns']} xruns"
           + (f"; recorded {summary['recording']}" if summary["recording"] else ""))
@@ -351,7 +417,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         avatar=Path(args.avatar) if args.avatar else None, chunk_ms=args.chunk_ms,
         lookahead_chunks=args.lookahead, device=args.device, mocap=args.mocap,
         vmc_out=args.vmc_out, realtime_priority=REALTIME_PRIORITY if args.realtime else None,
-        ice_servers=tuple(args.ice_server))
+        synthesis=args.synthesis, ice_servers=tuple(args.ice_server), publish=tuple(args.publish),
+        **provenance_cli.show_options(args), **duet_cli.serve_options(args))
     _run_show(opts)
     return 0
 
@@ -390,21 +457,34 @@ def cmd_bench_osc(args: argparse.Namespace) -> int:
     from stage.bench_live import bench_osc
 
     row = asyncio.run(bench_osc(notes=args.notes, bad_per_s=args.bad_per_s,
-                                realtime=args.realtime))
+                                realtime=args.realtime, synthesis=args.synthesis))
     print(json.dumps(row), flush=True)
     return 0
 
 
 def cmd_bench_webrtc(args: argparse.Namespace) -> int:
-    """``livesinger bench webrtc``: a stage page in Chromium plus WHEP listeners."""
+    """``livesinger bench webrtc [--janus]``: a stage page in Chromium plus WHEP listeners
+    (or, through Janus, aiortc subscribers)."""
     from stage.bench_web import bench_webrtc
 
+    viewers = args.viewers or ("1,2,4,8,16,32,64" if args.janus else "1,2,4,8,16,24")
     try:
-        counts = tuple(int(v) for v in args.viewers.split(","))
+        counts = tuple(int(v) for v in viewers.split(","))
     except ValueError:
-        raise CliError(f"--viewers wants comma-separated numbers, got {args.viewers!r}") from None
-    asyncio.run(bench_webrtc(counts, cues=args.cues,
-                             on_row=lambda row: print(json.dumps(row), flush=True)))
+        raise CliError(f"--viewers wants comma-separated numbers, got {viewers!r}") from None
+    if not counts or min(counts) < 1:
+        raise CliError(f"--viewers wants counts of 1 or more, got {viewers!r}")
+    def on_row(row: dict[str, object]) -> None:
+        print(json.dumps(row), flush=True)
+    if args.janus:
+        from stage.bench_janus import bench_webrtc_janus
+        from streams.janus.local import janus_binary
+
+        if janus_binary() is None:
+            raise CliError("--janus: janus is not installed (Debian package 'janus')")
+        asyncio.run(bench_webrtc_janus(counts, cues=args.cues, on_row=on_row))
+        return 0
+    asyncio.run(bench_webrtc(counts, cues=args.cues, on_row=on_row))
     return 0
 
 
@@ -465,15 +545,6 @@ def cmd_avatar_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_voices(_args: argparse.Namespace) -> int:
-    """``livesinger voices``: the built-in voices."""
-    from singer.voices import VOICES
-
-    for voice in VOICES.values():
-        print(f"{voice.name:10s} {voice.description}")
-    return 0
-
-
 def cmd_bench_voice(args: argparse.Namespace) -> int:
     """``livesinger bench voice``: JSON lines of chunk timings."""
     from singer.bench import run_voice_benchmarks
@@ -482,10 +553,25 @@ def cmd_bench_voice(args: argparse.Namespace) -> int:
         counts = tuple(int(v) for v in args.voices.split(","))
     except ValueError:
         raise CliError(f"--voices wants comma-separated numbers, got {args.voices!r}") from None
-    for row in run_voice_benchmarks(counts, args.seconds):
-        print(json.dumps(row), flush=True)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = sorted(set(backends) - {"builtin", "utau", "diffsinger"})
+    if unknown:
+        raise CliError(f"--backends: unknown {', '.join(unknown)} (builtin, utau, diffsinger)")
+    if "builtin" in backends:
+        for row in run_voice_benchmarks(counts, args.seconds):
+            print(json.dumps(row), flush=True)
+    if set(backends) - {"builtin"}:
+        from singer.backends.bench import run_backend_benchmarks
+
+        for row in run_backend_benchmarks([b for b in backends if b != "builtin"],
+                                          max(counts), args.seconds):
+            print(json.dumps(row), flush=True)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's main: subcommand modules raise ``stage.cli.CliError``, which
+    # this ``__main__`` copy's own class would not catch.
+    from stage.cli import main as _main
+
+    sys.exit(_main())

@@ -13,9 +13,10 @@ import logging
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -25,10 +26,10 @@ from singer.lyrics import LyricError, detect_language, phonemize_word
 from singer.score import Score, ScoreError
 from singer.synth import HarmonicNoiseSynth
 from singer.voices import UnknownVoiceError, get_voice
-from stage.cuelist import CueEntry, CueList
+from stage.cuelist import CueEntry, CueList, CueListError, dump_cue_list, parse_cue_list
 from stage.pacer import AudioPacer
 from stage.song_loader import ScoreLoader, SongLoader
-from streams.cue import Cue, CueError
+from streams.cue import Cue, CueError, describe
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +39,12 @@ OPEN_NOTE_S = 600.0
 MAX_LYRIC_QUEUE = 256
 MAX_SINGERS = 8
 """Singers a show holds at most by default (the lead, song parts and singers cues name)."""
-NO_SOUND_CHANGE = frozenset({"lyric", "thump"})
+NO_SOUND_CHANGE = frozenset({"lyric", "thump", "playhead"})
 """Cues that change nothing already rendered: no re-render after them."""
 EDIT_QUIET_S = 0.03
 """After an edit, prefetching waits this long: the audio thread re-renders undisturbed."""
 CUE_LIST_FIRES = frozenset({"go", "cue.start"})
+PrefetchMode = Literal["params", "controls", "off"]
 
 
 @dataclass
@@ -111,6 +113,13 @@ class Director:
         self.cues_applied = 0
         self.last_cue_latency_ms: float | None = None
         self._last_edit = 0.0
+        self.follow_status: Callable[[], dict[str, object]] | None = None
+        """Follow mode's state for ``status()`` (set by ``stage.follow_live``)."""
+        self.prefetch: PrefetchMode = "params"
+        """What ``run_prefetch`` computes ahead: ``params`` (controls and synthesis
+        parameters, for the synthesis thread), ``controls`` (where a synthesis process
+        renders, this copy of the ensemble serves only lip-sync) or ``off`` (nothing reads
+        it ahead: it only folds what was played)."""
         # Load the pronouncing dictionaries now, not on the first live note mid-show.
         self._default_phonemes = phonemize_word([default_syllable],
                                                 detect_language([default_syllable]))[0]
@@ -130,15 +139,21 @@ class Director:
         """
         # The audio thread must get the interpreter back quickly from Python-heavy threads.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
-        ahead = int(ahead_s * SAMPLE_RATE_HZ)
         while True:
             since_edit = time.monotonic() - self._last_edit
             if since_edit < EDIT_QUIET_S:  # let the audio thread re-render the edit alone
                 await asyncio.sleep(EDIT_QUIET_S - since_edit)
                 continue
-            await asyncio.to_thread(self.ensemble.prefetch, self.pacer.playout_sample + ahead,
-                                    0.6, lambda: time.monotonic() - self._last_edit
-                                    < EDIT_QUIET_S)
+            params = self.prefetch == "params"
+            # controls for lip-sync: from playout (no audio thread computes them here), and
+            # just the next block or so (edits would make more of it wasted work)
+            ahead = int((ahead_s if params else 0.0) * SAMPLE_RATE_HZ)
+            if self.prefetch != "off":
+                await asyncio.to_thread(self.ensemble.prefetch,
+                                        self.pacer.playout_sample + ahead,
+                                        0.6 if params else 0.2,
+                                        lambda: time.monotonic() - self._last_edit
+                                        < EDIT_QUIET_S, params)
             self._fold_played()  # a long show without cues must not keep its past either
             await asyncio.sleep(period_s)
 
@@ -209,6 +224,72 @@ class Director:
         self.pacer.rewind(at)
         return reply
 
+    def set_cue_list(self, cue_list: CueList) -> None:
+        """Make ``cue_list`` the show's cue list (its songs start parsing now); the playhead
+        stands by its first cue."""
+        self.cue_list = cue_list
+        self.songs.preload(_cue_list_songs(cue_list))
+
+    def load_cue_text(self, text: str) -> dict[str, object]:
+        """Replace the cue list with one in the ``--cues`` file format (``CueError`` naming
+        the cue and command that is wrong; the old list stays then)."""
+        try:
+            cue_list = parse_cue_list(text, "cue list")
+        except CueListError as err:
+            raise CueError(str(err)) from None
+        self.set_cue_list(cue_list)
+        return {"cues": len(cue_list.entries), "standby": cue_list.peek_id()}
+
+    def cue_file(self) -> str:
+        """The cue list in the ``--cues`` file format (what the console downloads)."""
+        return dump_cue_list(self.cue_list)
+
+    def cue_list_state(self) -> dict[str, object]:
+        """The cue list for the console: entries (id, name, commands in words), the cue
+        standing by and the one fired last."""
+        cues = self.cue_list
+        return {"entries": [{"id": e.id, "name": e.name, "do": [describe(c) for c in e.commands]}
+                            for e in cues.entries],
+                "standby": cues.peek_id(), "last": cues.last_fired}
+
+    def song_state(self, max_syllables: int = 16) -> dict[str, object]:
+        """The loaded song for the director's console: tempo (the score's and the override),
+        bar lengths, and the lead's current lyric line with the index of the sung syllable."""
+        if self.song is None:
+            return {"title": None}
+        now = self.pacer.playout_sample if self._pacer else 0
+        beat = self.beat_at(now)
+        at_beat = beat if beat is not None else self._stopped_beat
+        notes = self._song_beats.get(LEAD, [])
+        current = next((i for i, (on, off, _) in enumerate(notes) if on <= at_beat < off),
+                       None)
+        here = current if current is not None else \
+            next((i for i, (on, _, _) in enumerate(notes) if on >= at_beat), len(notes))
+        if not notes:
+            return {"title": self.song.title, "score_bpm": None, "bpm": None, "line": [],
+                    "sung": None, "meters": [[0.0, 4.0]]}
+        here = min(here, len(notes) - 1)
+        first = here
+        while first > 0 and here - first < max_syllables // 2 and \
+                notes[first][0] - notes[first - 1][1] < 1.0:  # a rest of a beat ends a line
+            first -= 1
+        last = here
+        while last + 1 < len(notes) and last + 1 - first < max_syllables and \
+                notes[last + 1][0] - notes[last][1] < 1.0:
+            last += 1
+        placement = self._placement
+        return {
+            "title": self.song.title,
+            "score_bpm": round(self.song.tempo_map.bpm_at(max(0.0, at_beat)), 3),
+            "bpm": placement.bpm if placement else None,
+            "beat": None if beat is None else round(beat, 3),
+            "cued_beat": round(self._stopped_beat, 3),
+            "meters": [[m.beat, m.numerator * 4 / m.denominator]
+                       for m in self.song.time_signatures] or [[0.0, 4.0]],
+            "line": [n.lyric for _, _, n in notes[first:last + 1]],
+            "sung": None if current is None else current - first,
+        }
+
     def line(self, name: str) -> SingerLine:
         """The singer line called ``name`` (``CueError`` if there is none)."""
         return self._line(name)
@@ -255,6 +336,9 @@ class Director:
             return {"panic": True, "at_sample": at}
         if kind == "thump":
             return {"thump": True, "show_sample": self.pacer.playout_sample}
+        if kind == "playhead":
+            entry = self.cue_list.stand_by(str(args["id"]))
+            return {"standby": entry.id, "name": entry.name}
         if kind == "cue.stop":
             entry = self.cue_list.find(str(args["id"]))
             self._stop(at)
@@ -312,6 +396,19 @@ class Director:
         """The singer of each part of ``score``: the lead, then one named after the part."""
         return [LEAD if i == 0 else _singer_name(part.name, i)
                 for i, part in enumerate(score.parts)]
+
+    part_singers = _part_singers
+
+    def retime_song(self, notes: dict[str, list[Note]], at: int) -> None:
+        """Follow mode: the song notes of each named singer are now ``notes`` (those before
+        ``at`` as they were sung); what is not played yet is rendered again from ``at``."""
+        playout = self.pacer.playout_sample
+        for name, line_notes in notes.items():
+            settled = self._line(name).settled_before(playout)
+            self._singers[name].song = [n for n in line_notes if n.t_off >= settled]
+            self._refresh(name, at)
+        self._last_edit = time.monotonic()
+        self.pacer.rewind(at, placed=True)
 
     def _beat_offset(self, beat: float) -> float:
         """Samples from the placement's anchor beat to ``beat``."""
@@ -534,6 +631,8 @@ class Director:
             else round(self.last_cue_latency_ms, 3),
             "cues_applied": self.cues_applied,
             "next_cue": self.cue_list.peek_id(),
+            "follow": self.follow_status() if self.follow_status else None,
+            "synthesis": self._pacer.synthesis_state() if self._pacer else None,
         }
 
 

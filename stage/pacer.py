@@ -17,6 +17,10 @@ burst: synthesis never runs more than the maximum lookahead ahead of playout, ch
 play time has already passed are not rendered at all (skipped, counted in ``stale_chunks``;
 playout covers them as xruns, logged once per burst), and playout hands out late chunks one
 loop iteration at a time, so other tasks run in between.
+
+``stage.synthesis.ProcessPacer`` keeps all of this but renders in a process of its own
+(``serve --synthesis process``, the default): it overrides where chunks come from
+(``_due_chunks``), how synthesis hears of playout (``_advance``) and of an edit (``rewind``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ ChunkSink = Callable[[AudioChunk], None]
 """Receives every chunk at its play time; must not block (queue it and return)."""
 
 FADE_SAMPLES = 120
+GRACE_POLL_S = 0.0002
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,11 @@ class PacerConfig:
     lookahead_relax_s: float = 30.0
     """After this long without an xrun, a grown lookahead shrinks back by one chunk (every
     edit re-renders the whole lookahead: rendering far ahead for good is work wasted)."""
+    playout_grace_s: float = 0.002
+    """A due chunk that synthesis is rendering right now is waited for up to this long
+    before it is covered (a late edit or an xrun): handing a chunk out a little late moves
+    no sample on the show clock, and every sink already absorbs hand-out jitter of this size
+    (the event loop's own; the sound card's queue holds chunks, WebRTC sends 20 ms frames)."""
 
 
 class AudioPacer:
@@ -170,6 +180,11 @@ class AudioPacer:
                 self._stopping = True
                 self._cond.notify_all()
             producer.join(timeout=1.0)  # at most one chunk's render away
+
+    def synthesis_state(self) -> dict[str, object]:
+        """Where synthesis runs and how it fares (for the show's status)."""
+        return {"mode": "thread", "realtime": self.realtime_scheduling,
+                "render_errors": self.render_errors, "stale_chunks": self.stale_chunks}
 
     def earliest_editable_sample(self, margin_s: float | None = None) -> int:
         """The first chunk boundary that can still change: not played, and far enough ahead
@@ -310,11 +325,13 @@ class AudioPacer:
                         self.lookahead_chunks, 1000 * self.lookahead_chunks * n / SAMPLE_RATE_HZ)
 
     async def _run_playout(self, until_sample: int | None) -> None:
-        n = self.config.chunk_samples
         while until_sample is None or self._playout < until_sample:
             delay = self.clock.seconds_until(self._playout)
             # a late chunk still yields once: catching up never monopolises the event loop
             await asyncio.sleep(max(delay, 0.0))
+            grace_ns = time.monotonic_ns() + int(self.config.playout_grace_s * 1e9)
+            while self._rendering(self._playout) and time.monotonic_ns() < grace_ns:
+                await asyncio.sleep(GRACE_POLL_S)  # on its way: a moment more beats a cover
             chunk = self._take_due_chunk()
             for sink in list(self._sinks):
                 try:
@@ -323,20 +340,35 @@ class AudioPacer:
                     log.exception("audio sink %r failed; removing it", sink)
                     self.remove_sink(sink)
             self.chunks_played += 1
-            with self._cond:
-                self._playout += n
-                self._cond.notify_all()
+            self._advance()
 
-    def _take_due_chunk(self) -> AudioChunk:
-        t = self._playout
+    def _rendering(self, t: int) -> bool:
+        """Whether the chunk at ``t`` is not ready but synthesis is rendering it now."""
+        return t not in self._ready and self._next_render == t
+
+    def _advance(self) -> None:
+        """Move playout on by a chunk and tell synthesis (it renders against playout)."""
+        with self._cond:
+            self._playout += self.config.chunk_samples
+            self._cond.notify_all()
+
+    def _due_chunks(self, t: int) -> tuple[tuple[int, np.ndarray] | None,
+                                           tuple[int, np.ndarray] | None]:
+        """The chunk rendered for show sample ``t`` and the one an edit superseded there,
+        each as (generation, samples) or ``None``; drops what is older than ``t``."""
         with self._cond:
             ready = self._ready.pop(t, None)
             for old in [k for k in self._ready if k < t]:
                 del self._ready[old]
-            # only audio that continues what was just played can stand in or fade out
             standby = self._superseded.pop(t, None)
             for old in [k for k in self._superseded if k < t]:
                 del self._superseded[old]
+        return ready, standby
+
+    def _take_due_chunk(self) -> AudioChunk:
+        t = self._playout
+        ready, standby = self._due_chunks(t)
+        # only audio that continues what was just played can stand in or fade out
         if standby is not None and standby[0] != self._played_generation:
             standby = None
         if ready is not None:

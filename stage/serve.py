@@ -18,21 +18,29 @@ from typing import TYPE_CHECKING
 
 from rigs.pose import PoseFrame
 from singer.contracts import SAMPLE_RATE_HZ
+from singer.provenance.aigc import DEFAULT_PRODUCER, AigcLabel
+from singer.provenance.consent import USAGES, ConsentError, voice_record
+from singer.provenance.live import MarkedFanout
 from singer.synth import HarmonicNoiseSynth
+from stage.console import ShowHealth, catalog
 from stage.cuelist import CueList, load_cue_list
 from stage.director import LEAD, MAX_SINGERS, Director
 from stage.pacer import AudioPacer, PacerConfig
 from stage.posing import run_pose_stream
+from stage.show_provenance import ShowProvenance, WithProvenance
 from stage.song_loader import local_loader
 from stage.supervise import Supervisor
 from streams.auth import is_loopback
-from streams.cue import CueError, make_cue
+from streams.cue import CueError, CueHandler, make_cue
 from streams.ice import IceServerError, ice_configuration
 from streams.listen import ListenError
 from streams.recorder import AudioRecorder, PoseRecorder
 from streams.sound_device import SoundDeviceSink, SoundDeviceUnavailable
 
 if TYPE_CHECKING:
+    from stage.follow_desk import FollowDesk
+    from streams.janus.publisher import JanusPublisher
+    from streams.opus_encoder import ShowOpusEncoder
     from streams.osc import OscServer
     from streams.vmc import VmcSender
     from streams.web import WebServer
@@ -77,6 +85,9 @@ class ServeOptions:
     """Ask for ``SCHED_FIFO`` at this priority for the synthesis thread (``--realtime``): for
     an engine with the machine to itself; beside a browser drawing WebGL in software it can
     starve the page (measured)."""
+    synthesis: str = "process"
+    """Where chunks are rendered (``--synthesis``): ``process``, a process of its own, off
+    this process's GIL (docs/synthesis.md), or ``thread``, a thread of this process."""
     device: str | None = None
     seed: int = 0
     mocap: str | None = None
@@ -89,6 +100,30 @@ class ServeOptions:
     ice_servers: tuple[str, ...] = ()
     """STUN/TURN URLs for the WebRTC peers (``--ice-server``, ``streams.ice``); none by
     default, so no public STUN server is contacted."""
+    publish: tuple[str, ...] = ()
+    """Janus VideoRooms to publish the show into (``--publish janus:URL?room=N``,
+    docs/janus.md)."""
+    producer: str | None = None
+    """ContentProducer of the show's AIGC label (``--producer``; default ``livesinger``)."""
+    audible_label: str = "start"
+    """``start``: the audible AI label (rhythm cue) at show sample 0; ``off``: none, logged as
+    the show's explicit choice (docs/provenance.md)."""
+    follow: str | None = None
+    """Follow mode (``--follow PART``): the performer sings this part of ``song``; the idol
+    sings the others in time with them (docs/follow.md)."""
+    performer_audio: str | None = None
+    """The performer's voice for ``follow``: ``mic[:DEVICE]`` or a sound file."""
+    performer_midi: str | None = None
+    """The performer's MIDI for ``follow``: a MIDI input port name or a ``.mid`` file."""
+    on_silence: str = "hold"
+    """Follow mode, when the performer falls silent: ``hold`` or ``carry`` on."""
+    usage: str = "personal"
+    """What the show is for (``--usage``): personal, commercial or corporation; a voice or
+    avatar whose record does not allow it is refused."""
+
+
+SYNTHESIS_MODES = ("thread", "process")
+"""Where a show renders its chunks (``ServeOptions.synthesis``)."""
 
 
 class ServeError(ValueError):
@@ -104,6 +139,9 @@ def check_options(opts: ServeOptions) -> None:
     chunk = opts.chunk_ms * SAMPLE_RATE_HZ / 1000
     if chunk != int(chunk) or not 1 <= opts.chunk_ms <= 40:
         raise ServeError(f"--chunk-ms {opts.chunk_ms}: want 1..40 ms in whole samples")
+    if opts.synthesis not in SYNTHESIS_MODES:
+        raise ServeError(f"--synthesis {opts.synthesis}: want one of "
+                         f"{', '.join(SYNTHESIS_MODES)}")
     if not 1 <= opts.lookahead_chunks <= 16:
         raise ServeError(f"--lookahead {opts.lookahead_chunks}: want 1..16 chunks")
     if opts.songs is not None and not opts.songs.is_dir():
@@ -117,13 +155,41 @@ def check_options(opts: ServeOptions) -> None:
         ice_configuration(opts.ice_servers)
     except IceServerError as err:
         raise ServeError(f"--ice-server {err}") from None
-    if opts.avatar is not None:
-        from rigs.avatar import AvatarError, read_vrm
+    for target in opts.publish:
+        from streams.janus.target import JanusTargetError, parse_target
 
         try:
-            read_vrm(opts.avatar)
-        except AvatarError as err:
+            parse_target(target)
+        except JanusTargetError as err:
+            raise ServeError(f"--publish {err}") from None
+    if opts.audible_label not in ("start", "off"):
+        raise ServeError(f"--audible-label {opts.audible_label}: want start or off")
+    if opts.follow is not None or opts.performer_audio or opts.performer_midi:
+        if not opts.follow:
+            raise ServeError("--performer-audio/--performer-midi need --follow PART")
+        if not opts.song:
+            raise ServeError(f"--follow {opts.follow} needs --song (the duet score)")
+        if opts.performer_audio and opts.performer_midi:
+            raise ServeError(f"--follow {opts.follow}: name one input, --performer-audio or "
+                             "--performer-midi, not both (none: note events over OSC/MQTT)")
+        if opts.performer_audio == "page" and opts.mocap != "webrtc":
+            raise ServeError("--performer-audio page: the /perform page needs --mocap webrtc")
+        if opts.on_silence not in ("hold", "carry"):
+            raise ServeError(f"--on-silence {opts.on_silence}: want hold or carry")
+    if opts.usage not in USAGES:
+        raise ServeError(f"--usage {opts.usage}: want one of {', '.join(USAGES)}")
+    if opts.avatar is not None:
+        from rigs.avatar import AvatarError
+        from rigs.consent import read_avatar_licence
+
+        try:
+            read_avatar_licence(opts.avatar).check(opts.usage)
+        except (AvatarError, ConsentError) as err:
             raise ServeError(f"--avatar: {err}") from None
+    try:
+        voice_record(opts.voice).check(opts.usage)
+    except ConsentError as err:
+        raise ServeError(f"--voice: {err}") from None
 
 
 def score_loader(ref: str):  # type: ignore[no-untyped-def]
@@ -208,9 +274,20 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
                         song_folders=[opts.songs] if opts.songs else None,
                         max_singers=opts.max_singers)
     chunk = int(opts.chunk_ms * SAMPLE_RATE_HZ / 1000)
-    pacer = AudioPacer(director.render, config=PacerConfig(
-        chunk, opts.lookahead_chunks, realtime_priority=opts.realtime_priority))
+    config = PacerConfig(chunk, opts.lookahead_chunks, realtime_priority=opts.realtime_priority)
+    pacer: AudioPacer
+    if opts.synthesis == "process":
+        from stage.synthesis import ProcessPacer
+
+        pacer = ProcessPacer(director.ensemble, config=config, device=opts.device)
+    else:
+        pacer = AudioPacer(director.render, config=config)
     director.attach(pacer)
+    provenance = _provenance(opts, director)
+    # Every output gets the same marked chunk: the watermark (and the audible label) are
+    # applied once, here, before the fan-out to the recorder, viewers, sound card, Janus...
+    outputs = MarkedFanout(provenance.label, audible_label=opts.audible_label == "start")
+    pacer.add_sink(outputs)
     until = None
     if opts.song:
         score = await asyncio.to_thread(loader, opts.song)
@@ -221,29 +298,58 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
         if opts.play_song:
             director.apply_now(make_cue("song.play", {"beat": 0.0}), 0)
             until = score.end_sample + int(0.5 * SAMPLE_RATE_HZ)
+    follow = _follow(opts, director)
 
     feed, vmc, performer = _mocap_parts(opts, pacer)
-    web = osc = hub = None
+    _page_microphone(follow, performer, pacer)
+    hub = None
     if opts.http_port is not None:
         from streams.viewers import ViewerHub
-        from streams.web import WebServer
 
         hub = ViewerHub(ice_servers=opts.ice_servers)
-        pacer.add_sink(hub.push_audio)
+    # Janus publishers send the viewers' own 20 ms Opus frames (encoded once for all of them)
+    publishers = _publishers(opts, outputs, hub.rtp_encoder if hub else None)
+    control: CueHandler = WithProvenance(director, provenance)  # "aigc" in /status and MQTT
+    control = _with_follow(control, follow)  # follow.start/stop, perform.note_on (docs/follow.md)
+    if publishers:
+        from streams.janus.status import WithPublishers
+
+        control = WithPublishers(control, publishers)  # their state in /status and MQTT
+    web = osc = console = None
+    health = ShowHealth(pacer, performer=performer, mocap=feed)
+    if hub is not None and opts.http_port is not None:
+        from streams.director_socket import DirectorSocket
+        from streams.level_meter import LevelMeter
+        from streams.web import WebServer
+
+        health.hub = hub
+        outputs.add_sink(hub.push_audio)
+        meter = LevelMeter()
+        outputs.add_sink(meter)
+        songs = await asyncio.to_thread(catalog, opts.songs)
+        console = DirectorSocket(director, meter=meter, health=health,
+                                 catalog=lambda: songs)
         avatar = opts.avatar if opts.avatar else await asyncio.to_thread(default_avatar)
-        web = WebServer(hub, director, web_root=WEB_ROOT, avatar_path=avatar, host=opts.host,
+        try:
+            provenance.allow_avatar(avatar)
+        except ConsentError as err:
+            raise ServeError(f"--avatar: {err}") from None
+        web = WebServer(hub, control, web_root=WEB_ROOT, avatar_path=avatar, host=opts.host,
                         port=opts.http_port, token=opts.token,
-                        viewer_token=opts.viewer_token, performer=performer)
+                        viewer_token=opts.viewer_token, performer=performer, console=console)
+        web.response_headers["AIGC-Label"] = provenance.header()
     if opts.osc_port is not None:
         from streams.osc import OscServer
 
-        osc = OscServer(director, host=opts.host, port=opts.osc_port, token=opts.token)
+        osc = health.osc = OscServer(control, host=opts.host, port=opts.osc_port,
+                                     token=opts.token)
     bridge = None
     if opts.mqtt:
         from streams.mqtt import MqttBridge
 
         try:
-            bridge = MqttBridge(director, url=opts.mqtt, show=opts.show, token=opts.token)
+            bridge = health.mqtt = MqttBridge(control, url=opts.mqtt, show=opts.show,
+                                              token=opts.token)
         except ValueError as err:
             raise ServeError(f"--mqtt: {err}") from None
 
@@ -256,14 +362,17 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
         # Every port first: one that cannot be bound ends the start here (ListenError), before
         # any file is written, any device opened or the show clock started.
         await _listen(opts, vmc, web, osc)
-        recorder = AudioRecorder(opts.record / "audio.wav") if opts.record else None
-        pose_recorder = PoseRecorder(opts.record / "pose.jsonl") if opts.record else None
+        label = provenance.label
+        recorder = AudioRecorder(opts.record / "audio.wav", label) if opts.record else None
+        pose_recorder = PoseRecorder(opts.record / "pose.jsonl", label) if opts.record else None
         if recorder:
-            pacer.add_sink(recorder)
+            outputs.add_sink(recorder)
+        if opts.follow:
+            _open_follow(opts, follow, pacer)
         if not opts.headless:
             try:
                 card = SoundDeviceSink(chunk)
-                pacer.add_sink(card)
+                outputs.add_sink(card)
             except SoundDeviceUnavailable as err:
                 log.info("%s; carrying on without it", err)
                 print(f"livesinger: {err}; carrying on without it", file=sys.stderr)
@@ -271,12 +380,17 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             s for s in (pose_recorder, hub.push_pose if hub else None) if s is not None]
         if vmc:
             pose_sinks.append(vmc.send)
+        pose_sinks.extend(publisher.push_pose for publisher in publishers)
+        if opts.synthesis == "process":  # it renders from its own copy; ours serves lip-sync
+            director.prefetch = "controls" if pose_sinks else "off"
         realtime_gc()  # everything is set up: nothing of it needs collecting during the show
         async with asyncio.TaskGroup() as group:
             # Only the pacer ends the show; a helper that fails is logged and restarted.
             play = group.create_task(pacer.run(until_sample=until))
             play.add_done_callback(lambda _t: stop.set())
-            helpers = Supervisor(group)
+            helpers = health.helpers = Supervisor(group)
+            if console:
+                helpers.start("director console", console.run)
             helpers.start("prefetch", director.run_prefetch)
             if pose_sinks:
                 helpers.start("pose stream", lambda: run_pose_stream(
@@ -285,13 +399,19 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
                     singer_mouth_wins=opts.singer_mouth_wins))
             if feed:
                 helpers.start("mocap", feed.run_guarded)
+            if follow:
+                helpers.start("follow", follow.run)
             if bridge:
                 helpers.start("mqtt", bridge.run)
+            for number, publisher in enumerate(publishers, 1):
+                helpers.start(f"janus publisher {number}", publisher.run)
             ports: dict[str, object] = {"osc": osc.port if osc else None,
                                         "http": web.port if web else None}
             if handles is not None:
                 handles.update(director=director, pacer=pacer, osc=osc, web=web, hub=hub,
-                               mocap=feed, performer=performer, helpers=helpers)
+                               mocap=feed, performer=performer, helpers=helpers,
+                               publishers=publishers, provenance=provenance, follow=follow,
+                               outputs=outputs)
             while pacer.chunks_played == 0:  # ready means the show clock is running
                 await asyncio.sleep(0.01)
             _announce(opts, ports, recorder)
@@ -311,7 +431,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             if surface:
                 with contextlib.suppress(Exception):
                     await surface.stop()
-        for sink in (recorder, pose_recorder, card):
+        for sink in (recorder, pose_recorder, card, follow):
             if sink:
                 sink.close()
         director.close()
@@ -319,13 +439,62 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
         "seconds": round(pacer.playout_sample / SAMPLE_RATE_HZ, 3), "xruns": pacer.xruns,
         "late_edits": pacer.late_edits, "cues": director.cues_applied,
         "helper_restarts": {k: v for k, v in helpers.restarts.items() if v},
-        "recording": str(opts.record) if opts.record else None}
+        "synthesis": pacer.synthesis_state(),
+        "recording": str(opts.record) if opts.record else None,
+        "produce_id": provenance.label.ProduceID}
     print(f"livesinger: stopped after {pacer.playout_sample / SAMPLE_RATE_HZ:.1f} s, "
           f"{pacer.xruns} xruns, {pacer.late_edits} late edits, "
           f"{director.cues_applied} cues"
-          + "".join(f", {name} restarted {n}x" for name, n in helpers.restarts.items() if n),
-          file=sys.stderr)
+          + "".join(f", {name} restarted {n}x" for name, n in helpers.restarts.items() if n)
+          + _synthesis_restarts(pacer), file=sys.stderr)
     return summary
+
+
+def _synthesis_restarts(pacer: AudioPacer) -> str:
+    """``, synthesis process restarted Nx (gaps M ms)`` for the last line, if it ever was."""
+    state = pacer.synthesis_state()
+    restarts = state.get("restarts")
+    if not restarts:
+        return ""
+    return f", synthesis process restarted {restarts}x (gaps {state.get('gap_ms')} ms)"
+
+
+def _follow(opts: ServeOptions, director: Director) -> FollowDesk:
+    """Follow mode's desk: armed now by ``--follow`` (in ``_open_follow``) or later by a
+    ``follow.start`` cue, on the input named by ``--performer-audio``/``--performer-midi``
+    (none: note events over OSC/MQTT)."""
+    from stage.follow_desk import FollowDesk
+
+    return FollowDesk(director, audio=opts.performer_audio, midi=opts.performer_midi,
+                      on_silence="carry" if opts.on_silence == "carry" else "hold")
+
+
+def _with_follow(control: CueHandler, desk: FollowDesk) -> CueHandler:
+    from stage.follow_desk import WithFollow
+
+    return WithFollow(control, desk)
+
+
+def _page_microphone(desk: FollowDesk, performer: object, pacer: AudioPacer) -> None:
+    """``--performer-audio page``: the ``/perform`` page's microphone track feeds follow
+    mode (``mocap.webrtc_audio``)."""
+    from streams.performer import PerformerDesk
+
+    if desk.page_audio is not None and isinstance(performer, PerformerDesk):
+        from mocap.webrtc_audio import WebRtcAudio
+
+        desk.page_receiver = WebRtcAudio(desk.page_audio, lambda: pacer.playout_sample)
+        performer.on_audio = desk.page_receiver.consume
+
+
+def _open_follow(opts: ServeOptions, follow: FollowDesk, pacer: AudioPacer) -> None:
+    """Arm ``--follow`` and open its input (after the ports, like every device)."""
+    from stage.follow_live import FollowError
+
+    try:
+        follow.arm(str(opts.follow))
+    except FollowError as err:
+        raise ServeError(f"--follow {opts.follow}: {err}") from None
 
 
 async def _listen(opts: ServeOptions, vmc: VmcSender | None, web: WebServer | None,
@@ -361,6 +530,10 @@ def _announce(opts: ServeOptions, ports: dict[str, object],
         parts.append(f"OSC udp+tcp {opts.host}:{ports['osc']}")
     if opts.mqtt:
         parts.append(f"MQTT {opts.mqtt} show '{opts.show}'")
+    for target in opts.publish:
+        from streams.janus.target import parse_target
+
+        parts.append(f"publishing into {parse_target(target)}")  # never the secret
     if recorder:
         parts.append(f"recording {recorder.path.parent}/")
     print("livesinger: serving; " + "; ".join(parts), file=sys.stderr, flush=True)
@@ -397,3 +570,41 @@ def _mocap_parts(opts: ServeOptions, pacer: AudioPacer):  # type: ignore[no-unty
         except ValueError as err:
             raise ServeError(f"--vmc-out {err}") from None
     return feed, vmc, performer
+
+
+def _publishers(opts: ServeOptions, outputs: MarkedFanout,
+                encoder: ShowOpusEncoder | None) -> list[JanusPublisher]:
+    """A Janus publisher per ``--publish`` target, each sending ``encoder``'s frames (the
+    viewer hub's; without a hub, one encoder of their own fed the marked audio); the pose
+    stream feeds them too. Each runs as a supervised helper and reconnects on its own."""
+    if not opts.publish:
+        return []
+    from streams.janus.publisher import JanusPublisher
+    from streams.janus.target import parse_target
+    from streams.opus_encoder import ShowOpusEncoder
+    from streams.webrtc_audio import FRAME_SAMPLES
+
+    if encoder is None:
+        encoder = ShowOpusEncoder(FRAME_SAMPLES)
+        outputs.add_sink(encoder.push)
+    return [JanusPublisher(parse_target(t), encoder, ice_servers=opts.ice_servers)
+            for t in opts.publish]
+
+
+def _provenance(opts: ServeOptions, director: Director) -> ShowProvenance:
+    """The show's AIGC label (a fresh ProduceID), its voice checked against its record (one
+    log line saying which record allowed it), and the audible-label choice logged."""
+    label = AigcLabel.new(opts.producer or DEFAULT_PRODUCER)
+    provenance = ShowProvenance(
+        label, opts.usage, opts.audible_label,
+        language=lambda: director.song.language if director.song is not None else None)
+    try:
+        provenance.allow_voice(opts.voice)
+    except ConsentError as err:
+        raise ServeError(f"--voice: {err}") from None
+    if opts.audible_label == "off":
+        log.warning("audible AI label off: the show's explicit choice (--audible-label off)")
+        print("livesinger: audible AI label off by the show's explicit choice",
+              file=sys.stderr, flush=True)
+    log.info("show AIGC label %s; watermark id %08x", label.to_json(), label.watermark_id)
+    return provenance

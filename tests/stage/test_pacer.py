@@ -303,3 +303,23 @@ async def test_after_a_stall_the_pacer_skips_stale_chunks_and_never_runs_far_ahe
     np.testing.assert_allclose(audio[FADE_SAMPLES:], ramp_renderer(start, len(audio))[
         FADE_SAMPLES:], atol=1e-7)
     assert abs(lock_in_phase(audio[FADE_SAMPLES:], start + FADE_SAMPLES)) < 0.01
+
+
+async def test_a_chunk_still_rendering_when_due_is_waited_for_within_the_grace() -> None:
+    slow_at = 40 * 240
+    pacer_ref: list[AudioPacer] = []
+
+    def renderer(start: int, n: int) -> np.ndarray:
+        if start == slow_at:  # finish 5 ms after this chunk is due
+            clock = pacer_ref[0].clock
+            time.sleep(max(0.0, clock.seconds_until(start)) + 0.005)
+        return np.full(n, 0.2 if start == slow_at else 0.1, dtype=np.float32)
+
+    chunks: list[AudioChunk] = []
+    pacer = AudioPacer(renderer, [chunks.append],
+                       PacerConfig(240, 4, playout_grace_s=0.05, max_lookahead_s=0.0))
+    pacer_ref.append(pacer)
+    await pacer.run(until_sample=80 * 240)
+    assert pacer.xruns == 0 and pacer.late_edits == 0
+    assert [c.t for c in chunks] == list(range(0, 80 * 240, 240))
+    assert chunks[40].samples[0] == np.float32(0.2)  # its own audio, not a cover

@@ -1,0 +1,150 @@
+"""The shared-memory chunk ring between the synthesis process and the show's playout.
+
+One ``multiprocessing.shared_memory`` block holds a small header of show-wide numbers (the
+show clock's origin, the playout point, how far ahead to render, counters the synthesis
+process keeps) and the rendered chunks. Chunks sit in slots keyed by show sample: position
+``(start // chunk) % positions``, two banks per position, so the re-render of an edited chunk
+never overwrites the audio it superseded while that audio may still have to play (the
+late-edit fallback). Each slot is guarded by a sequence number (a seqlock): the writer makes
+it odd, writes, makes it even; a reader that sees it odd or changed across its copy reads
+nothing. One process writes slots (the synthesis process), one reads them (playout).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from multiprocessing import resource_tracker, shared_memory
+
+import numpy as np
+
+HEADER_FIELDS = ("origin_ns", "playout_sample", "played_generation", "lookahead_chunks",
+                 "stopping", "stale_chunks", "render_errors", "realtime", "next_render",
+                 "heartbeat_ns", "generation")
+"""The header's int64 fields, in order (``ChunkRing.get``/``set`` by name)."""
+_H = {name: i for i, name in enumerate(HEADER_FIELDS)}
+_HEADER_SLOTS = 16
+_META = 4  # per slot: sequence, start sample, generation, monotonic ns rendered
+_SEQ, _START, _GEN, _DONE_NS = range(_META)
+BANKS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class RingChunk:
+    """A chunk read out of the ring (a copy: the slot may be written again at once)."""
+
+    start_sample: int
+    generation: int
+    rendered_ns: int
+    samples: np.ndarray
+
+
+class ChunkRing:
+    """Numpy views on the shared block; ``create`` in the show, ``attach`` in the synthesis
+    process (by ``name``)."""
+
+    def __init__(self, shm: shared_memory.SharedMemory, positions: int, chunk_samples: int,
+                 owner: bool) -> None:
+        self.positions = positions
+        self.chunk_samples = chunk_samples
+        self._shm = shm
+        self._owner = owner
+        buf = shm.buf
+        n_meta = positions * BANKS * _META
+        self.header: np.ndarray = np.ndarray((_HEADER_SLOTS,), np.int64, buf, 0)
+        self._meta: np.ndarray = np.ndarray((positions, BANKS, _META), np.int64, buf,
+                                            8 * _HEADER_SLOTS)
+        self._audio: np.ndarray = np.ndarray((positions, BANKS, chunk_samples), np.float32, buf,
+                                 8 * (_HEADER_SLOTS + n_meta))
+
+    @staticmethod
+    def size_bytes(positions: int, chunk_samples: int) -> int:
+        """Bytes of shared memory a ring of this shape takes."""
+        return 8 * (_HEADER_SLOTS + positions * BANKS * _META) \
+            + 4 * positions * BANKS * chunk_samples
+
+    @classmethod
+    def create(cls, positions: int, chunk_samples: int) -> ChunkRing:
+        """A new, empty ring (every slot empty: start sample -1)."""
+        shm = shared_memory.SharedMemory(create=True,
+                                         size=cls.size_bytes(positions, chunk_samples))
+        ring = cls(shm, positions, chunk_samples, owner=True)
+        ring.header[:] = 0
+        ring._meta[:] = 0
+        ring._meta[:, :, _START] = -1
+        return ring
+
+    @classmethod
+    def attach(cls, name: str, positions: int, chunk_samples: int) -> ChunkRing:
+        """The ring ``name`` made by ``create`` in another process."""
+        # Python 3.11 registers an attached block with the resource tracker, which would
+        # remove it when this process ends: the show owns it, so attach untracked.
+        register = resource_tracker.register
+        resource_tracker.register = lambda *_args: None  # type: ignore[assignment]
+        try:
+            shm = shared_memory.SharedMemory(name=name, create=False)
+        finally:
+            resource_tracker.register = register  # type: ignore[assignment]
+        return cls(shm, positions, chunk_samples, owner=False)
+
+    @property
+    def name(self) -> str:
+        """The shared block's name (what ``attach`` takes)."""
+        return self._shm.name
+
+    def get(self, field: str) -> int:
+        """A header field (see ``HEADER_FIELDS``)."""
+        return int(self.header[_H[field]])
+
+    def set(self, field: str, value: int) -> None:
+        """Set a header field (each field has one writer: see ``docs/synthesis.md``)."""
+        self.header[_H[field]] = value
+
+    def add(self, field: str, delta: int) -> None:
+        """Add to a counter in the header (its one writer only)."""
+        self.header[_H[field]] += delta
+
+    def write(self, start_sample: int, generation: int, samples: np.ndarray,
+              rendered_ns: int, keep_generation: int) -> None:
+        """Put a rendered chunk in its position's slot, sparing the bank that holds this
+        chunk as ``keep_generation`` rendered it (the audio playing continues from it)."""
+        pos = (start_sample // self.chunk_samples) % self.positions
+        meta = self._meta[pos]
+        bank = 0
+        best: tuple[int, int] | None = None
+        for b in range(BANKS):
+            same = int(meta[b, _START]) == start_sample
+            if same and int(meta[b, _GEN]) == keep_generation and generation != keep_generation:
+                continue
+            rank = (1 if same else 0, int(meta[b, _GEN]) if same else 0)
+            if best is None or rank < best:
+                best, bank = rank, b
+        slot = meta[bank]
+        slot[_SEQ] += 1  # odd: being written
+        slot[_START] = start_sample
+        slot[_GEN] = generation
+        slot[_DONE_NS] = rendered_ns
+        self._audio[pos, bank, :] = samples
+        slot[_SEQ] += 1  # even: complete
+
+    def read(self, start_sample: int) -> list[RingChunk]:
+        """The complete chunks held for ``start_sample`` (0, 1 or 2, any generation)."""
+        pos = (start_sample // self.chunk_samples) % self.positions
+        meta = self._meta[pos]
+        found = []
+        for b in range(BANKS):
+            seq = int(meta[b, _SEQ])
+            if seq % 2 or int(meta[b, _START]) != start_sample:
+                continue
+            generation, done_ns = int(meta[b, _GEN]), int(meta[b, _DONE_NS])
+            samples = self._audio[pos, b].copy()
+            if int(meta[b, _SEQ]) != seq or int(meta[b, _START]) != start_sample:
+                continue  # written meanwhile: torn
+            found.append(RingChunk(start_sample, generation, done_ns, samples))
+        return found
+
+    def close(self) -> None:
+        """Let go of the shared block (and remove it, in the process that created it)."""
+        self.header = self._meta = self._audio = None  # type: ignore[assignment]
+        self._shm.close()
+        if self._owner:
+            self._shm.unlink()

@@ -1,0 +1,226 @@
+"""The synthesis process: owns a copy of the ensemble and renders chunks into the ring.
+
+It is started empty (``main``), imports torch and says ``warm``; it then waits for a
+``start`` message carrying a ``StartSpec`` (the ring to write, what every singer sings, from
+which show sample to render), builds the ensemble from it and renders each chunk once it is
+within the lookahead of the show clock (read from the ring: the clock's origin and the
+playout point), as the synthesis thread does. Between chunks it applies the messages that
+arrive on its pipe in order: ``edit`` (a ``LineEdit``), ``rewind`` (render again from a
+sample, under a new generation) and ``stop``. It never waits on the show's event loop.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+
+import numpy as np
+
+from singer.contracts import SAMPLE_RATE_HZ
+from singer.ensemble import BLOCK_FRAMES, Ensemble, LineEdit, LineState, SingerLine
+from stage.clock import ClockSync
+from stage.synthesis.ring import ChunkRing
+
+log = logging.getLogger(__name__)
+
+EDIT_QUIET_S = 0.03
+"""No prefetching this soon after an edit: the edit's chunks come first."""
+PREFETCH_AHEAD_S = 0.05
+PREFETCH_HORIZON_S = 0.25
+"""Blocks prefetched: the one after the lookahead, about (live edits every few tens of ms
+would make any further ones wasted work, and a block being prefetched delays an edit)."""
+PREFETCH_MIN_WAIT_S = 0.003
+"""Prefetch one block only when the next chunk is due at least this far off."""
+SKIP_LOG_PERIOD_S = 1.0
+"""Skipped chunks are logged at most this often (summed)."""
+IDLE_POLL_S = 0.002
+GC_THRESHOLDS = (10_000, 50, 1000)
+"""Young collections stay frequent and short; full collections become rare."""
+"""How often to look at the playout point while waiting for playout to move on."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartSpec:
+    """What a synthesis process needs to take over the show's rendering (picklable)."""
+
+    ring_name: str
+    ring_positions: int
+    chunk_samples: int
+    device: str | None
+    lines: tuple[LineState, ...]
+    generation: int
+    """The generation of every chunk it renders until a ``rewind`` names another."""
+    start_sample: int
+    """The first chunk to render."""
+    until_sample: int | None
+    max_ahead_samples: int
+    stale_after_s: float
+    realtime_priority: int | None
+
+
+def main(conn: Connection) -> None:
+    """The synthesis process's entry point (``multiprocessing`` spawn target)."""
+    # Ctrl-C in a terminal reaches the whole process group: the show, not this process,
+    # decides when it ends (``stop``, the pipe closing, or the show ending it).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
+                        format="livesinger synthesis: %(levelname)s %(message)s")
+    import torch
+
+    torch.set_num_threads(1)
+    conn.send(("warm",))
+    try:
+        msg = conn.recv()
+    except EOFError:
+        return
+    if msg[0] != "start":
+        return
+    Renderer(conn, msg[1]).run()
+
+
+class Renderer:
+    """The render loop of one synthesis process."""
+
+    def __init__(self, conn: Connection, spec: StartSpec) -> None:
+        from singer.synth import HarmonicNoiseSynth
+
+        self._conn = conn
+        self._spec = spec
+        self._ring = ChunkRing.attach(spec.ring_name, spec.ring_positions, spec.chunk_samples)
+        synth = HarmonicNoiseSynth(device=spec.device)
+        self._ensemble = Ensemble(synth, [SingerLine.from_state(s) for s in spec.lines])
+        # the first render warms torch and the first blocks' caches: before the clock runs
+        self._ensemble.render(spec.start_sample, spec.chunk_samples)
+        self._ensemble.reset()
+        # as in the show's process (serve.realtime_gc): what is alive now (torch, the voices)
+        # is never collected, and full collections become rare -- a full pass over this heap
+        # held rendering up for tens of ms every few seconds (measured as bursts of skips)
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
+        self._generation = spec.generation
+        self._next = spec.start_sample
+        self._last_edit = 0.0
+        self._skipped = 0  # chunks skipped since the last log line
+        self._skip_logged = 0.0
+        self._clock = ClockSync(origin_ns=0)
+        self._rendered = 0
+
+    def run(self) -> None:
+        """Render until told to stop (or the show's end of the pipe closes)."""
+        spec = self._spec
+        if spec.realtime_priority is not None:
+            from stage.pacer import _schedule_realtime
+
+            self._ring.set("realtime", int(_schedule_realtime(spec.realtime_priority)))
+        self._conn.send(("started",))
+        n = spec.chunk_samples
+        try:
+            while True:
+                if not self._drain():
+                    return
+                ring = self._ring
+                if ring.get("stopping"):
+                    return
+                self._clock.origin_ns = ring.get("origin_ns")
+                playout = ring.get("playout_sample")
+                self._skip_stale(playout)
+                ring.set("generation", self._generation)
+                ring.set("next_render", self._next)
+                ring.set("heartbeat_ns", time.monotonic_ns())
+                if spec.until_sample is not None and self._next >= spec.until_sample:
+                    wait_s = 0.01
+                elif self._next - playout > spec.max_ahead_samples or not self._clock.origin_ns:
+                    wait_s = IDLE_POLL_S
+                else:
+                    ahead = ring.get("lookahead_chunks") * n
+                    wait_s = self._clock.seconds_until(self._next - ahead)
+                if wait_s > 0:
+                    if wait_s < PREFETCH_MIN_WAIT_S or not self._prefetch_one(playout):
+                        self._conn.poll(wait_s)  # a message wakes it at once
+                    continue
+                self._render_next(playout)
+        except (EOFError, OSError):  # the show went away
+            return
+        finally:
+            self._ring.close()
+
+    def _drain(self) -> bool:
+        """Apply every message waiting on the pipe; False on ``stop``."""
+        while self._conn.poll(0):
+            msg = self._conn.recv()
+            kind = msg[0]
+            if kind == "edit":
+                edit: LineEdit = msg[1]
+                self._ensemble.apply(edit)
+                self._last_edit = time.monotonic()
+            elif kind == "rewind":
+                _, start, generation = msg
+                self._generation = generation
+                self._next = min(self._next, start)
+                self._last_edit = time.monotonic()
+            elif kind == "stop":
+                return False
+            else:
+                log.error("unknown message %r from the show; ignored", kind)
+        return True
+
+    def _render_next(self, playout: int) -> None:
+        n = self._spec.chunk_samples
+        t = self._next
+        try:
+            samples = np.asarray(self._ensemble.render_mix_samples(t, n), dtype=np.float32)
+        except Exception:  # a failing render is a gap covered like an xrun, not an end
+            self._ring.add("render_errors", 1)
+            log.exception("rendering show samples %d..%d failed", t, t + n)
+        else:
+            self._ring.write(t, self._generation, samples, time.monotonic_ns(),
+                             keep_generation=self._ring.get("played_generation"))
+        self._next = t + n
+        self._rendered += 1
+        if self._rendered % 64 == 0:  # blocks behind playout will not be needed again
+            for line in list(self._ensemble.lines):
+                line.forget_before(playout)
+
+    def _skip_stale(self, playout: int) -> None:
+        """Move past chunks already played or long due (as the synthesis thread does)."""
+        n = self._spec.chunk_samples
+        t = self._next
+        if t < playout:
+            t = playout + n
+        while self._clock.origin_ns and \
+                self._clock.seconds_until(t) < -self._spec.stale_after_s:
+            t += n
+        skipped = (t - self._next) // n
+        if skipped <= 0:
+            return
+        self._ring.add("stale_chunks", skipped)
+        self._skipped += skipped
+        now = time.monotonic()
+        if now - self._skip_logged >= SKIP_LOG_PERIOD_S:
+            log.warning("synthesis fell behind the show clock: skipped %.0f ms of chunks "
+                        "whose time had passed (up to show sample %d)",
+                        1000 * self._skipped * n / SAMPLE_RATE_HZ, t)
+            self._skip_logged, self._skipped = now, 0
+        self._next = t
+
+    def _prefetch_one(self, playout: int) -> bool:
+        """Compute one missing block of synthesis parameters ahead of playout, unless an
+        edit came just now; True if it did."""
+        if time.monotonic() - self._last_edit < EDIT_QUIET_S:
+            return False
+        ensemble = self._ensemble
+        hop = ensemble.synth.hop
+        first = (playout + int(PREFETCH_AHEAD_S * SAMPLE_RATE_HZ)) // hop // BLOCK_FRAMES
+        last = (playout + int(PREFETCH_HORIZON_S * SAMPLE_RATE_HZ)) // hop // BLOCK_FRAMES
+        for line in list(ensemble.lines):
+            for block in range(first, last + 1):
+                if not line.has_block(block, ensemble.synth):
+                    line.block_params(ensemble.synth, block)
+                    return True
+        return False
