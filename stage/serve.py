@@ -70,6 +70,9 @@ class ServeOptions:
     headless: bool = False
     open_page: bool = False
     voice: str = "soprano"
+    """A built-in voice name, a bank's name in ``voices_dirs`` or a bank folder."""
+    voices_dirs: tuple[Path, ...] = ()
+    """Voices folders searched for bank names (``--voices DIR``), before the defaults."""
     song: str | None = None
     play_song: bool = False
     cues: Path | None = None
@@ -270,9 +273,17 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
     cue_list = load_cue_list(opts.cues) if opts.cues else CueList([])
     synth = HarmonicNoiseSynth(device=opts.device)
     loader = local_loader(opts.songs)
-    director = Director(synth, loader, voice=opts.voice, seed=opts.seed, cue_list=cue_list,
-                        song_folders=[opts.songs] if opts.songs else None,
-                        max_singers=opts.max_singers)
+    try:
+        director = Director(synth, loader, voice=opts.voice, seed=opts.seed,
+                            cue_list=cue_list, song_folders=[opts.songs] if opts.songs else None,
+                            max_singers=opts.max_singers, voices_dirs=opts.voices_dirs)
+    except CueError as err:
+        raise ServeError(f"--voice: {err}") from None
+    if opts.synthesis == "thread":  # a bank is loaded and warmed before the clock runs
+        try:
+            await asyncio.to_thread(director.ensemble.warm_banks)
+        except ValueError as err:
+            raise ServeError(f"--voice: {err}") from None
     chunk = int(opts.chunk_ms * SAMPLE_RATE_HZ / 1000)
     config = PacerConfig(chunk, opts.lookahead_chunks, realtime_priority=opts.realtime_priority)
     pacer: AudioPacer
@@ -411,9 +422,10 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
                 handles.update(director=director, pacer=pacer, osc=osc, web=web, hub=hub,
                                mocap=feed, performer=performer, helpers=helpers,
                                publishers=publishers, provenance=provenance, follow=follow,
-                               outputs=outputs)
+                               outputs=outputs, mqtt=bridge)
             while pacer.chunks_played == 0:  # ready means the show clock is running
                 await asyncio.sleep(0.01)
+            provenance.announce()
             _announce(opts, ports, recorder)
             if web and opts.open_page and not opts.headless:
                 with contextlib.suppress(Exception):

@@ -49,9 +49,14 @@ class ShowProvenance:
     def _allowed(self, line: str, credit: str) -> None:
         self.allowed_by.append(line)
         log.info("%s", line)
-        print(f"livesinger: licence: {line}", file=sys.stderr, flush=True)
         if credit and credit not in self.credits:
             self.credits.append(credit)
+
+    def announce(self) -> None:
+        """Say on stderr, once the show is serving, which record allowed each voice and avatar
+        (a start that fails before then says only what failed)."""
+        for line in self.allowed_by:
+            print(f"livesinger: licence: {line}", file=sys.stderr, flush=True)
 
     def to_json(self) -> dict[str, object]:
         """The ``aigc`` field of the show's status."""

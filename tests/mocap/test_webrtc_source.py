@@ -109,7 +109,8 @@ async def test_performer_offers_frames_errors_and_one_at_a_time(tmp_path: Path) 
                                                   '"type": "offer"'),
                    (b'{"type": "offer", "sdp": "hello"}', "not an SDP offer")]
             for body, words in bad:
-                async with http.post(base + "/perform/offer", data=body) as r:
+                async with http.post(base + "/perform/offer", data=body,
+                                     headers={"Content-Type": "application/json"}) as r:
                     assert r.status == 400 and words in (await r.json())["error"]
             audio_pc, audio_only = await offer_sdp(video=False, audio=True)
             async with http.post(base + "/perform/offer",
