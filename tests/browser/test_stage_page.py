@@ -95,6 +95,11 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
         live = await page.evaluate("window.livesinger")
         viewers = [v.stats() for v in hub.viewers.values()]
         shot = await page.screenshot()
+        # the AI-generated label and the credits sit in the corners: not part of the avatar
+        corners = await page.evaluate("""() => ['aigc-label', 'aigc-credits'].map(id => {
+            const r = document.getElementById(id)?.getBoundingClientRect();
+            return r ? [r.left, r.top, r.right, r.bottom] : null; })
+            .filter(r => r !== null)""")
     finally:
         poses.cancel()
         play.cancel()
@@ -154,6 +159,8 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
     (tmp_path / "stage.png").write_bytes(shot)
     image = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB")).astype(int)
     warm = image[..., 0] > image[..., 2] + 30
+    for left, top, right, bottom in corners:  # screenshot pixels are CSS pixels here
+        warm[max(0, int(top) - 2):int(bottom) + 3, max(0, int(left) - 2):int(right) + 3] = False
     h, w = warm.shape
     centre = warm[int(h * 0.15):int(h * 0.85), int(w * 0.4):int(w * 0.6)]
     sides = np.concatenate([warm[:, :int(w * 0.15)], warm[:, int(w * 0.85):]], axis=1)
