@@ -14,7 +14,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
@@ -32,6 +32,10 @@ from singer.performer import (
 from singer.synth import NOISE_TABLE_SIZE, FrameParams, HarmonicNoiseSynth, SynthState
 from singer.timeline import build_timeline
 from singer.voices import VoiceProfile
+
+if TYPE_CHECKING:
+    from singer.backends.contract import BackendLine
+    from singer.backends.live import BankRef
 
 BLOCK_FRAMES = 20
 """Frames computed together (0.2 s at the default hop): small, so a live edit recompiles
@@ -52,8 +56,9 @@ class LineEdit:
     process (the synthesis process) can replay it and stay sample for sample the same.
 
     ``op`` names the ``SingerLine`` method (``set_notes``, ``add_expression``, ``set_voice``,
-    ``fold_before``) or ``add_line``; ``args`` are its arguments (``set_notes`` sends how
-    many leading and trailing notes stay and the notes between them, not the whole list).
+    ``set_bank``, ``fold_before``) or ``add_line``; ``args`` are its arguments
+    (``set_notes`` sends how many leading and trailing notes stay and the notes between
+    them, not the whole list).
     """
 
     singer: str
@@ -78,6 +83,15 @@ class LineState:
     notes: tuple[Note, ...]
     events: tuple[ExpressionEvent, ...]
     phrase_starts: tuple[int, ...]
+    banks: tuple[tuple[int, BankRef | None], ...] = ()
+
+
+BankTimeline = tuple[tuple[int, "BankRef | None"], ...]
+"""Which bank sings a line from which show sample on (``None``: the built-in voice)."""
+SINCE_ALWAYS = -(1 << 62)
+NO_CHANGE = 1 << 62
+VOICE_XFADE_SAMPLES = 480
+"""Half the crossfade between two voices of a line at a switch (10 ms each side)."""
 
 
 class SingerLine:
@@ -88,7 +102,7 @@ class SingerLine:
 
     def __init__(self, name: str, voice: VoiceProfile, notes: list[Note] | tuple[Note, ...] = (),
                  seed: int = 0, expression: Expression | None = None,
-                 hop: int = DEFAULT_HOP_SAMPLES) -> None:
+                 hop: int = DEFAULT_HOP_SAMPLES, bank: BankRef | None = None) -> None:
         self.name = name
         self.hop = hop
         self.voice = voice
@@ -105,6 +119,10 @@ class SingerLine:
         # (the audio thread and the pose stream after an edit) waits for it instead of
         # computing it again beside it.
         self._inflight: dict[object, tuple[int, threading.Event]] = {}
+        # A bank voice sings the notes where the timeline names one; the built-in voice's
+        # controls still serve lip-sync. Watchers (the bank lines) learn where notes changed.
+        self._banks: BankTimeline = ((SINCE_ALWAYS, bank),)
+        self._dirty: dict[object, int] = {}
         self.listener: EditListener | None = None
         """Told of every edit (the ensemble sets it: see ``Ensemble.set_listener``)."""
         # Filter designs and this seed's jitter tables, now rather than on the first live note.
@@ -200,6 +218,8 @@ class SingerLine:
             if dropped:
                 self._notes = [n for n in self._notes if n.t_off >= sample]
                 self._phrase_starts = [s for s in self._phrase_starts if s >= sample]
+                for key, was in self._dirty.items():
+                    self._dirty[key] = min(was, sample)
         if (done or dropped) and self.listener is not None:
             self.listener(LineEdit(self.name, "fold_before", (sample,)))
         return len(done), dropped
@@ -212,8 +232,60 @@ class SingerLine:
         if self.listener is not None:
             self.listener(LineEdit(self.name, "set_voice", (voice, from_sample)))
 
+    @property
+    def bank(self) -> BankRef | None:
+        """The bank that sings the line's latest notes (``None``: the built-in voice)."""
+        with self._lock:
+            return self._banks[-1][1]
+
+    @property
+    def banks(self) -> BankTimeline:
+        """Which bank sings from which show sample on."""
+        with self._lock:
+            return self._banks
+
+    def set_bank(self, bank: BankRef | None, from_sample: int) -> int:
+        """Sing with ``bank`` (``None``: the built-in voice) from the first phrase boundary
+        at or after ``from_sample``: there if nothing sounds then, else the next phrase's
+        start (or ``from_sample`` when no phrase follows). The two voices crossfade there.
+        Returns the switch sample."""
+        tail = int(TAIL_S * SAMPLE_RATE_HZ)
+        with self._lock:
+            sounding = any(n.t_on - int(PHRASE_CONTEXT_S * SAMPLE_RATE_HZ) <= from_sample
+                           < n.t_off + tail for n in self._notes)
+            later = [s for s in self._phrase_starts if s >= from_sample]
+        at = later[0] if sounding and later else from_sample
+        self._switch_bank(bank, at)
+        return at
+
+    def _switch_bank(self, bank: BankRef | None, at: int) -> None:
+        with self._lock:
+            kept = tuple(e for e in self._banks if e[0] < at)
+            self._banks = (kept or ((SINCE_ALWAYS, None),)) + ((at, bank),)
+        if self.listener is not None:
+            self.listener(LineEdit(self.name, "set_bank", (bank, at)))
+
+    def watch(self, key: object) -> None:
+        """Start recording where the notes change for ``key`` (see ``take_change``)."""
+        with self._lock:
+            self._dirty[key] = NO_CHANGE
+
+    def take_change(self, key: object) -> int | None:
+        """The earliest show sample changed since the last call for ``key`` (``None``:
+        nothing changed)."""
+        with self._lock:
+            was = self._dirty.get(key)
+            if was is None or was == NO_CHANGE:
+                return None
+            self._dirty[key] = NO_CHANGE
+            return was
+
     def apply(self, edit: LineEdit) -> None:
         """Replay an edit made to a copy of this line (see ``LineEdit``)."""
+        if edit.op == "set_bank":
+            bank, at = edit.args
+            self._switch_bank(bank, at)  # type: ignore[arg-type]
+            return
         if edit.op == "set_notes":
             head, middle, tail, changed_from = edit.args
             self._set_notes_between(head, middle, tail, changed_from)  # type: ignore[arg-type]
@@ -233,7 +305,7 @@ class SingerLine:
         with self._lock:
             return LineState(self.name, self.voice, self.seed, self.hop, self.expression,
                              tuple(self._notes), tuple(self._events),
-                             tuple(self._phrase_starts))
+                             tuple(self._phrase_starts), self._banks)
 
     @classmethod
     def from_state(cls, state: LineState) -> SingerLine:
@@ -243,11 +315,15 @@ class SingerLine:
         line._notes = list(state.notes)
         line._events = list(state.events)
         line._phrase_starts = list(state.phrase_starts)
+        if state.banks:
+            line._banks = state.banks
         return line
 
     def _invalidate(self, sample: int) -> None:
         """Drop cached blocks whose computation window reaches ``sample`` or later."""
         self._version += 1
+        for key, was in self._dirty.items():
+            self._dirty[key] = min(was, sample)
         frame = sample // self.hop
         self._drop_blocks(lambda block: (block + 1) * BLOCK_FRAMES + PAD_FRAMES > frame)
 
@@ -437,6 +513,12 @@ def _phrase_starts(notes: list[Note]) -> list[int]:
     return starts
 
 
+def _fade_in(pos: np.ndarray, at: int) -> np.ndarray:
+    """A raised-cosine ramp from 0 to 1 over ``at`` ± ``VOICE_XFADE_SAMPLES``."""
+    x = np.clip((pos - (at - VOICE_XFADE_SAMPLES)) / (2 * VOICE_XFADE_SAMPLES), 0.0, 1.0)
+    return 0.5 - 0.5 * np.cos(np.pi * x)
+
+
 def _with_new_singer(state: SynthState, device: torch.device) -> SynthState:
     """``state`` with one more oscillator, at phase 0."""
     zero = torch.zeros(1, dtype=torch.float64, device=device)
@@ -470,6 +552,8 @@ class Ensemble:
         self.lines = list(lines)
         self._lock = threading.Lock()
         self._listener: EditListener | None = None
+        self._bank_lines: dict[tuple[str, BankRef], BackendLine] = {}
+        self._renders = 0
         self.reset()
 
     def set_listener(self, listener: EditListener | None) -> None:
@@ -545,11 +629,82 @@ class Ensemble:
                 gate = line.onset_gate(start_sample, n_samples)
                 if gate is not None:
                     out[row] *= gate
+                banks = line.banks
+                if len(banks) > 1 or banks[0][1] is not None:
+                    out[row] = self._voiced_row(line, banks, out[row], start_sample, n_samples)
+            self._renders += 1
+            if self._renders % 64 == 0:  # bank audio this far back will not be asked again
+                for bank_line in self._bank_lines.values():
+                    bank_line.forget_before(start_sample - SAMPLE_RATE_HZ)
             self._next_start = start_sample + n_samples
             if len(self._snapshots) > self.SNAPSHOTS:
                 for key in sorted(self._snapshots)[: -self.SNAPSHOTS]:
                     del self._snapshots[key]
         return out
+
+    def _voiced_row(self, line: SingerLine, banks: BankTimeline, builtin: np.ndarray,
+                    start: int, n: int) -> np.ndarray:
+        """A line's row sung by the voices its bank timeline names, crossfaded at each
+        switch (``builtin`` is the built-in voice's row)."""
+        pos = np.arange(start, start + n, dtype=np.float64)
+        row = np.zeros(n, dtype=np.float32)
+        for i, (since, bank) in enumerate(banks):
+            until = banks[i + 1][0] if i + 1 < len(banks) else None
+            weight = _fade_in(pos, since) if since > SINCE_ALWAYS else np.ones(n)
+            if until is not None:
+                weight = weight * (1.0 - _fade_in(pos, until))
+            if not weight.any():
+                continue
+            audio = builtin if bank is None else self._bank_line(line, bank).render(start, n)
+            row += (weight * audio).astype(np.float32)
+        return row
+
+    def _bank_line(self, line: SingerLine, bank: BankRef) -> BackendLine:
+        """The bank's line for ``line``, its notes brought up to date (opened and its bank
+        loaded on first use: ``warm_banks`` does that before the show)."""
+        from singer.backends.live import open_bank
+
+        key = (line.name, bank)
+        found = self._bank_lines.get(key)
+        if found is None:
+            line.watch(key)
+            found = open_bank(bank, self.synth.device.type).open_line(
+                line.name, line.notes, seed=line.seed, expression=line.expression)
+            self._bank_lines[key] = found
+        else:
+            changed = line.take_change(key)
+            if changed is not None:
+                found.set_notes(line.notes, changed)
+        return found
+
+    def warm_banks(self) -> None:
+        """Load, warm and open every bank a line sings with now (the slow part of a bank
+        voice, so it happens before the show clock runs or between chunks)."""
+        with self._lock:
+            for line in self.lines:
+                for _, bank in line.banks:
+                    if bank is not None:
+                        self._bank_line(line, bank)
+
+    def has_phrase_ahead_banks(self) -> bool:
+        """Whether any line sings (or will) with a phrase-ahead bank (DiffSinger)."""
+        return any(bank is not None and bank.type == "diffsinger"
+                   for line in list(self.lines) for _, bank in line.banks)
+
+    def prepare_banks(self, playout_sample: int) -> int:
+        """Phrase-ahead work of every bank line (``BackendLine.prepare`` up to the
+        backend's lookahead past ``playout_sample``); returns the units of work done."""
+        from singer.backends.live import open_bank
+
+        with self._lock:
+            work = [(self._bank_line(line, bank), bank) for line in self.lines
+                    for _, bank in line.banks if bank is not None]
+        done = 0
+        for bank_line, bank in work:
+            ahead = open_bank(bank).ahead
+            if ahead.mode == "phrase_ahead":
+                done += bank_line.prepare(playout_sample + ahead.lookahead_samples)
+        return done
 
     def prefetch(self, start_sample: int, horizon_s: float = 0.6,
                  yield_now: Callable[[], bool] | None = None, params: bool = True) -> int:

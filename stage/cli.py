@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from singer.contracts import SAMPLE_RATE_HZ
-from stage import duet_cli, mix_cli, provenance_cli, voices_cli
+from stage import duet_cli, mix_cli, provenance_cli, soak_cli, voices_cli
 from stage.cli_types import (
     host_port,
     ice_server,
@@ -91,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
                                    "song in real time.")
     p.add_argument("--song", default="jasmine",
                    help="demo song name or score path (default: jasmine)")
-    p.add_argument("--voice", default=None, help="voice name (default: the song's own)")
+    p.add_argument("--voice", default=None,
+                   help=voices_cli.VOICE_HELP + " (default: the song's own)")
+    p.add_argument("--voices", metavar="DIR", action="append", default=[],
+                   help=voices_cli.VOICES_DIR_HELP)
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--headless", action="store_true",
                    help="no sound card, no browser window; use with --record")
@@ -135,7 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-singers", type=int, default=8,
                    help="singers the show may hold: the lead, song parts and singers cues "
                         "name (default 8)")
-    p.add_argument("--voice", default="soprano", help="voice of the lead singer")
+    p.add_argument("--voice", default="soprano",
+                   help="voice of the lead singer: " + voices_cli.VOICE_HELP)
+    p.add_argument("--voices", metavar="DIR", action="append", default=[],
+                   help=voices_cli.VOICES_DIR_HELP)
     p.add_argument("--record", metavar="DIR", default=None,
                    help="write what was streamed to DIR/audio.wav")
     p.add_argument("--headless", action="store_true", help="no sound card")
@@ -252,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     provenance_cli.add_commands(sub)
     voices_cli.add_commands(sub)
     duet_cli.add_commands(sub)
+    soak_cli.add_commands(sub)
     return parser
 
 
@@ -280,11 +287,12 @@ def load_score_or_song(ref: str, language: str = "auto",  # type: ignore[no-unty
         raise CliError(str(err)) from None
 
 
-def _voices(arg: str | None, song: str) -> list[str]:
-    """Built-in voice names for the live show (a bank is answered with a clear error)."""
+def _voices(arg: str | None, song: str, dirs: list[str] | None = None) -> list[str]:
+    """The live show's voices: built-in names, banks as their folders (one line if not
+    found)."""
     names = (arg or DEMO_VOICES.get(Path(song).stem, "soprano")).split(",")
     try:
-        return [voices_cli.live_voice_name(n) for n in names]
+        return [voices_cli.live_voice_name(n, dirs) for n in names]
     except voices_cli.VoiceRefError as err:
         raise CliError(str(err)) from None
 
@@ -361,12 +369,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """``livesinger demo``: the demo song, live through the engine, on the stage page."""
     from stage.serve import ServeOptions
 
-    voices = _voices(args.voice, args.song)
+    voices = _voices(args.voice, args.song, args.voices)
     load_score_or_song(args.song)  # a clear error now rather than inside the show
     opts = ServeOptions(
         osc_port=_free_or_any(9000), http_port=_free_or_any(args.http_port),
         headless=args.headless, open_page=not args.no_open,
         record=Path(args.record) if args.record else None, voice=voices[0], song=args.song,
+        voices_dirs=tuple(Path(d) for d in args.voices),
         play_song=True, device=args.device, seed=args.seed,
         avatar=Path(args.avatar) if args.avatar else None,
         **provenance_cli.show_options(args))
@@ -406,12 +415,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """``livesinger serve``: run the show until a signal."""
     from stage.serve import REALTIME_PRIORITY, ServeOptions
 
-    voice = _voices(args.voice, "")[0]
+    voice = _voices(args.voice, "", args.voices)[0]
     opts = ServeOptions(
         host=args.host, osc_port=args.osc_port, http_port=args.http_port, mqtt=args.mqtt,
         show=args.show, token=args.token, viewer_token=args.viewer_token,
         record=Path(args.record) if args.record else None,
-        headless=args.headless, voice=voice, song=args.song,
+        headless=args.headless, voice=voice, voices_dirs=tuple(Path(d) for d in args.voices),
+        song=args.song,
         cues=Path(args.cues) if args.cues else None,
         songs=Path(args.songs) if args.songs else None, max_singers=args.max_singers,
         avatar=Path(args.avatar) if args.avatar else None, chunk_ms=args.chunk_ms,

@@ -20,12 +20,13 @@ from typing import Literal
 
 import numpy as np
 
+from singer.backends.live import BankRef, check_syllable, live_lead_samples
 from singer.contracts import SAMPLE_RATE_HZ, Note
 from singer.ensemble import Ensemble, SingerLine
 from singer.lyrics import LyricError, detect_language, phonemize_word
 from singer.score import Score, ScoreError
 from singer.synth import HarmonicNoiseSynth
-from singer.voices import UnknownVoiceError, get_voice
+from singer.voices import UnknownVoiceError, VoiceProfile, get_voice
 from stage.cuelist import CueEntry, CueList, CueListError, dump_cue_list, parse_cue_list
 from stage.pacer import AudioPacer
 from stage.song_loader import ScoreLoader, SongLoader
@@ -87,19 +88,22 @@ class Director:
     def __init__(self, synth: HarmonicNoiseSynth, load_score: ScoreLoader, *,
                  voice: str = "soprano", seed: int = 0, default_syllable: str = "la",
                  cue_list: CueList | None = None, song_folders: Sequence[Path] | None = None,
-                 max_singers: int = MAX_SINGERS) -> None:
+                 max_singers: int = MAX_SINGERS, voices_dirs: Sequence[Path] = ()) -> None:
         """``load_score`` parses local references (paths, names) in a worker process when it
         can be sent to one; remote ``song.load`` cues may name only library songs and files
         inside ``song_folders`` (default: the song library's folders). ``max_singers`` caps
-        the singers cues and songs may create."""
+        the singers cues and songs may create. ``voice`` is a built-in name, a bank's name in
+        ``voices_dirs`` (and the default voices folders) or a bank folder."""
         if max_singers < 1:
             raise ValueError(f"max_singers must be at least 1, got {max_singers}")
         self.synth = synth
         self.seed = seed
         self.default_syllable = default_syllable
         self.max_singers = max_singers
-        self.ensemble = Ensemble(synth, [SingerLine(LEAD, get_voice(voice), seed=seed,
-                                                    hop=synth.hop)])
+        self.voices_dirs = tuple(voices_dirs)
+        profile, bank = self._resolve_voice(voice)
+        self.ensemble = Ensemble(synth, [SingerLine(LEAD, profile, seed=seed, hop=synth.hop,
+                                                    bank=bank)])
         self.cue_list = cue_list or CueList([])
         self.songs = SongLoader(load_score, song_folders)
         self.songs.preload(_cue_list_songs(self.cue_list))  # parsed while the show starts
@@ -308,13 +312,15 @@ class Director:
         if kind == "lyric":
             return self._queue_lyric(self._singer(cue.singer), str(args["text"]))
         if kind == "voice":
-            try:
-                voice = get_voice(str(args["name"]))
-            except UnknownVoiceError as err:
-                raise CueError(str(err)) from None
+            profile, bank = self._resolve_voice(str(args["name"]))
+            switched = at
             for name in self._targets(cue.singer):
-                self._line(name).set_voice(voice, at)
-            return {"voice": voice.name, "at_sample": at}
+                line = self._line(name)
+                if bank is None:
+                    line.set_voice(profile, at)
+                if bank is not None or line.bank is not None:
+                    switched = line.set_bank(bank, at)
+            return {"voice": bank.name if bank else profile.name, "at_sample": switched}
         if kind == "expr":
             for name in self._targets(cue.singer):
                 self._line(name).add_expression(at, str(args["name"]), float(args["value"]))  # type: ignore[arg-type]
@@ -498,21 +504,36 @@ class Director:
     def _note_on(self, singer: str, pitch: float, velocity: float, syllable: object,
                  at: int) -> object:
         state = self._singers[singer]
+        bank = self._line(singer).bank
         if isinstance(syllable, str):
             language = detect_language([syllable])
             try:
                 lyric, phonemes = syllable, phonemize_word([syllable], language)[0]
             except LyricError as err:
-                raise CueError(f"syllable {syllable!r}: {err}") from None
+                if bank is None:
+                    raise CueError(f"syllable {syllable!r}: {err}") from None
+                # the bank sings its own aliases; the built-in phonemes only drive lip-sync
+                lyric, phonemes = syllable, self._default_phonemes
         elif state.lyrics:
-            lyric, phonemes = state.lyrics.popleft()
+            lyric, phonemes = state.lyrics[0]
         else:
             lyric, phonemes = self.default_syllable, self._default_phonemes
+        lead = None
+        if bank is not None:  # checked before anything changes: a bad syllable changes nothing
+            try:
+                check_syllable(bank, lyric, pitch)
+            except ValueError as err:
+                raise CueError(str(err)) from None
+            lead = live_lead_samples(bank, lyric, pitch)
+        if not isinstance(syllable, str) and state.lyrics:
+            state.lyrics.popleft()
         # Legato: a note still sounding ends where this one starts.
         for open_pitch in list(state.open_notes):
             self._close(state, open_pitch, at)
-        # A live note cannot sing its consonants in the past: they start now.
-        lead = _onset_lead_samples(phonemes)
+        # A live note cannot sing its consonants in the past: they start now (a bank's sample
+        # starts now, its vowel one preutterance later).
+        if lead is None:
+            lead = _onset_lead_samples(phonemes)
         note = Note(at + lead, at + lead + int(OPEN_NOTE_S * SAMPLE_RATE_HZ), pitch, lyric,
                     phonemes, velocity)
         state.live.append(note)
@@ -541,6 +562,26 @@ class Director:
         line = self._line(singer)
         line.set_notes(_monophonic(state.live + state.song), changed_from=at)
         line.forget_before(self.pacer.playout_sample)
+
+    def _resolve_voice(self, ref: str) -> tuple[VoiceProfile, BankRef | None]:
+        """The built-in profile and bank ``ref`` names (a bank keeps the lead's profile for
+        lip-sync); ``CueError`` (one line) for a voice that is not found."""
+        try:
+            return get_voice(ref), None
+        except UnknownVoiceError:
+            pass
+        from singer.backends.contract import VoiceError
+        from singer.backends.discovery import resolve_voice
+
+        try:
+            info = resolve_voice(ref, self.voices_dirs)
+        except VoiceError as err:
+            raise CueError(str(err)) from None
+        if info.type == "builtin":
+            return get_voice(info.name), None
+        ensemble = getattr(self, "ensemble", None)
+        profile = ensemble.lines[0].voice if ensemble is not None else get_voice("soprano")
+        return profile, BankRef.of(info)
 
     def _line(self, name: str) -> SingerLine:
         line = self.ensemble.line(name)
@@ -579,8 +620,9 @@ class Director:
                        f"{', '.join(self._singers)})")
 
     def _new_line(self, name: str) -> SingerLine:
-        return SingerLine(name, self._line(LEAD).voice, seed=self.seed + len(self._singers),
-                          hop=self.synth.hop)
+        lead = self._line(LEAD)
+        return SingerLine(name, lead.voice, seed=self.seed + len(self._singers),
+                          hop=self.synth.hop, bank=lead.bank)
 
     def _join(self, line: SingerLine) -> None:
         self._singers[line.name] = _SingerState()
@@ -619,7 +661,7 @@ class Director:
             "beat": None if beat is None else round(beat, 3),
             "show_s": round(now / SAMPLE_RATE_HZ, 3),
             "singing": singing,
-            "singers": {n: self._line(n).voice.name for n in self._singers},
+            "singers": {n: _voice_name(self._line(n)) for n in self._singers},
             "xruns": self._pacer.xruns if self._pacer else 0,
             "late_edits": self._pacer.late_edits if self._pacer else 0,
             "lookahead_ms": round(1000 * self._pacer.lookahead_chunks
@@ -653,6 +695,11 @@ def _split_lyric(text: str, language: str) -> list[str]:
     if language == "zh":
         return [c for c in text if not c.isspace() and c not in "，。、！？,.!?;；：:“”\"'"]
     return [w for w in text.replace("-", " ").split() if w.strip(",.!?;:\"'")]
+
+
+def _voice_name(line: SingerLine) -> str:
+    bank = line.bank
+    return bank.name if bank is not None else line.voice.name
 
 
 def _onset_lead_samples(phonemes: tuple[str, ...]) -> int:

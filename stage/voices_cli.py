@@ -133,14 +133,12 @@ def render_with_backends(score: Score, infos: list[VoiceInfo], seed: int,
         raise VoiceRefError(str(err)) from None
 
 
-def live_voice_name(ref: str) -> str:
-    """A built-in voice name for ``demo``/``serve`` (banks sing in ``render`` until the live
-    path is wired: docs/voices.md)."""
+def live_voice_name(ref: str, dirs: list[str] | None = None) -> str:
+    """The voice for ``demo``/``serve``: a built-in name as it is, a bank as its folder (so
+    the show's consent check and the synthesis process find it by path)."""
     from singer.voices import VOICES
 
     if ref.strip().lower() in VOICES:
         return ref.strip().lower()
-    (info,) = resolve_refs(ref, ref, [])
-    raise VoiceRefError(f"voice {ref!r} is a {info.type} bank ({info.path}): banks sing in "
-                        "'livesinger render' for now; the live show sings the built-in voices "
-                        "(docs/voices.md)")
+    (info,) = resolve_refs(ref, ref, dirs or [])
+    return str(info.path) if info.path is not None else info.name

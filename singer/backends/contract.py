@@ -8,8 +8,9 @@ float32 audio of any show-sample range out (``render``), ``prepare`` for the wor
 phrase-ahead voice does in a worker before playout reaches it, ``forget_before`` to drop what
 will not be played again. Nothing above ``singer/`` needs to know which backend sings.
 
-Design note — how the live path will hold non-builtin lines (for whoever wires it; the
-synthesis-process change must land first, so this is not wired yet):
+Design note — how the live path holds non-builtin lines (wired for UTAU and DiffSinger
+through ``singer.backends.live`` and ``Ensemble``; live notes join the note list rather than
+calling ``note_on``: docs/voices.md, "In the live show"):
 
 - **Ensemble**: keeps batching every built-in ``SingerLine`` into one torch forward pass as
   today (``BuiltinLine.singer_line`` exposes the ``SingerLine`` for that, so built-in voices

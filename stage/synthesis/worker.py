@@ -15,6 +15,7 @@ import gc
 import logging
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -39,6 +40,8 @@ PREFETCH_MIN_WAIT_S = 0.003
 SKIP_LOG_PERIOD_S = 1.0
 """Skipped chunks are logged at most this often (summed)."""
 IDLE_POLL_S = 0.002
+PREPARE_POLL_S = 0.02
+"""How often the phrase-ahead worker looks at playout when it has nothing to render."""
 GC_THRESHOLDS = (10_000, 50, 1000)
 """Young collections stay frequent and short; full collections become rare."""
 """How often to look at the playout point while waiting for playout to move on."""
@@ -94,6 +97,9 @@ class Renderer:
         self._ring = ChunkRing.attach(spec.ring_name, spec.ring_positions, spec.chunk_samples)
         synth = HarmonicNoiseSynth(device=spec.device)
         self._ensemble = Ensemble(synth, [SingerLine.from_state(s) for s in spec.lines])
+        # bank voices are loaded here by their folder (never pickled) and warmed (every
+        # sample analysed, every ONNX session run once) before the show clock runs
+        self._ensemble.warm_banks()
         # the first render warms torch and the first blocks' caches: before the clock runs
         self._ensemble.render(spec.start_sample, spec.chunk_samples)
         self._ensemble.reset()
@@ -111,9 +117,27 @@ class Renderer:
         self._clock = ClockSync(origin_ns=0)
         self._rendered = 0
 
+    def _prepare_banks(self, stop: threading.Event) -> None:
+        """Phrase-ahead bank voices (DiffSinger) render their coming phrases here, beside
+        the render loop (onnxruntime leaves the GIL while it runs)."""
+        while not stop.is_set():
+            if not self._ensemble.has_phrase_ahead_banks():
+                stop.wait(PREPARE_POLL_S)
+                continue
+            try:
+                done = self._ensemble.prepare_banks(self._ring.get("playout_sample"))
+            except Exception:  # a phrase that fails is silence there, logged, not an end
+                log.exception("preparing bank phrases failed")
+                done = 0
+            if not done:
+                stop.wait(PREPARE_POLL_S)
+
     def run(self) -> None:
         """Render until told to stop (or the show's end of the pipe closes)."""
         spec = self._spec
+        stop_preparing = threading.Event()
+        threading.Thread(target=self._prepare_banks, args=(stop_preparing,),
+                         name="livesinger-prepare", daemon=True).start()
         if spec.realtime_priority is not None:
             from stage.pacer import _schedule_realtime
 
@@ -148,6 +172,7 @@ class Renderer:
         except (EOFError, OSError):  # the show went away
             return
         finally:
+            stop_preparing.set()
             self._ring.close()
 
     def _drain(self) -> bool:
@@ -158,6 +183,8 @@ class Renderer:
             if kind == "edit":
                 edit: LineEdit = msg[1]
                 self._ensemble.apply(edit)
+                if edit.op == "set_bank":  # a new bank loads between chunks, not inside one
+                    self._ensemble.warm_banks()
                 self._last_edit = time.monotonic()
             elif kind == "rewind":
                 _, start, generation = msg

@@ -103,7 +103,7 @@ def test_unknown_voices_and_banks_on_the_live_show_get_one_line(
     assert main(["render", str(ust), "-o", str(tmp_path / "x.wav"), "--voice",
                  str(tmp_path / "missing" / "bank")]) == 2
     assert "no voicebank folder" in capsys.readouterr().err
-    assert main(["demo", "--headless", "--voice", str(voices_dir / "xiaoce")]) == 2
+    assert main(["serve", "--headless", "--voice", "nobody", "--voices", str(voices_dir)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "utau bank" in err and "livesinger render" in err and "\n" not in err
+    assert "unknown voice 'nobody'" in err and "小测 (utau)" in err and "\n" not in err
     assert not (tmp_path / "x.wav").exists()
