@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "then serves the viewers and fans out to edges (docs/janus.md)")
     provenance_cli.add_show_options(p)
     duet_cli.add_serve_options(p)
+    mix_cli.add_serve_options(p)
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("mocap", help="motion capture alone: camera/video/images -> VMC",
@@ -428,7 +429,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lookahead_chunks=args.lookahead, device=args.device, mocap=args.mocap,
         vmc_out=args.vmc_out, realtime_priority=REALTIME_PRIORITY if args.realtime else None,
         synthesis=args.synthesis, ice_servers=tuple(args.ice_server), publish=tuple(args.publish),
-        **provenance_cli.show_options(args), **duet_cli.serve_options(args))
+        **provenance_cli.show_options(args), **duet_cli.serve_options(args),
+        **mix_cli.serve_options(args))  # type: ignore[arg-type]
     _run_show(opts)
     return 0
 

@@ -117,6 +117,10 @@ class Director:
         self.cues_applied = 0
         self.last_cue_latency_ms: float | None = None
         self._last_edit = 0.0
+        self.transport_listeners: list[Callable[[str, int, float | None], None]] = []
+        """Told ``("play", at_sample, from_beat)`` / ``("stop", at_sample, None)`` whenever
+        the song's transport changes, however it was asked (cue, GO, tempo, panic): the
+        program mix's backing follows it (``stage.program``)."""
         self.follow_status: Callable[[], dict[str, object]] | None = None
         """Follow mode's state for ``status()`` (set by ``stage.follow_live``)."""
         self.prefetch: PrefetchMode = "params"
@@ -453,6 +457,7 @@ class Director:
                                    note.velocity))
             self._singers[name].song = placed
             self._refresh(name, at)
+        self._tell("play", at, beat)
         return {"playing": self.song.title, "from_beat": beat, "at_sample": at}
 
     def _clear_song_from(self, at: int) -> None:
@@ -471,7 +476,12 @@ class Director:
             self._stopped_beat = max(0.0, beat)
         self._clear_song_from(at)
         self._placement = None
+        self._tell("stop", at, None)
         return {"stopped": True, "beat": beat, "at_sample": at}
+
+    def _tell(self, what: str, at: int, beat: float | None) -> None:
+        for listener in self.transport_listeners:
+            listener(what, at, beat)
 
     def _seek(self, beat: float, at: int) -> object:
         if self._placement is None:

@@ -106,3 +106,20 @@ def write_stems(folder: Path, render: ProgramRender, lead_samples: int) -> list[
         sf.write(path, np.concatenate([lead, audio]), SAMPLE_RATE_HZ, subtype="FLOAT")
         written.append(path)
     return written
+
+
+def add_serve_options(p: argparse.ArgumentParser) -> None:
+    """``serve --chain PRESET --backing FILE [--backing FILE …] --backing-offset S``."""
+    p.add_argument("--chain", default="dry", choices=sorted(PRESETS),
+                   help="vocal chain preset on the voice in the program mix (default dry)")
+    p.add_argument("--backing", metavar="FILE", action="append", default=[],
+                   help="backing audio mixed under every song (repeat for stems; default: "
+                        "each song's cue-list backing: or <song>.backing.yaml)")
+    p.add_argument("--backing-offset", metavar="S", type=float, default=0.0,
+                   help="score time (s) at which --backing time 0 falls (default 0)")
+
+
+def serve_options(args: argparse.Namespace) -> dict[str, object]:
+    """The ``ServeOptions`` fields of ``add_serve_options``."""
+    return {"chain": args.chain, "backing": tuple(Path(f) for f in args.backing),
+            "backing_offset": args.backing_offset}

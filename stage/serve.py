@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from rigs.pose import PoseFrame
 from singer.contracts import SAMPLE_RATE_HZ
+from singer.mix.backing_spec import BackingError
 from singer.provenance.aigc import DEFAULT_PRODUCER, AigcLabel
 from singer.provenance.consent import USAGES, ConsentError, voice_record
 from singer.provenance.live import MarkedFanout
@@ -27,6 +28,7 @@ from stage.cuelist import CueList, load_cue_list
 from stage.director import LEAD, MAX_SINGERS, Director
 from stage.pacer import AudioPacer, PacerConfig
 from stage.posing import run_pose_stream
+from stage.program import ProgramStage, WithProgram
 from stage.show_provenance import ShowProvenance, WithProvenance
 from stage.song_loader import local_loader
 from stage.supervise import Supervisor
@@ -120,6 +122,12 @@ class ServeOptions:
     """The performer's MIDI for ``follow``: a MIDI input port name or a ``.mid`` file."""
     on_silence: str = "hold"
     """Follow mode, when the performer falls silent: ``hold`` or ``carry`` on."""
+    chain: str = "dry"
+    """The vocal chain preset on the voice in the program mix (``--chain``, docs/mix.md)."""
+    backing: tuple[Path, ...] = ()
+    """Backing files mixed under every song (``--backing``); none: each song's own."""
+    backing_offset: float = 0.0
+    """Score time (s) at which ``backing`` time 0 falls (``--backing-offset``)."""
     usage: str = "personal"
     """What the show is for (``--usage``): personal, commercial or corporation; a voice or
     avatar whose record does not allow it is refused."""
@@ -179,6 +187,10 @@ def check_options(opts: ServeOptions) -> None:
             raise ServeError("--performer-audio page: the /perform page needs --mocap webrtc")
         if opts.on_silence not in ("hold", "carry"):
             raise ServeError(f"--on-silence {opts.on_silence}: want hold or carry")
+    from singer.mix.chain import PRESETS
+
+    if opts.chain not in PRESETS:
+        raise ServeError(f"--chain {opts.chain}: want one of {', '.join(sorted(PRESETS))}")
     if opts.usage not in USAGES:
         raise ServeError(f"--usage {opts.usage}: want one of {', '.join(USAGES)}")
     if opts.avatar is not None:
@@ -298,13 +310,18 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
     # Every output gets the same marked chunk: the watermark (and the audible label) are
     # applied once, here, before the fan-out to the recorder, viewers, sound card, Janus...
     outputs = MarkedFanout(provenance.label, audible_label=opts.audible_label == "start")
-    pacer.add_sink(outputs)
+    # ...and what is marked is the program: the voice through its chain plus the backing.
+    program = _program_stage(opts, outputs, director)
+    pacer.add_sink(program)
     until = None
     if opts.song:
         score = await asyncio.to_thread(loader, opts.song)
         try:
             director.install(score, 0)
+            await program.load_song(opts.song, score, 0)
         except CueError as err:
+            raise ServeError(f"--song {opts.song}: {err}") from None
+        except BackingError as err:
             raise ServeError(f"--song {opts.song}: {err}") from None
         if opts.play_song:
             director.apply_now(make_cue("song.play", {"beat": 0.0}), 0)
@@ -322,6 +339,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
     publishers = _publishers(opts, outputs, hub.rtp_encoder if hub else None)
     control: CueHandler = WithProvenance(director, provenance)  # "aigc" in /status and MQTT
     control = _with_follow(control, follow)  # follow.start/stop, perform.note_on (docs/follow.md)
+    control = WithProgram(control, program, director)  # backing.gain/mute, a song's backing
     if publishers:
         from streams.janus.status import WithPublishers
 
@@ -364,7 +382,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
         except ValueError as err:
             raise ServeError(f"--mqtt: {err}") from None
 
-    recorder = pose_recorder = card = None
+    recorder = pose_recorder = card = voice_recorder = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -376,8 +394,12 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
         label = provenance.label
         recorder = AudioRecorder(opts.record / "audio.wav", label) if opts.record else None
         pose_recorder = PoseRecorder(opts.record / "pose.jsonl", label) if opts.record else None
+        voice_recorder = AudioRecorder(opts.record / "voice.wav", label) if opts.record \
+            else None
         if recorder:
             outputs.add_sink(recorder)
+        if voice_recorder:  # the dry voice beside the program, for post-production
+            program.dry_sinks.append(voice_recorder)
         if opts.follow:
             _open_follow(opts, follow, pacer)
         if not opts.headless:
@@ -422,7 +444,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
                 handles.update(director=director, pacer=pacer, osc=osc, web=web, hub=hub,
                                mocap=feed, performer=performer, helpers=helpers,
                                publishers=publishers, provenance=provenance, follow=follow,
-                               outputs=outputs, mqtt=bridge)
+                               outputs=outputs, mqtt=bridge, program=program)
             while pacer.chunks_played == 0:  # ready means the show clock is running
                 await asyncio.sleep(0.01)
             provenance.announce()
@@ -443,7 +465,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             if surface:
                 with contextlib.suppress(Exception):
                     await surface.stop()
-        for sink in (recorder, pose_recorder, card, follow):
+        for sink in (recorder, voice_recorder, pose_recorder, card, follow):
             if sink:
                 sink.close()
         director.close()
@@ -460,6 +482,23 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
           + "".join(f", {name} restarted {n}x" for name, n in helpers.restarts.items() if n)
           + _synthesis_restarts(pacer), file=sys.stderr)
     return summary
+
+
+def _program_stage(opts: ServeOptions, outputs: MarkedFanout,
+                   director: Director) -> ProgramStage:
+    """The program mix in front of the marked fan-out, following the director's transport."""
+    from singer.mix.backing_spec import files_spec
+    from singer.mix.chain import chain_preset
+
+    try:
+        override = files_spec([str(f) for f in opts.backing], opts.backing_offset) \
+            if opts.backing else None
+    except BackingError as err:
+        raise ServeError(f"--backing: {err}") from None
+    stage = ProgramStage(outputs, chain_preset(opts.chain), backing_override=override,
+                         cue_backing=lambda: director.cue_list.backing, songs=opts.songs)
+    director.transport_listeners.append(stage.transport)
+    return stage
 
 
 def _synthesis_restarts(pacer: AudioPacer) -> str:

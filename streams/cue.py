@@ -15,6 +15,7 @@ CueKind = Literal[
     "lyric", "note.on", "note.off", "voice", "expr",
     "go", "cue.start", "cue.stop", "thump", "panic", "playhead",
     "perform.note_on", "perform.note_off", "follow.start", "follow.stop",
+    "backing.gain", "backing.mute",
 ]
 
 EXPRESSIONS = {
@@ -53,7 +54,10 @@ class Cue:
     - perform.note_on ``{"pitch": float, "velocity": float}`` / perform.note_off
       ``{"pitch": float}``: the performer's note events for follow mode (heard at
       ``at_sample``, else on arrival); follow.start ``{"part": str}`` (arm follow mode on
-      the loaded song's part: a name or a number from 1); follow.stop ``{}``.
+      the loaded song's part: a name or a number from 1); follow.stop ``{}``;
+    - backing.gain ``{"stem": str, "db": float, "fade_s": float}`` / backing.mute ``{"stem":
+      str, "on": bool, "fade_s": float}``: a backing stem's gain or mute from ``at_sample``
+      over ``fade_s`` (the program mix, docs/mix.md).
     """
 
     kind: CueKind
@@ -130,6 +134,16 @@ def make_cue(kind: str, args: dict[str, object], *, singer: str | None = None,
         out = {"pitch": number(a.get("pitch"), "pitch (MIDI)", 0.0, 127.0)}
     elif kind == "follow.start":
         out = {"part": text(a.get("part"), "part")}
+    elif kind == "backing.gain":
+        out = {"stem": name(a.get("stem"), "stem"), "db": number(a.get("db"), "gain (dB)",
+                                                                  -96.0, 24.0),
+               "fade_s": number(a.get("fade_s", 0.0), "fade_s", 0.0, 60.0)}
+    elif kind == "backing.mute":
+        on = a.get("on")
+        if on not in (0, 1):
+            raise CueError(f"on must be 1 (mute) or 0 (unmute), got {on!r}")
+        out = {"stem": name(a.get("stem"), "stem"), "on": bool(on),
+               "fade_s": number(a.get("fade_s", 0.0), "fade_s", 0.0, 60.0)}
     elif kind in ("cue.start", "cue.stop", "playhead"):
         out = {"id": name(a.get("id"), "cue id")}
     elif kind in ("song.stop", "go", "thump", "panic", "follow.stop"):

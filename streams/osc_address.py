@@ -109,13 +109,16 @@ _COMMANDS: dict[str, tuple[Param, ...]] = {
     "perform/note_off": (Param("pitch", "i"),),
     "follow/start": (Param("part", "s"),),
     "follow/stop": (),
+    "backing/gain": (Param("stem", "s"), Param("db", "f"), Param("fade_s", "f", optional=True)),
+    "backing/mute": (Param("stem", "s"), Param("on", "i"), Param("fade_s", "f", optional=True)),
 }
 """Static commands under ``/livesinger/``: path -> parameters (kind = path with ``.``)."""
 
 _KIND = {"song/load": "song.load", "song/play": "song.play", "song/stop": "song.stop",
          "song/seek": "song.seek", "note/on": "note.on", "note/off": "note.off",
          "perform/note_on": "perform.note_on", "perform/note_off": "perform.note_off",
-         "follow/start": "follow.start", "follow/stop": "follow.stop"}
+         "follow/start": "follow.start", "follow/stop": "follow.stop",
+         "backing/gain": "backing.gain", "backing/mute": "backing.mute"}
 _QLAB = frozenset({"go", "thump", "panic"})
 """Commands QLab habits send at the root (plus ``/cue/<id>/start|stop`` and ``/connect``)."""
 _AUTH_PARAMS = (Param("token", "s"),)
