@@ -45,7 +45,8 @@ def add_show_options(p: Any) -> None:
                    help="ContentProducer of the show's AIGC label (default: livesinger)")
     p.add_argument("--audible-label", choices=["start", "off"], default="start",
                    help="the audible AI label (short-long-short-short cue) at the start of the "
-                        "show (default start; off is logged as the show's explicit choice)")
+                        "show and of every song (default start; off is logged as the show's "
+                        "explicit choice)")
     p.add_argument("--usage", choices=["personal", "commercial", "corporation"],
                    default="personal",
                    help="what the show is for: a voice or avatar whose licence/consent record "
@@ -58,8 +59,8 @@ def add_bench(bench: Any) -> None:
                                            "false positives")
     b.add_argument("--json", action="store_true", help="(output is always JSON)")
     b.add_argument("--clips", type=int, default=20, help="marked clips per attack (default 20)")
-    b.add_argument("--unmarked", type=int, default=200,
-                   help="unmarked clips for false positives (default 200)")
+    b.add_argument("--unmarked", type=int, default=1000,
+                   help="unmarked clips for false positives (default 1000)")
     b.set_defaults(run=cmd_bench_watermark)
 
 

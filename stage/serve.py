@@ -310,6 +310,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
     # Every output gets the same marked chunk: the watermark (and the audible label) are
     # applied once, here, before the fan-out to the recorder, viewers, sound card, Janus...
     outputs = MarkedFanout(provenance.label, audible_label=opts.audible_label == "start")
+    director.transport_listeners.append(outputs.transport)  # the cue again at each song start
     # ...and what is marked is the program: the voice through its chain plus the backing.
     program = _program_stage(opts, outputs, director)
     pacer.add_sink(program)

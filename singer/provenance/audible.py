@@ -8,6 +8,8 @@ the letters (· —   · ·), raised-cosine edges, at -18 dBFS: 1.1 s in all.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 SAMPLE_RATE_HZ = 48_000
@@ -69,22 +71,49 @@ def lead_samples(sample_rate_hz: int = SAMPLE_RATE_HZ) -> int:
 
 
 class CueMixer:
-    """Mixes the cue into a live stream at show sample ``start_sample`` (chunk by chunk)."""
+    """Mixes the cue into a live stream at show sample ``start_sample`` (chunk by chunk), and
+    again at every start ``add``-ed later (each song's start in a live show).
+
+    ``add`` may be called from another thread than ``mix`` (the Director's, the pacer's)."""
 
     def __init__(self, start_sample: int = 0) -> None:
         self.start_sample = start_sample
         self._cue = rhythm_cue()
+        self._starts = [start_sample]
+        self._lock = threading.Lock()
 
     @property
     def end_sample(self) -> int:
-        """Show sample after the cue's last."""
-        return self.start_sample + len(self._cue)
+        """Show sample after the last scheduled cue's last."""
+        with self._lock:
+            return max(self._starts, default=self.start_sample) + len(self._cue)
+
+    @property
+    def starts(self) -> tuple[int, ...]:
+        """Show samples of the cues still to come or playing."""
+        with self._lock:
+            return tuple(self._starts)
+
+    def add(self, start_sample: int) -> bool:
+        """Play the cue (again) from show sample ``start_sample``; False (and nothing added)
+        when it would start while a scheduled cue still plays (no two cues over each other)."""
+        with self._lock:
+            if any(s <= start_sample < s + len(self._cue) for s in self._starts):
+                return False
+            self._starts.append(start_sample)
+            return True
 
     def mix(self, t: int, samples: np.ndarray) -> np.ndarray:
-        """``samples`` (starting at show sample ``t``) with the part of the cue they overlap."""
-        a, b = max(t, self.start_sample), min(t + len(samples), self.end_sample)
-        if a >= b:
-            return samples
-        out = np.array(samples, dtype=np.float32)
-        out[a - t:b - t] += self._cue[a - self.start_sample:b - self.start_sample]
+        """``samples`` (starting at show sample ``t``) with the part of the cues they overlap."""
+        with self._lock:
+            self._starts = [s for s in self._starts if s + len(self._cue) > t]
+            starts = list(self._starts)
+        out = samples
+        for start in starts:
+            a, b = max(t, start), min(t + len(samples), start + len(self._cue))
+            if a >= b:
+                continue
+            if out is samples:
+                out = np.array(samples, dtype=np.float32)
+            out[a - t:b - t] += self._cue[a - start:b - start]
         return out

@@ -20,7 +20,11 @@ class MarkedFanout:
     """One pacer sink: mixes the audible label (if on), watermarks the chunk with the show's
     ID, then hands the *same* marked chunk to every sink added. Zero latency (causal
     embedder); a gap in show samples (a skipped chunk) seeks the embedder, so the mark stays
-    keyed to show time. A sink that raises is logged and removed; the others go on."""
+    keyed to show time. A sink that raises is logged and removed; the others go on.
+
+    With the audible label on, the cue plays at show start and at every song start
+    (``transport``, a ``Director.transport_listeners`` entry): mixed over the song from its
+    play point, it never delays the song."""
 
     def __init__(self, label: AigcLabel, *, audible_label: bool = True,
                  cue_at_sample: int = 0) -> None:
@@ -28,7 +32,18 @@ class MarkedFanout:
         self.embedder = Embedder(label.watermark_id)
         self.cue = CueMixer(cue_at_sample) if audible_label else None
         self._sinks: list[ChunkSink] = []
+        self._playing = False
         self.chunks = 0
+
+    def transport(self, what: str, at_sample: int, beat: float | None) -> None:
+        """A Director transport change: a song that starts playing (``play`` after a stop, a
+        load or at show start, or from its top again; not a tempo change or seek while it
+        plays) gets the audible cue mixed over its first 1.1 s from ``at_sample`` (its
+        lead-in, else its first notes)."""
+        starting = what == "play" and (not self._playing or (beat is not None and beat <= 0))
+        self._playing = what == "play"
+        if starting and self.cue is not None:
+            self.cue.add(at_sample)
 
     def add_sink(self, sink: ChunkSink) -> None:
         """Receive every marked chunk from now on."""

@@ -19,6 +19,7 @@ from singer.provenance import watermark as wm
 from singer.provenance.aigc import AigcLabel, read_label
 from singer.provenance.audible import beep_lengths_units, rhythm_cue
 from singer.provenance.live import MarkedFanout
+from singer.synth import HarmonicNoiseSynth
 from stage.cli import main
 from stage.serve import ServeOptions, serve
 from streams.recorder import read_pose_track
@@ -65,6 +66,42 @@ def test_audible_cue_is_short_long_short_short() -> None:
     audio = np.concatenate([c.samples for c in got])
     assert beep_lengths_units(audio) == [1, 3, 1, 1]
     assert np.abs(audio[int(1.2 * SR):]).max() < 1e-3  # then nothing but the (silent) show
+
+
+def test_audible_cue_at_every_song_start_over_the_song() -> None:
+    """A real Director's transport: the cue plays at show start and again from each song
+    start's play point (mixed over the song, which is not delayed), not at a tempo change."""
+    from stage.director import Director
+    from stage.pacer import AudioPacer, PacerConfig
+    from stage.song_loader import local_loader
+    from streams.cue import make_cue
+
+    director = Director(HarmonicNoiseSynth(device="cpu"), local_loader())
+    director.attach(AudioPacer(director.render, [], PacerConfig(240, 2)))
+    fanout = MarkedFanout(AigcLabel.new(), audible_label=True)
+    director.transport_listeners.append(fanout.transport)
+    got: list[AudioChunk] = []
+    fanout.add_sink(got.append)
+    director.install(local_loader()("twinkle"), 0)
+    director.apply_now(make_cue("song.play", {"beat": 0.0}), 3 * SR)
+    director.apply_now(make_cue("tempo", {"bpm": 140}), int(4.5 * SR))  # no cue
+    director.apply_now(make_cue("song.stop", {}), 6 * SR)
+    director.apply_now(make_cue("song.play", {"beat": 0.0}), 8 * SR)
+    song = np.concatenate([director.render(t, 240) for t in range(0, 10 * SR, 240)])
+    for t in range(0, 10 * SR, 240):
+        fanout(AudioChunk(t, song[t:t + 240]))
+    audio = np.concatenate([c.samples for c in got])
+    starts = [0, 3 * SR, 8 * SR]
+    for start in starts:
+        assert beep_lengths_units(audio[start:start + int(1.2 * SR)]) == [1, 3, 1, 1], start
+    assert beep_lengths_units(audio[int(4.2 * SR):8 * SR]) == []  # the tempo change: none
+    # the song is where the Director put it, undelayed: the output is the song plus the
+    # cues at those samples, marked
+    cue = np.zeros(len(audio), np.float32)
+    for start in starts:
+        cue[start:start + len(rhythm_cue())] += rhythm_cue()
+    expected = wm.embed(song + cue, fanout.label.watermark_id)
+    np.testing.assert_allclose(audio, expected, atol=1e-5)
 
 
 async def _get(http: aiohttp.ClientSession, url: str) -> dict[str, object]:
