@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -31,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,10 @@ LISTENER_PERIOD_S = 3.0
 NOTE_PERIOD_S = 0.2
 PROGRESS_PERIOD_S = 5.0
 WARMUP_FRACTION = 0.2
+TRACE_FRAMES = 8
+"""Frames kept per allocation with ``--trace-memory`` (enough to see which object owns it)."""
+TRACE_TOP = 15
+"""Allocation sites printed with ``--trace-memory``."""
 DRAIN_TIMEOUT_S = 20.0
 FD_ALLOWANCE = 8
 """File descriptors the end may hold over the start: sockets the kernel is still closing
@@ -167,8 +173,10 @@ def _images(folder: Path, count: int = 60) -> Path:
 class Soak:
     """One soak run: the show, its load, its faults, and the counts of all of them."""
 
-    def __init__(self, minutes: float, mocap: bool = True, flood_scale: float = 1.0) -> None:
+    def __init__(self, minutes: float, mocap: bool = True, flood_scale: float = 1.0,
+                 trace_memory: bool = False) -> None:
         self.seconds = minutes * 60.0
+        self.trace_memory = trace_memory
         self.minutes = minutes
         self.mocap = mocap
         self.flood_scale = flood_scale
@@ -264,6 +272,10 @@ class Soak:
             raise
         drain_s = await _wait_for(lambda: not hub.viewers, DRAIN_TIMEOUT_S)  # killed peers
         await asyncio.sleep(1.0)
+        if self.trace_memory and tracemalloc.is_tracing():
+            gc.collect()  # dead peers and clients sit in reference cycles until a full pass
+            _print_growth(tracemalloc.take_snapshot())
+            tracemalloc.stop()
         acked = list(range(self.cues_acked))
         applied = [i for i in tap.applied if i < self.cues_sent]
         reordered = sum(1 for a, b in zip(applied, applied[1:], strict=False) if b < a)
@@ -415,9 +427,35 @@ class Soak:
             if "fds" not in marks and elapsed >= warm_s:
                 marks.update(fds=_fds(), threads=_threads(), rss_warm_kb=_rss_kb(),
                              xruns=pacer.xruns)
+                if self.trace_memory:  # from here on: what is still held at the end grew
+                    tracemalloc.start(TRACE_FRAMES)
             _progress(f"{elapsed:6.1f} s: {self.cues_sent} cues sent, {len(tap.applied)} "
                       f"applied, {self.listeners_joined} listeners joined, xruns "
                       f"{pacer.xruns}, rss {_rss_kb() // 1024} MiB, fds {_fds()}")
+
+
+def _print_growth(snapshot: tracemalloc.Snapshot) -> None:
+    """Print to stderr the allocations made after warm-up and still held, biggest first."""
+    snapshot = snapshot.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+    total = sum(stat.size for stat in snapshot.statistics("filename"))
+    _progress(f"trace-memory: {total / 2**20:.2f} MiB allocated after warm-up still held")
+    for stat in snapshot.statistics("traceback")[:TRACE_TOP]:
+        _progress(f"trace-memory: {stat.size / 1024:9.1f} KiB in {stat.count} blocks")
+        for line in stat.traceback.format(limit=TRACE_FRAMES, most_recent_first=True):
+            print(f"soak:     {line}", file=sys.stderr)
+    counts: dict[str, int] = {}
+    for obj in gc.get_objects():
+        name = type(obj).__name__
+        if name in _WATCHED_TYPES:
+            counts[name] = counts.get(name, 0) + 1
+    _progress(f"trace-memory: live objects at the end: {counts}")
+    sys.stderr.flush()
+
+
+_WATCHED_TYPES = frozenset({"RTCPeerConnection", "RTCRtpSender", "RTCDtlsTransport",
+                            "RTCIceTransport", "Viewer", "Client", "Message", "RtpPacket"})
+"""Types counted at the end with ``--trace-memory`` (after a full collection): WHEP peers and
+MQTT clients of the past must be gone once their listeners left."""
 
 
 async def _kill_listener(listener: Any) -> None:
@@ -429,6 +467,11 @@ async def _kill_listener(listener: Any) -> None:
     await listener._pc.close()
 
 
-def soak(minutes: float, mocap: bool = True, flood_scale: float = 1.0) -> dict[str, object]:
-    """Run a soak of ``minutes``; the report (see the module's docstring)."""
-    return asyncio.run(Soak(minutes, mocap, flood_scale).run())
+def soak(minutes: float, mocap: bool = True, flood_scale: float = 1.0,
+         trace_memory: bool = False) -> dict[str, object]:
+    """Run a soak of ``minutes``; the report (see the module's docstring).
+
+    ``trace_memory`` traces allocations from warm-up on and prints to stderr, at the end, the
+    biggest of those still held (what grew).
+    """
+    return asyncio.run(Soak(minutes, mocap, flood_scale, trace_memory).run())

@@ -44,6 +44,9 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--no-mocap", action="store_true", help="no mocap source")
     p.add_argument("--flood-scale", type=scale, default=1.0, metavar="X",
                    help="malformed-input rate, times the default (~670/s)")
+    p.add_argument("--trace-memory", action="store_true",
+                   help="trace allocations from warm-up on; print the biggest still held at "
+                   "the end to stderr (slows the engine)")
     p.set_defaults(run=cmd_soak)
 
 
@@ -51,6 +54,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
     """Run the soak and print its report."""
     from stage.soak import soak
 
-    report = soak(args.minutes, mocap=not args.no_mocap, flood_scale=args.flood_scale)
+    report = soak(args.minutes, mocap=not args.no_mocap, flood_scale=args.flood_scale,
+                  trace_memory=args.trace_memory)
     print(json.dumps(report) if args.json else json.dumps(report, indent=2), flush=True)
     return 0

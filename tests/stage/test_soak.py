@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from stage.soak import FD_ALLOWANCE, THREAD_ALLOWANCE
 from stage.soak_flood import SURFACES
 
@@ -57,3 +59,22 @@ def test_soak_refuses_a_bad_duration_in_one_line() -> None:
     done = run_cli("soak", "--flood-scale", "-1", timeout=60)
     assert done.returncode == 2
     assert "--flood-scale: -1: want a factor > 0" in done.stderr
+
+
+def test_trace_memory_names_the_line_whose_allocations_are_still_held(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import tracemalloc
+
+    from stage.soak import _print_growth
+
+    tracemalloc.start(4)
+    try:
+        held = [bytearray(4096) for _ in range(256)]  # 1 MiB still held at the snapshot
+        _print_growth(tracemalloc.take_snapshot())
+    finally:
+        tracemalloc.stop()
+    err = capsys.readouterr().err
+    assert len(held) == 256
+    first = err.split("trace-memory:")[2]  # the biggest site, after the total
+    assert float(first.split("KiB")[0]) >= 1024 and "bytearray(4096)" in first
+    assert "live objects at the end" in err
