@@ -20,7 +20,7 @@ from typing import Literal
 
 import numpy as np
 
-from singer.backends.live import BankRef, check_syllable, live_lead_samples
+from singer.backends.live import BankRef, check_live_note, check_syllable, live_lead_samples
 from singer.contracts import SAMPLE_RATE_HZ, Note
 from singer.ensemble import Ensemble, SingerLine
 from singer.lyrics import LyricError, detect_language, phonemize_word
@@ -531,6 +531,7 @@ class Director:
         lead = None
         if bank is not None:  # checked before anything changes: a bad syllable changes nothing
             try:
+                check_live_note(bank)
                 check_syllable(bank, lyric, pitch)
             except ValueError as err:
                 raise CueError(str(err)) from None

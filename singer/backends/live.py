@@ -70,6 +70,20 @@ def _utau_bank(ref: BankRef) -> UtauBank:
     return bank
 
 
+def check_live_note(ref: BankRef) -> None:
+    """Raise ``ValueError`` (one line) if the bank cannot sing a note played live.
+
+    A phrase-ahead bank (DiffSinger) renders whole phrases; a live note, whose end is not
+    known, would make the synthesis render minutes of audio before its first sample and
+    stall the show (measured: docs/voices.md). Until held notes are routed to its live-note
+    design, such a bank sings scored songs only.
+    """
+    if ref.type == "diffsinger":
+        raise ValueError(f"voice {ref.name!r} is a DiffSinger bank: it sings scored songs "
+                         "(phrase-ahead), not notes played live; give this singer a UTAU "
+                         "or built-in voice for live notes")
+
+
 def check_syllable(ref: BankRef, lyric: str, pitch_midi: float) -> None:
     """Raise ``ValueError`` (one line) if the bank cannot sing ``lyric`` (UTAU: no alias)."""
     if ref.type != "utau":
