@@ -9,7 +9,8 @@
 //             {type: 'onset', frame, show} when the voice starts after a silence.
 //
 // Buffer: the target is a high quantile of how late frames arrive relative to the earliest
-// (over ~2 s), plus one render quantum; the read rate is nudged (at most ±0.6 %, below
+// (over ~2 s), plus one render quantum and one frame (the level falls by a frame between
+// arrivals); the read rate is nudged (at most ±0.6 %, below
 // 11 cents) to hold the buffer there — that also absorbs the drift between the engine's
 // clock and the sound card's. A missing frame with later ones waiting is concealed (the last
 // 10 ms repeated, fading); an empty buffer fades out, counts an underrun and rebuffers.
@@ -52,7 +53,10 @@ class VoicePlayer extends AudioWorkletProcessor {
     if (this.lateness.length > 200) this.lateness.shift();
     const sorted = this.lateness.slice().sort((a, b) => a - b);
     const spread = sorted[Math.floor(0.98 * (sorted.length - 1))] - sorted[0];
-    const wanted = Math.min(MAX_TARGET, Math.max(MIN_TARGET, spread + QUANTUM));
+    // the level falls by a whole frame between two arrivals (a sawtooth): hold one frame
+    // more than the jitter, or every arrival a little late empties the buffer
+    const wanted = Math.min(MAX_TARGET,
+                            frame.pcm.length + Math.max(MIN_TARGET, spread + QUANTUM));
     // grow at once, shrink slowly (spikes come back)
     this.target = wanted > this.target ? wanted : this.target + 0.02 * (wanted - this.target);
   }
