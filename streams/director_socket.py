@@ -31,14 +31,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
 from streams.cue import EXPRESSIONS, Cue, CueError, describe, make_cue
 from streams.level_meter import LevelMeter
 from streams.rate_limit import SourceLimits
-from streams.web_guard import BadRequest, one_line
+from streams.web_guard import BadRequest, foreign_origin, one_line
 
 log = logging.getLogger(__name__)
 
@@ -348,21 +347,6 @@ def _no_constant(name: str) -> object:
 def origin_refusal(request: web.Request) -> str | None:
     """Why a WebSocket upgrade comes from a page of another site, or ``None``.
 
-    Browsers send ``Origin`` with every WebSocket; it must be this server (``Origin``
-    host:port against ``Host``). An upgrade without it is not a page's (a script), and is
-    left to the token."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return None
-    host = request.headers.get("Host", "")
-    try:
-        parts = urlsplit(origin)
-    except ValueError:
-        parts = urlsplit("")
-    defaults = {"http": ":80", "https": ":443"}
-    suffix = defaults.get(parts.scheme)
-    if suffix is None or parts.netloc.lower().removesuffix(suffix) != \
-            host.strip().lower().removesuffix(suffix):
-        return (f"cross-origin WebSocket refused: Origin {one_line(origin, 100)} is not this "
-                f"server (Host {one_line(host, 100)})")
-    return None
+    Browsers send ``Origin`` with every WebSocket; it must be this server. An upgrade
+    without it is not a page's (a script), and is left to the token."""
+    return foreign_origin(request, "WebSocket")

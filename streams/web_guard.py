@@ -137,6 +137,13 @@ def cross_site_refusal(request: web.Request) -> str | None:
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None and site.lower() not in ("same-origin", "none"):
         return f"cross-site {request.method} refused (Sec-Fetch-Site: {site})"
+    return foreign_origin(request, request.method)
+
+
+def foreign_origin(request: web.Request, what: str) -> str | None:
+    """Why the request's ``Origin`` is not this server (scheme and host:port against
+    ``Host``), or ``None`` when it is or when there is no ``Origin`` (not a page's request:
+    left to the token). ``what`` names the refused request in the reason."""
     origin = request.headers.get("Origin")
     if origin is None:
         return None
@@ -147,8 +154,8 @@ def cross_site_refusal(request: web.Request) -> str | None:
         parts = urlsplit("")
     if parts.scheme not in DEFAULT_PORTS or \
             _netloc(parts.netloc, parts.scheme) != _netloc(host, parts.scheme):
-        return (f"cross-origin {request.method} refused: Origin {origin} is not this server "
-                f"(Host {host})")
+        return (f"cross-origin {what} refused: Origin {one_line(origin, 100)} is not this "
+                f"server (Host {one_line(host, 100)})")
     return None
 
 
