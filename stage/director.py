@@ -315,8 +315,8 @@ class Director:
             return self._note_off(self._singer(cue.singer), float(args["pitch"]), at)  # type: ignore[arg-type]
         if kind == "lyric":
             return self._queue_lyric(self._singer(cue.singer), str(args["text"]))
-        if kind == "voice":
-            profile, bank = self._resolve_voice(str(args["name"]))
+        if kind == "voice":  # a remote cue names a voice; it never opens a server path
+            profile, bank = self._resolve_voice(str(args["name"]), paths=False)
             switched = at
             for name in self._targets(cue.singer):
                 line = self._line(name)
@@ -574,9 +574,11 @@ class Director:
         line.set_notes(_monophonic(state.live + state.song), changed_from=at)
         line.forget_before(self.pacer.playout_sample)
 
-    def _resolve_voice(self, ref: str) -> tuple[VoiceProfile, BankRef | None]:
+    def _resolve_voice(self, ref: str, paths: bool = True
+                       ) -> tuple[VoiceProfile, BankRef | None]:
         """The built-in profile and bank ``ref`` names (a bank keeps the lead's profile for
-        lip-sync); ``CueError`` (one line) for a voice that is not found."""
+        lip-sync); ``paths``: a bank folder's path is taken too (the command line, not a
+        cue); ``CueError`` (one line) for a voice that is not found."""
         try:
             return get_voice(ref), None
         except UnknownVoiceError:
@@ -585,7 +587,7 @@ class Director:
         from singer.backends.discovery import resolve_voice
 
         try:
-            info = resolve_voice(ref, self.voices_dirs)
+            info = resolve_voice(ref, self.voices_dirs, paths=paths)
         except VoiceError as err:
             raise CueError(str(err)) from None
         if info.type == "builtin":

@@ -105,14 +105,16 @@ def find_voices(dirs: Iterable[Path]) -> list[VoiceInfo]:
     return found
 
 
-def resolve_voice(ref: str, dirs: Sequence[Path | str] = ()) -> VoiceInfo:
+def resolve_voice(ref: str, dirs: Sequence[Path | str] = (), *,
+                  paths: bool = True) -> VoiceInfo:
     """The voice ``ref`` names: a built-in name, a bank's name (or folder name) in the voices
-    folders, or a path to a bank folder; ``VoiceError`` (one line listing what exists)."""
+    folders, or (``paths``: the local command line, not a remote cue) a path to a bank
+    folder; ``VoiceError`` (one line listing what exists)."""
     text = ref.strip()
     if text.lower() in VOICES:
         return builtin_info(VOICES[text.lower()])
     path = Path(text).expanduser()
-    if path.is_dir():
+    if paths and path.is_dir():
         return describe_bank(path)
     searched = voices_dirs(dirs)
     voices = find_voices(searched)
@@ -123,7 +125,7 @@ def resolve_voice(ref: str, dirs: Sequence[Path | str] = ()) -> VoiceInfo:
             return hits[0]
     known = ", ".join(v.name if v.type == "builtin" else f"{v.name} ({v.type})" for v in voices)
     where = ", ".join(str(d) for d in searched)
-    looks_like_path = os.sep in text or text.startswith(".")
+    looks_like_path = paths and (os.sep in text or text.startswith("."))
     what = f"no voicebank folder {text!r}" if looks_like_path else f"unknown voice {text!r}"
     raise VoiceError(f"{what}; known voices: {known} (voices folders: {where})")
 

@@ -193,3 +193,28 @@ async def test_serve_with_a_bank_by_name_sings_osc_note_ons_in_tune(bank: BankRe
     times, f0 = f0_track(audio, 150, 800)
     body = (times > at / SR + 0.25) & (times < at / SR + 0.6) & (f0 > 0)
     assert abs(1200 * float(np.log2(np.median(f0[body]) / 392.0))) < 25
+
+
+async def test_a_voice_cue_names_a_voice_and_never_opens_a_server_path(
+        bank: BankRef, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the bank's folder is reachable as a relative path from the working directory, but it
+    # is in no voices folder: a cue (a remote surface) may not open it by path; by name from
+    # the voices folders it switches
+    from stage.director import CueError as DirectorCueError
+    from stage.pacer import AudioPacer
+
+    folder = Path(bank.path)
+    monkeypatch.chdir(folder.parent)
+    monkeypatch.delenv("LIVESINGER_VOICES", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder.parent / "nowhere"))
+    director = Director(HarmonicNoiseSynth(device="cpu"), local_loader(), voice="soprano")
+    director.attach(AudioPacer(director.render, config=PacerConfig(240, 4)))
+    for ref in (folder.name, ".", ".."):
+        with pytest.raises((CueError, DirectorCueError), match="unknown voice"):
+            await director.handle(make_cue("voice", {"name": ref}))
+    assert director.line("lead").bank is None  # type: ignore[union-attr]
+    named = Director(HarmonicNoiseSynth(device="cpu"), local_loader(), voice="soprano",
+                     voices_dirs=(folder.parent,))
+    named.attach(AudioPacer(named.render, config=PacerConfig(240, 4)))
+    reply = await named.handle(make_cue("voice", {"name": folder.name}))
+    assert reply["voice"] == bank.name  # type: ignore[index]
