@@ -113,7 +113,8 @@ async def test_thousands_of_cues_leave_the_show_state_bounded_and_sung_right() -
         shown_s = show.pacer.playout_sample / SR
         # what a singer keeps follows the few seconds still to come, not the cues sent
         kept_events, kept_notes = line.expression_events, line.notes
-        settled = line.settled_before(show.pacer.playout_sample)
+        playout = show.pacer.playout_sample
+        settled = line.settled_before(playout)
         events, notes = len(kept_events), len(kept_notes)
         live = len(director._singers[LEAD].live)
         await show.cue("expr", name="breathiness", value=1.0)
@@ -130,8 +131,13 @@ async def test_thousands_of_cues_leave_the_show_state_bounded_and_sung_right() -
     # not yet folded (about 1.5 s behind playout, plus what is rendered ahead) -- not 1500
     assert events <= 2.0 * SR / CHUNK < 1500, events
     assert all(e[0] + EXPRESSION_GLIDE_S * SR > settled - 0.2 * SR for e in kept_events)
-    # and the notes of that span only, in the line and in the Director alike -- not 150
-    assert notes <= live <= notes + 5 < 150 // 2, (notes, live)
+    # and the notes of that span only, in the line and in the Director alike -- not all 150:
+    # notes were sent evenly over the show, so the span still kept (settled .. playout, plus
+    # what is rendered ahead) holds its share of them, however fast this machine sent them
+    span_s = (playout - settled) / SR + 0.3
+    share = 150 * span_s / shown_s
+    assert notes <= live <= notes + 5, (notes, live)
+    assert notes <= 1.5 * share + 5 and span_s < 0.8 * shown_s, (notes, share, span_s, shown_s)
     assert all(n.t_off >= settled - 0.2 * SR for n in kept_notes)
     audio = show.audio()
     # and the show sings what it was told: G4, at the volume asked
