@@ -1,8 +1,9 @@
 """``livesinger soak``: a real show under everything at once, for N minutes, as one JSON object.
 
 A ``serve`` runs in this process (OSC, MQTT through a mosquitto started here on a free
-loopback port, the web server with WHEP listeners, mocap from a generated image folder,
-recording into a temp folder) while the soak:
+loopback port, the web server with WHEP listeners, mocap as VMC from a capture process of its
+own looping an image folder (``stage.soak_mocap``), recording into a temp folder) while the
+soak:
 
 - sends cues on a schedule over HTTP, each carrying an id (an ``expr tension`` value), and
   songs (load / play / stop); each acknowledged cue is checked against the order in which the
@@ -10,30 +11,33 @@ recording into a temp folder) while the soak:
 - plays live notes over OSC UDP;
 - lets WHEP listeners join and leave every few seconds, one in three without a goodbye (its
   peer closed, no ``DELETE``);
-- kills the synthesis process once and stops and starts the broker once, timing recovery;
+- injects faults, timing each one's recovery: a voice that raises mid-phrase (30 % of the
+  run), the synthesis process killed (40 %), the broker stopped and started (60 %), the mocap
+  source process killed and started again (75 %);
 - floods every surface with malformed input from a process of its own (``stage.soak_flood``).
 
-Progress goes to stderr every few seconds. File descriptors and threads are counted after
-warm-up and again at the end, once the churn is over and the listeners are gone.
+Progress goes to stderr once a minute (and at warm-up). File descriptors and threads are
+counted after warm-up and again at the end, once the churn is over and the listeners are
+gone; the RSS of the show's process and of its synthesis process is sampled every second
+(a sample a minute is kept) and reported per process. Everything the soak keeps grows by at
+most a byte per cue, so a run of hours keeps its own bookkeeping small.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gc
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,158 +45,101 @@ import aiohttp
 
 from singer.bench import machine_name
 from stage.serve import ServeOptions, serve
-from streams.cue import Cue
+from stage.soak_parts import (
+    CUE_ID_SCALE,
+    Broker,
+    CueTap,
+    MocapSource,
+    RssTrack,
+    cpu_s,
+    fds,
+    free_port,
+    images,
+    loadavg,
+    progress,
+    rss_kb,
+    threads,
+    unchanged,
+    wait_for,
+)
+from stage.synthesis.worker import FAULT_HOOKS_ENV
 from streams.vmc import osc_message
 
 CUE_PERIOD_S = 0.25
 LISTENER_PERIOD_S = 3.0
 NOTE_PERIOD_S = 0.2
-PROGRESS_PERIOD_S = 5.0
+PROGRESS_PERIOD_S = 60.0
+"""A progress line a minute on stderr (and one at warm-up)."""
+SAMPLE_PERIOD_S = 1.0
+"""How often RSS, fds and threads are looked at."""
+RSS_SERIES_MAX = 240
+"""Minute samples of RSS kept for the report (the first ones of longer runs are thinned)."""
+LOADS = ("cues", "notes", "listeners", "flood", "faults")
+"""What the soak runs beside the show (``--loads``: a subset, to find what makes a figure)."""
+VOICE_FAULT_RENDERS = 20
+"""Renders in a row in which the voice raises (20 chunks: 100 ms at 5 ms chunks)."""
+KEEP_ERRORS = 5
+"""Refusal messages kept for the report (counted beyond that)."""
 WARMUP_FRACTION = 0.2
 TRACE_FRAMES = 8
 """Frames kept per allocation with ``--trace-memory`` (enough to see which object owns it)."""
 TRACE_TOP = 15
 """Allocation sites printed with ``--trace-memory``."""
-DRAIN_TIMEOUT_S = 20.0
+DRAIN_TIMEOUT_S = 45.0
+"""How long the end waits for the show to drop the listeners killed without a goodbye: a
+peer that never closed is dropped when ICE consent expires (aioice: 6 checks 5 s apart,
+30 s), later on a loaded machine."""
+KILL_STOP_S = 20.0
+"""No listener is killed this close to the end (the drain then waits for fewer)."""
 FD_ALLOWANCE = 8
 """File descriptors the end may hold over the start: sockets the kernel is still closing
 (TIME_WAIT is not an fd, but an aiortc peer's last UDP sockets close a moment after it)."""
 THREAD_ALLOWANCE = 2
 """Threads the end may hold over the start: the default executor grows lazily (up to
 ``min(32, cpus + 4)`` workers) and keeps its idle workers."""
-CUE_ID_SCALE = 1e-6
-"""Cue id ``n`` travels as ``expr tension`` value ``n * CUE_ID_SCALE`` (tension is 0 .. 1)."""
-
-
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
-def _threads() -> int:
-    return threading.active_count()
-
-
-def _rss_kb() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
-
-
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _progress(text: str) -> None:
-    print(f"soak: {text}", file=sys.stderr, flush=True)
-
-
-class Broker:
-    """A mosquitto on a free loopback port that the soak can stop and start."""
-
-    def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.config = folder / "mosquitto.conf"
-        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                               "persistence false\n")
-        self.log = folder / "mosquitto.log"
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        """Start mosquitto and wait until it accepts connections."""
-        with self.log.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                "mosquitto", "-c", str(self.config), stdout=log, stderr=log)
-        for _ in range(500):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                await asyncio.sleep(0.02)
-                continue
-            writer.close()
-            return
-        raise RuntimeError(f"mosquitto did not start: {self.log.read_text()}")
-
-    async def stop(self) -> None:
-        """Kill mosquitto (no goodbye to its clients)."""
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        self.proc = None
-
-
-class CueTap:
-    """Records the ids of the id-carrying cues in the order the show applied them."""
-
-    def __init__(self, director: Any) -> None:
-        self.applied: list[int] = []
-        inner: Callable[[Cue], Awaitable[object]] = director.handle
-
-        async def handle(cue: Cue) -> object:
-            reply = await inner(cue)
-            if cue.kind == "expr" and cue.args.get("name") == "tension" and cue.source == "http":
-                value = cue.args["value"]
-                assert isinstance(value, float)
-                self.applied.append(round(value / CUE_ID_SCALE))
-            return reply
-
-        director.handle = handle  # the provenance wrapper calls the instance's handle
-
-
-async def _wait_for(check: Callable[[], bool], timeout_s: float) -> float | None:
-    """Seconds until ``check()`` holds, or ``None`` after ``timeout_s``."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout_s:
-        if check():
-            return round(time.monotonic() - start, 3)
-        await asyncio.sleep(0.02)
-    return None
-
-
-def _images(folder: Path, count: int = 60) -> Path:
-    """A folder of small generated frames for the mocap source (no person in them)."""
-    import cv2
-    import numpy as np
-
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(count):
-        frame = (rng.random((120, 160, 3)) * 255).astype(np.uint8)
-        cv2.imwrite(str(folder / f"frame{i:04d}.png"), frame)
-    return folder
 
 
 class Soak:
     """One soak run: the show, its load, its faults, and the counts of all of them."""
 
     def __init__(self, minutes: float, mocap: bool = True, flood_scale: float = 1.0,
-                 trace_memory: bool = False) -> None:
+                 trace_memory: bool = False, loads: tuple[str, ...] = LOADS) -> None:
+        unknown = set(loads) - set(LOADS)
+        if unknown:
+            raise ValueError(f"unknown soak loads {sorted(unknown)}; known: {', '.join(LOADS)}")
         self.seconds = minutes * 60.0
         self.trace_memory = trace_memory
         self.minutes = minutes
         self.mocap = mocap
         self.flood_scale = flood_scale
+        self.loads = tuple(load for load in LOADS if load in loads)
         self.cues_sent = self.cues_acked = self.songs_sent = self.songs_acked = 0
         self.notes_sent = 0
         self.cue_refused: list[str] = []
+        self.cues_refused = 0
         self.listeners_joined = self.listeners_left = self.listeners_killed = 0
         self.listener_frames = 0
         self.listeners_refused: list[str] = []
+        self.listeners_refused_count = 0
         self.faults: list[dict[str, object]] = []
+        self.rss = {"serve": RssTrack(), "synthesis": RssTrack()}
+        self.rss_series: collections.deque[dict[str, float]] = collections.deque(
+            maxlen=RSS_SERIES_MAX)
+        self.mocap_source: MocapSource | None = None
         self.stop = asyncio.Event()
 
     async def run(self) -> dict[str, object]:
         """Run the soak; returns the report."""
-        with tempfile.TemporaryDirectory(prefix="livesinger-soak-") as tmp:
-            return await self._run(Path(tmp))
+        hooks = os.environ.get(FAULT_HOOKS_ENV)
+        os.environ[FAULT_HOOKS_ENV] = "1"  # the synthesis processes take injected faults
+        try:
+            with tempfile.TemporaryDirectory(prefix="livesinger-soak-") as tmp:
+                return await self._run(Path(tmp))
+        finally:
+            if hooks is None:
+                os.environ.pop(FAULT_HOOKS_ENV, None)
+            else:
+                os.environ[FAULT_HOOKS_ENV] = hooks
 
     async def _run(self, tmp: Path) -> dict[str, object]:
         if shutil.which("mosquitto") is None:
@@ -207,11 +154,12 @@ class Soak:
             ports.update(p)
             ready.set()
 
+        vmc_port = free_port()
         opts = ServeOptions(osc_port=0, http_port=0, headless=True, mqtt=f"mqtt://127.0.0.1:"
                             f"{broker.port}", record=tmp / "recording",
-                            mocap=str(_images(tmp / "frames")) if self.mocap else None)
+                            mocap=f"vmc:127.0.0.1:{vmc_port}" if self.mocap else None)
         (tmp / "recording").mkdir()
-        _progress(f"starting the show (mosquitto on port {broker.port})")
+        progress(f"starting the show (mosquitto on port {broker.port})")
         engine = asyncio.ensure_future(serve(opts, on_ready, handles))
         try:
             waiter = asyncio.ensure_future(ready.wait())
@@ -221,8 +169,13 @@ class Soak:
                 engine.result()  # its error, if it failed to start
             if not ready.is_set():
                 raise RuntimeError("the show did not start within 120 s")
+            if self.mocap:
+                self.mocap_source = MocapSource(images(tmp / "frames"), vmc_port)
+                await self.mocap_source.start()
             return await self._soak(broker, handles, ports)
         finally:
+            if self.mocap_source is not None:
+                await self.mocap_source.kill()
             engine.cancel()
             await asyncio.gather(engine, return_exceptions=True)
             await broker.stop()
@@ -233,26 +186,31 @@ class Soak:
         tap = CueTap(director)
         base = f"http://127.0.0.1:{ports['http']}"
         xruns_start, late_start = pacer.xruns, pacer.late_edits
-        flood = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "stage.soak_flood", "127.0.0.1", str(ports["osc"]),
-            str(ports["http"]), "--mqtt-port", str(broker.port), "--seconds",
-            str(self.seconds + 30), "--rate-scale", str(self.flood_scale),
-            stdout=asyncio.subprocess.PIPE)
-        assert flood.stdout is not None
-        await flood.stdout.readline()
+        flood = None
+        if "flood" in self.loads:
+            flood = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "stage.soak_flood", "127.0.0.1", str(ports["osc"]),
+                str(ports["http"]), "--mqtt-port", str(broker.port), "--seconds",
+                str(self.seconds + 30), "--rate-scale", str(self.flood_scale),
+                stdout=asyncio.subprocess.PIPE)
+            assert flood.stdout is not None
+            await flood.stdout.readline()
         start = time.monotonic()
-        cpu_start = _cpu_s()
+        cpu_start = cpu_s()
         warm = min(30.0, self.seconds * WARMUP_FRACTION)
         marks: dict[str, float] = {}
+        flooded: dict[str, Any] = {"sent": {}, "errors": {}}
         try:
             async with aiohttp.ClientSession() as http:
-                loops = [
-                    self._run_cues(http, base),
-                    self._run_notes(int(str(ports["osc"]))),
-                    self._run_listeners(http, base + "/whep"),
-                    self._run_faults(broker, pacer, handles, start),
-                    self._run_progress(start, pacer, tap, marks, warm),
-                ]
+                loops = [self._run_progress(start, pacer, tap, marks, warm)]
+                if "cues" in self.loads:
+                    loops.append(self._run_cues(http, base))
+                if "notes" in self.loads:
+                    loops.append(self._run_notes(int(str(ports["osc"]))))
+                if "listeners" in self.loads:
+                    loops.append(self._run_listeners(http, base + "/whep"))
+                if "faults" in self.loads:
+                    loops.append(self._run_faults(broker, pacer, handles, start))
                 tasks = [asyncio.ensure_future(loop) for loop in loops]
                 await asyncio.sleep(self.seconds)
                 self.stop.set()
@@ -261,53 +219,69 @@ class Soak:
                     if isinstance(result, BaseException):
                         raise result
             elapsed = time.monotonic() - start
-            cpu = (_cpu_s() - cpu_start) / elapsed
-            flood.send_signal(signal.SIGINT)
-            out, _ = await asyncio.wait_for(flood.communicate(), 30)
-            flooded = json.loads(out.decode().strip().splitlines()[-1])
+            cpu = (cpu_s() - cpu_start) / elapsed
+            if flood is not None:
+                flood.send_signal(signal.SIGINT)
+                out, _ = await asyncio.wait_for(flood.communicate(), 30)
+                flooded = json.loads(out.decode().strip().splitlines()[-1])
         except BaseException:
-            if flood.returncode is None:  # the soak failed: no flood left behind
+            if flood is not None and flood.returncode is None:  # no flood left behind
                 flood.kill()
                 await flood.wait()
             raise
-        drain_s = await _wait_for(lambda: not hub.viewers, DRAIN_TIMEOUT_S)  # killed peers
+        drain_s = await wait_for(lambda: not hub.viewers, DRAIN_TIMEOUT_S)  # killed peers
         await asyncio.sleep(1.0)
+        self._sample_rss(pacer, time.monotonic())
         if self.trace_memory and tracemalloc.is_tracing():
             gc.collect()  # dead peers and clients sit in reference cycles until a full pass
             _print_growth(tracemalloc.take_snapshot())
             tracemalloc.stop()
-        acked = list(range(self.cues_acked))
-        applied = [i for i in tap.applied if i < self.cues_sent]
-        reordered = sum(1 for a, b in zip(applied, applied[1:], strict=False) if b < a)
         sent = dict(flooded["sent"])
-        rss_warm = marks.get("rss_warm_kb", float(_rss_kb()))
+        xruns_after_warmup = pacer.xruns - int(marks.get("xruns", pacer.xruns))
+        xruns_in_faults = sum(int(str(f.get("xruns", 0))) for f in self.faults)
+        rss = {name: track.report() for name, track in self.rss.items()}
+        mocap = handles.get("mocap")
         return {
-            "minutes": self.minutes, "seconds": round(elapsed, 1),
+            "minutes": self.minutes, "seconds": round(elapsed, 1), "loads": list(self.loads),
             "xruns": pacer.xruns - xruns_start,
-            "xruns_after_warmup": pacer.xruns - int(marks.get("xruns", pacer.xruns)),
-            "xruns_in_faults": sum(int(str(f.get("xruns", 0))) for f in self.faults),
+            "xruns_after_warmup": xruns_after_warmup,
+            "xruns_in_faults": xruns_in_faults,
+            "xruns_outside_faults": xruns_after_warmup - xruns_in_faults,
             "late_edits": pacer.late_edits - late_start,
-            "cues_sent": self.cues_sent, "cues_acknowledged": len(acked),
-            "cues_applied": len(applied), "cues_lost": self.cues_sent - len(set(applied)),
-            "cues_reordered": reordered, "cues_refused": self.cue_refused[:5],
+            "cues_sent": self.cues_sent, "cues_acknowledged": self.cues_acked,
+            "cues_applied": tap.applied,
+            "cues_lost": self.cues_sent - tap.distinct(self.cues_sent),
+            "cues_reordered": tap.reordered, "cues_refused": self.cues_refused,
+            "cue_refusals": self.cue_refused,
             "songs_sent": self.songs_sent, "songs_acknowledged": self.songs_acked,
             "notes_sent": self.notes_sent,
             "listeners": {"joined": self.listeners_joined, "left": self.listeners_left,
                           "killed": self.listeners_killed, "frames": self.listener_frames,
-                          "refused": len(self.listeners_refused),
-                          "refusals": self.listeners_refused[:3],
+                          "refused": self.listeners_refused_count,
+                          "refusals": self.listeners_refused,
                           "left_at_end": len(hub.viewers), "drain_s": drain_s},
+            "mocap": None if mocap is None else {
+                "frames": mocap.receiver.frames, "bad_packets": mocap.receiver.bad_packets},
             "malformed_sent": {**sent, "total": sum(sent.values())},
             "malformed_refused_connections": flooded["errors"],
-            "rss_warm_kb": int(rss_warm), "rss_end_kb": _rss_kb(),
-            "rss_growth_pct": round(100 * (_rss_kb() - rss_warm) / rss_warm, 2),
-            "fds_start": int(marks.get("fds", _fds())), "fds_end": _fds(),
-            "threads_start": int(marks.get("threads", _threads())), "threads_end": _threads(),
+            "rss": rss,
+            "rss_warm_kb": rss["serve"]["warm_kb"], "rss_end_kb": rss["serve"]["end_kb"],
+            "rss_growth_pct": max(float(str(r["growth_pct"])) for r in rss.values()),
+            "rss_series": list(self.rss_series),
+            "fds_start": int(marks.get("fds", fds())), "fds_end": fds(),
+            "threads_start": int(marks.get("threads", threads())), "threads_end": threads(),
             "fd_allowance": FD_ALLOWANCE, "thread_allowance": THREAD_ALLOWANCE,
             "engine_cpu": round(cpu, 3), "synthesis": pacer.synthesis_state(),
             "helper_restarts": {k: v for k, v in handles["helpers"].restarts.items() if v},
+            "collector": handles["collector"].stats() if handles.get("collector") else None,
             "faults": self.faults, "machine": machine_name(), "cpus": os.cpu_count(),
+            "loadavg": loadavg(),
         }
+
+    def _sample_rss(self, pacer: Any, now: float) -> None:
+        self.rss["serve"].sample(os.getpid(), now)
+        restarting = bool(pacer.synthesis_state()["resuming"])
+        self.rss["synthesis"].sample(pacer.synthesis.pid, now, settled=not restarting)
 
     async def _run_cues(self, http: aiohttp.ClientSession, base: str) -> None:
         """An id-carrying cue every ``CUE_PERIOD_S``; a song step every 24 of them."""
@@ -321,7 +295,7 @@ class Soak:
             self.cues_sent += 1
             if await self._post(http, base, body):
                 self.cues_acked += 1
-            if cue_id % 24 == 0:
+            if cue_id % 24 == 0 and "cues" in self.loads:
                 self.songs_sent += 1
                 if await self._post(http, base, songs[(cue_id // 24) % len(songs)]):
                     self.songs_acked += 1
@@ -332,7 +306,10 @@ class Soak:
         async with http.post(base + "/cue", json=body) as reply:
             if reply.status == 200:
                 return True
-            self.cue_refused.append(f"{body['command']}: {reply.status} {await reply.text()}")
+            self.cues_refused += 1
+            if len(self.cue_refused) < KEEP_ERRORS:
+                self.cue_refused.append(f"{body['command']}: {reply.status} "
+                                        f"{await reply.text()}")
             return False
 
     async def _run_notes(self, osc_port: int) -> None:
@@ -361,7 +338,9 @@ class Soak:
                 try:
                     await listener.start(http)
                 except WhepError as err:  # counted: a viewer the show turned away
-                    self.listeners_refused.append(str(err))
+                    self.listeners_refused_count += 1
+                    if len(self.listeners_refused) < KEEP_ERRORS:
+                        self.listeners_refused.append(str(err))
                     await _kill_listener(listener)
                 else:
                     live.append(listener)
@@ -387,33 +366,84 @@ class Soak:
 
     async def _run_faults(self, broker: Broker, pacer: Any, handles: dict[str, Any],
                           start: float) -> None:
-        """The synthesis process killed at 40 %, the broker restarted at 60 % of the run."""
-        self._killable_until = start + self.seconds - DRAIN_TIMEOUT_S
-        await self._sleep_until(start + 0.4 * self.seconds)
-        if self.stop.is_set():
-            return
+        """A voice raising at 30 %, the synthesis process killed at 40 %, the broker
+        restarted at 60 %, the mocap source killed and restarted at 75 % of the run."""
+        self._killable_until = start + self.seconds - KILL_STOP_S
+        for at, fault in ((0.3, self._fault_voice), (0.4, self._fault_synthesis),
+                          (0.6, self._fault_broker), (0.75, self._fault_mocap)):
+            await self._sleep_until(start + at * self.seconds)
+            if self.stop.is_set():
+                return
+            await fault(broker, pacer, handles)
+
+    async def _fault_voice(self, _broker: Broker, pacer: Any, handles: dict[str, Any]) -> None:
+        """Every singer's voice raises for ``VOICE_FAULT_RENDERS`` renders: each line must
+        sing on in the built-in voice in the same chunk (no chunk lost, no render error)."""
+        singers = [line.name for line in list(handles["director"].ensemble.lines)]
+        errors, xruns = pacer.render_errors, pacer.xruns
+        carried = pacer.synthesis_state()["voice_fallbacks"]
+        want = carried + VOICE_FAULT_RENDERS * len(singers)
+        for singer in singers:
+            pacer.synthesis.inject_voice_fault(singer, VOICE_FAULT_RENDERS)
+        progress(f"fault: the voice of {', '.join(singers)} raises for "
+                  f"{VOICE_FAULT_RENDERS} renders")
+        seconds = await wait_for(lambda: pacer.synthesis_state()["voice_fallbacks"] >= want,
+                                  30)
+        now = pacer.synthesis_state()["voice_fallbacks"]
+        self.faults.append({"fault": "voice_raised", "recovered": seconds is not None
+                            and pacer.render_errors == errors, "recovery_s": seconds,
+                            "rows_carried_on": now - carried,
+                            "chunks_lost": pacer.render_errors - errors,
+                            "xruns": pacer.xruns - xruns})
+
+    async def _fault_synthesis(self, _broker: Broker, pacer: Any,
+                               _handles: dict[str, Any]) -> None:
         pid = pacer.synthesis.pid
         restarts, xruns = pacer.synthesis_restarts, pacer.xruns
         os.kill(pid, signal.SIGKILL)
-        _progress(f"fault: synthesis process {pid} killed")
-        seconds = await _wait_for(
+        progress(f"fault: synthesis process {pid} killed")
+        seconds = await wait_for(
             lambda: pacer.synthesis_restarts > restarts and pacer.synthesis.alive()
             and not pacer.synthesis_state()["resuming"], 60)
         self.faults.append({"fault": "synthesis_killed", "recovered": seconds is not None,
                             "recovery_s": seconds, "xruns": pacer.xruns - xruns,
                             "gap_ms": pacer.synthesis_state()["last_gap_ms"]})
-        await self._sleep_until(start + 0.6 * self.seconds)
-        if self.stop.is_set():
-            return
+
+    async def _fault_broker(self, broker: Broker, pacer: Any,
+                            handles: dict[str, Any]) -> None:
         mqtt = handles["mqtt"]
+        xruns = pacer.xruns
         await broker.stop()
-        _progress("fault: broker killed")
-        await _wait_for(lambda: not mqtt.connected, 10)
+        progress("fault: broker killed")
+        await wait_for(lambda: not mqtt.connected, 10)
         await asyncio.sleep(1.0)
         await broker.start()
-        seconds = await _wait_for(lambda: bool(mqtt.connected), 60)
+        seconds = await wait_for(lambda: bool(mqtt.connected), 60)
         self.faults.append({"fault": "broker_restarted", "recovered": seconds is not None,
-                            "recovery_s": seconds, "outages": mqtt.outages})
+                            "recovery_s": seconds, "outages": mqtt.outages,
+                            "xruns": pacer.xruns - xruns})
+
+    async def _fault_mocap(self, _broker: Broker, pacer: Any,
+                           handles: dict[str, Any]) -> None:
+        """Kill the capture process; once no pose arrives, start it again: recovery is
+        from the restart until poses arrive at the show again."""
+        source, feed = self.mocap_source, handles.get("mocap")
+        if source is None or feed is None:
+            return
+        xruns = pacer.xruns
+        await source.kill()
+        progress("fault: mocap source killed")
+        # the show goes on without poses (the avatar eases to idle): once the last packets
+        # in flight are taken in, no pose arrives for a second
+        silent = await wait_for(unchanged(lambda: feed.receiver.frames, 1.0), 10) is not None
+        frames = feed.receiver.frames
+        began = time.monotonic()
+        ready_s = await source.start()
+        seconds = await wait_for(lambda: feed.receiver.frames > frames, 60)
+        self.faults.append({"fault": "mocap_restarted", "recovered": seconds is not None
+                            and silent, "recovery_s": None if seconds is None
+                            else round(time.monotonic() - began, 3),
+                            "source_start_s": ready_s, "xruns": pacer.xruns - xruns})
 
     async def _sleep_until(self, when: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -421,26 +451,41 @@ class Soak:
 
     async def _run_progress(self, start: float, pacer: Any, tap: CueTap,
                             marks: dict[str, float], warm_s: float) -> None:
+        """Sample RSS every second, mark the counts at warm-up, print a line a minute."""
+        printed = start
+        minute = 0
         while not self.stop.is_set():
-            await self._sleep_until(time.monotonic() + PROGRESS_PERIOD_S)
-            elapsed = time.monotonic() - start
-            if "fds" not in marks and elapsed >= warm_s:
-                marks.update(fds=_fds(), threads=_threads(), rss_warm_kb=_rss_kb(),
-                             xruns=pacer.xruns)
+            await self._sleep_until(time.monotonic() + SAMPLE_PERIOD_S)
+            now = time.monotonic()
+            elapsed = now - start
+            self._sample_rss(pacer, now)
+            warmed = "fds" not in marks and elapsed >= warm_s
+            if warmed:
+                marks.update(fds=fds(), threads=threads(), xruns=pacer.xruns)
+                for track in self.rss.values():
+                    track.rebase()
                 if self.trace_memory:  # from here on: what is still held at the end grew
                     tracemalloc.start(TRACE_FRAMES)
-            _progress(f"{elapsed:6.1f} s: {self.cues_sent} cues sent, {len(tap.applied)} "
-                      f"applied, {self.listeners_joined} listeners joined, xruns "
-                      f"{pacer.xruns}, rss {_rss_kb() // 1024} MiB, fds {_fds()}")
+            if elapsed >= 60 * (minute + 1):
+                minute += 1
+                self.rss_series.append({"s": round(elapsed), "serve_kb": rss_kb(),
+                                        "synthesis_kb": rss_kb(pacer.synthesis.pid or 0)})
+            if warmed or now - printed >= PROGRESS_PERIOD_S:
+                printed = now
+                progress(f"{elapsed:6.1f} s: {self.cues_sent} cues sent, {tap.applied} "
+                          f"applied, {self.listeners_joined} listeners joined, xruns "
+                          f"{pacer.xruns}, rss serve {rss_kb() // 1024} MiB, synthesis "
+                          f"{rss_kb(pacer.synthesis.pid or 0) // 1024} MiB, fds {fds()}, "
+                          f"threads {threads()}, load {loadavg()}")
 
 
 def _print_growth(snapshot: tracemalloc.Snapshot) -> None:
     """Print to stderr the allocations made after warm-up and still held, biggest first."""
     snapshot = snapshot.filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
     total = sum(stat.size for stat in snapshot.statistics("filename"))
-    _progress(f"trace-memory: {total / 2**20:.2f} MiB allocated after warm-up still held")
+    progress(f"trace-memory: {total / 2**20:.2f} MiB allocated after warm-up still held")
     for stat in snapshot.statistics("traceback")[:TRACE_TOP]:
-        _progress(f"trace-memory: {stat.size / 1024:9.1f} KiB in {stat.count} blocks")
+        progress(f"trace-memory: {stat.size / 1024:9.1f} KiB in {stat.count} blocks")
         for line in stat.traceback.format(limit=TRACE_FRAMES, most_recent_first=True):
             print(f"soak:     {line}", file=sys.stderr)
     counts: dict[str, int] = {}
@@ -448,7 +493,7 @@ def _print_growth(snapshot: tracemalloc.Snapshot) -> None:
         name = type(obj).__name__
         if name in _WATCHED_TYPES:
             counts[name] = counts.get(name, 0) + 1
-    _progress(f"trace-memory: live objects at the end: {counts}")
+    progress(f"trace-memory: live objects at the end: {counts}")
     sys.stderr.flush()
 
 
@@ -468,10 +513,10 @@ async def _kill_listener(listener: Any) -> None:
 
 
 def soak(minutes: float, mocap: bool = True, flood_scale: float = 1.0,
-         trace_memory: bool = False) -> dict[str, object]:
+         trace_memory: bool = False, loads: tuple[str, ...] = LOADS) -> dict[str, object]:
     """Run a soak of ``minutes``; the report (see the module's docstring).
 
     ``trace_memory`` traces allocations from warm-up on and prints to stderr, at the end, the
-    biggest of those still held (what grew).
+    biggest of those still held (what grew). ``loads``: what runs beside the show (``LOADS``).
     """
-    return asyncio.run(Soak(minutes, mocap, flood_scale, trace_memory).run())
+    return asyncio.run(Soak(minutes, mocap, flood_scale, trace_memory, loads).run())

@@ -76,6 +76,8 @@ SURFACES = ("osc_udp", "osc_tcp", "http_cue", "http_whep", "websocket", "mqtt")
 RATES_PER_S = {"osc_udp": 420.0, "osc_tcp": 120.0, "http_cue": 25.0, "http_whep": 5.0,
                "websocket": 40.0, "mqtt": 60.0}
 """Malformed inputs per second per surface: about 670/s, 1.2 million in 30 minutes."""
+MAX_BEHIND_S = 1.0
+"""A surface this far behind its schedule starts a new one (no burst to catch up)."""
 
 
 class Flood:
@@ -93,6 +95,7 @@ class Flood:
         surface limits refused requests per source address)."""
         self.sent = {surface: 0 for surface in SURFACES}
         self.errors = {surface: 0 for surface in SURFACES}
+        self._origin: dict[str, float] = {}  # when each surface's schedule started
         """Connections refused or dropped (the surface said no, or was restarting)."""
 
     async def run(self, seconds: float, stop: asyncio.Event) -> None:
@@ -120,8 +123,19 @@ class Flood:
                 await asyncio.sleep(0.2)
 
     async def _paced(self, surface: str, stop: asyncio.Event, batch: int) -> None:
-        """Sleep so that ``surface`` keeps to its rate, ``batch`` inputs at a time."""
-        await asyncio.sleep(batch / (RATES_PER_S[surface] * self.rate_scale))
+        """Sleep until ``surface``'s next batch of ``batch`` is due on its schedule, so the
+        rate holds whatever the sending took (a loaded machine); a surface more than
+        ``MAX_BEHIND_S`` behind (it was away: the broker's restart) drops that debt."""
+        rate = RATES_PER_S[surface] * self.rate_scale
+        now = time.monotonic()
+        sent = self.sent[surface]
+        origin = self._origin.setdefault(surface, now - sent / rate)
+        due = origin + sent / rate
+        if now - due > MAX_BEHIND_S:
+            self._origin[surface] = now - sent / rate
+            due = now
+        with contextlib.suppress(TimeoutError):  # told to stop: at once, not after the sleep
+            await asyncio.wait_for(stop.wait(), max(0.0, due - now))
         if stop.is_set():
             raise asyncio.CancelledError
 

@@ -8,12 +8,13 @@ import sys
 
 import pytest
 
-from stage.soak import FD_ALLOWANCE, THREAD_ALLOWANCE
+from stage.soak import FD_ALLOWANCE, THREAD_ALLOWANCE, VOICE_FAULT_RENDERS
 from stage.soak_flood import SURFACES
 
 KEYS = ("minutes", "xruns", "cues_sent", "cues_applied", "cues_lost", "cues_reordered",
         "malformed_sent", "rss_growth_pct", "fds_start", "fds_end", "threads_start",
-        "threads_end", "engine_cpu", "faults")
+        "threads_end", "engine_cpu", "faults", "xruns_in_faults", "xruns_outside_faults",
+        "rss", "collector")
 
 
 def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -40,10 +41,28 @@ def test_short_soak_keeps_every_cue_recovers_every_fault_and_gives_back_fds() ->
     assert report["listeners"]["joined"] >= 3 and report["listeners"]["killed"] >= 1
     assert report["listeners"]["frames"] > 0  # the listeners heard the show
     faults = {f["fault"]: f for f in report["faults"]}
-    assert set(faults) == {"synthesis_killed", "broker_restarted"}
+    assert set(faults) == {"voice_raised", "synthesis_killed", "broker_restarted",
+                           "mocap_restarted"}
     for fault in faults.values():
         assert fault["recovered"] is True and fault["recovery_s"] is not None, fault
+    # the voice raised in 20 renders: each one's line was sung on in the same chunk
+    assert faults["voice_raised"]["rows_carried_on"] == VOICE_FAULT_RENDERS
+    assert faults["voice_raised"]["chunks_lost"] == 0
+    assert report["synthesis"]["voice_fallbacks"] == VOICE_FAULT_RENDERS
+    assert report["synthesis"]["render_errors"] == 0
+    assert "the built-in voice sings on" in done.stderr
+    # poses from the capture process arrived before the kill and again after its restart
+    assert report["mocap"]["frames"] > 0 and faults["mocap_restarted"]["source_start_s"] > 0
     assert report["synthesis"]["restarts"] == 1
+    assert report["xruns_in_faults"] + report["xruns_outside_faults"] == \
+        report["xruns_after_warmup"]
+    # RSS per process; the synthesis process that was killed and its replacement apart
+    rss = report["rss"]
+    assert [seg["pid"] for seg in rss["synthesis"]["segments"]][-1] == report["synthesis"]["pid"]
+    assert len(rss["synthesis"]["segments"]) == 2 and len(rss["serve"]["segments"]) == 1
+    assert report["rss_growth_pct"] == max(rss["serve"]["growth_pct"],
+                                           rss["synthesis"]["growth_pct"])
+    assert report["collector"]["passes"] >= 2  # the show's cyclic garbage was collected
     assert report["fds_end"] <= report["fds_start"] + FD_ALLOWANCE
     assert report["threads_end"] <= report["threads_start"] + THREAD_ALLOWANCE
     assert "soak:" in done.stderr  # progress lines
@@ -59,6 +78,9 @@ def test_soak_refuses_a_bad_duration_in_one_line() -> None:
     done = run_cli("soak", "--flood-scale", "-1", timeout=60)
     assert done.returncode == 2
     assert "--flood-scale: -1: want a factor > 0" in done.stderr
+    done = run_cli("soak", "--loads", "cues,viewers", timeout=60)
+    assert done.returncode == 2
+    assert "--loads: 'cues,viewers': want a comma list of cues, notes, listeners" in done.stderr
 
 
 def test_trace_memory_names_the_line_whose_allocations_are_still_held(
@@ -78,3 +100,28 @@ def test_trace_memory_names_the_line_whose_allocations_are_still_held(
     first = err.split("trace-memory:")[2]  # the biggest site, after the total
     assert float(first.split("KiB")[0]) >= 1024 and "bytearray(4096)" in first
     assert "live objects at the end" in err
+
+
+def test_the_cue_tap_counts_applied_reordered_and_lost_ids_in_a_byte_per_cue() -> None:
+    import asyncio
+
+    from stage.soak_parts import CUE_ID_SCALE, CueTap
+    from streams.cue import make_cue
+
+    class Show:  # the Director's one entry point, as the tap wraps it
+        async def handle(self, cue: object) -> object:
+            return None
+
+    show = Show()
+    tap = CueTap(show)
+
+    async def apply(ids: list[int]) -> None:
+        for cue_id in ids:
+            await show.handle(make_cue("expr", {"name": "tension",
+                                                "value": cue_id * CUE_ID_SCALE}, source="http"))
+
+    asyncio.run(apply([0, 1, 3, 2, 4, 4]))
+    assert tap.applied == 6
+    assert tap.reordered == 1  # 2 after 3
+    assert tap.distinct(6) == 5  # 5 never applied: lost
+    assert len(tap._seen) == 5  # a byte per id seen, nothing per cue beyond that
