@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from singer.provenance import attacks
+from singer.provenance import attacks, spread
 from singer.provenance import watermark as wm
 from singer.provenance.masking import imperceptibility
 
@@ -17,9 +17,12 @@ CHUNK_SAMPLES = 240  # 5 ms at 48 kHz
 Attack = Callable[[np.ndarray], tuple[np.ndarray, int]]
 
 
-def attack_suite(bed: np.ndarray) -> dict[str, Attack]:
-    """The broadcaster's treatments measured, by name (``bed``: the signal mixed over)."""
+def attack_suite(bed: np.ndarray, music: np.ndarray | None = None) -> dict[str, Attack]:
+    """The broadcaster's treatments measured, by name (``bed``: the song mixed over the voice;
+    ``music``: music-like notes mixed over it, when given)."""
     sr = wm.SAMPLE_RATE_HZ
+    extra: dict[str, Attack] = {} if music is None else {
+        "mix_-6db_under_music": lambda x: (attacks.mix_under(x, music, -6.0), sr)}
     return {
         "none": lambda x: (x, sr),
         "resample_44k1": lambda x: (attacks.resample(x, sr, 44_100), 44_100),
@@ -28,6 +31,7 @@ def attack_suite(bed: np.ndarray) -> dict[str, Attack]:
         "opus_32k": lambda x: (attacks.codec_round_trip(x, "libopus", 32_000), sr),
         "opus_96k": lambda x: (attacks.codec_round_trip(x, "libopus", 96_000), sr),
         "mp3_128k": lambda x: (attacks.codec_round_trip(x, "libmp3lame", 128_000), sr),
+        **extra,
     }
 
 
@@ -193,32 +197,48 @@ def bench_watermark(clips: int = 20, unmarked: int = 1000) -> dict[str, object]:
     n = int(CLIP_S * wm.SAMPLE_RATE_HZ)
     rng = np.random.default_rng(1)
     bed = np.roll(songs["twinkle"], 12_345)
+    music = _notes_music(np.random.default_rng(2), n)
     rates: dict[str, dict[str, float]] = {}
-    for name, attack in attack_suite(bed).items():
+    for name, attack in attack_suite(bed, music).items():
         found = payload_ok = 0
-        attacked_scores = []
+        attacked: list[tuple[float, float]] = []
         for i in range(clips):
             a = list(marked.values())[i % len(marked)]
             s = int(rng.integers(0, len(a) - n))
             d = wm.detect(*attack(a[s:s + n]))
             found += d.detected
             payload_ok += d.payload is not None and d.payload.id == ident
-            attacked_scores.append(d.score)
+            attacked.append((d.score, d.spread_score))
+        sync, noise = np.array(attacked).T
         rates[name] = {"detected": found / clips, "payload_exact": payload_ok / clips,
-                       "score_min": round(float(min(attacked_scores)), 2),
-                       "score_mean": round(float(np.mean(attacked_scores)), 2)}
+                       "score_min": round(float(sync.min()), 2),
+                       "score_mean": round(float(sync.mean()), 2),
+                       "spread_score_min": round(float(noise.min()), 2),
+                       "spread_score_mean": round(float(noise.mean()), 2)}
     pool = unmarked_clips(songs, unmarked, phrases=made_phrases())
-    scores = np.array([wm.detect(c, wm.SAMPLE_RATE_HZ).score for c in pool])
+    found_pool = [wm.detect(c, wm.SAMPLE_RATE_HZ) for c in pool]
+    scores = np.array([d.score for d in found_pool])
+    spread_scores = np.array([d.spread_score for d in found_pool])
+    jasmine = songs["jasmine"]
     return {"bench": "watermark", "strength": wm.STRENGTH, "threshold": wm.THRESHOLD,
+            "spread_strength": spread.STRENGTH, "spread_threshold": spread.THRESHOLD,
             "load_average_1min": round(os.getloadavg()[0], 2),
-            "embed_per_5ms_chunk": embed_cost_us(songs["jasmine"]),
+            "embed_per_5ms_chunk": embed_cost_us(jasmine),
             "latency_samples": wm.LATENCY_SAMPLES,
-            "imperceptibility": imperceptibility(songs["jasmine"], marked["jasmine"]),
+            "imperceptibility": imperceptibility(jasmine, marked["jasmine"]),
+            "imperceptibility_patchwork_only": imperceptibility(
+                jasmine, wm.embed(jasmine, ident, spread_strength=0.0)),
+            "imperceptibility_spread_only": imperceptibility(
+                jasmine, jasmine + spread.SpreadLayer().mark(jasmine.astype(np.float64))),
             "clips_per_attack": clips, "detection": rates,
             "unmarked_clips": unmarked,
-            "false_positives": int(np.sum(scores >= wm.THRESHOLD)),
+            "false_positives": int(sum(d.detected for d in found_pool)),
             "unmarked_score_max": round(float(scores.max()), 2),
             "unmarked_score_p99": round(float(np.percentile(scores, 99)), 2),
             "unmarked_score_mean": round(float(np.mean(scores)), 2),
             "unmarked_score_std": round(float(np.std(scores)), 2),
-            "threshold_for_1e-6_per_clip": round(threshold_for(), 2)}
+            "unmarked_spread_score_max": round(float(spread_scores.max()), 2),
+            "unmarked_spread_score_p99": round(float(np.percentile(spread_scores, 99)), 2),
+            "unmarked_spread_score_mean": round(float(np.mean(spread_scores)), 2),
+            "threshold_for_5e-7_per_clip": round(threshold_for(5e-7), 2),
+            "spread_threshold_for_5e-7_per_clip": round(spread.threshold(5e-7), 2)}

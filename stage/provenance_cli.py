@@ -155,9 +155,11 @@ def cmd_watermark_detect(args: argparse.Namespace) -> int:
         what = "payload unreadable" if found.payload is None else \
             f"id {found.payload.id:08x}, time {found.payload.time_s:.1f} s"
         print(f"{args.file}: watermark found ({what}; confidence {found.confidence:.6f}, "
-              f"score {found.score:.1f}) in {len(found.segments)} segment(s)")
+              f"scores {found.score:.1f} sync / {found.spread_score:.1f} noise) in "
+              f"{len(found.segments)} segment(s)")
     else:
-        print(f"{args.file}: no watermark (score {found.score:.1f})")
+        print(f"{args.file}: no watermark (scores {found.score:.1f} sync / "
+              f"{found.spread_score:.1f} noise)")
     return 0 if found.detected else EXIT_NOT_FOUND
 
 

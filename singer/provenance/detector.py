@@ -1,4 +1,9 @@
-"""Finding the watermark in a clip: sync search at unknown offset, then payload decoding."""
+"""Finding the watermark in a clip: sync search at unknown offset, then payload decoding.
+
+Each ~5 s window is searched by both layers: the patchwork's sync pattern (``_search``) and
+the additive noise's correlation (``spread.correlate``). Either firing at its threshold (each
+5e-7 false alarms per window on unmarked audio, so 1e-6 together) means found; the payload is
+decoded from the patchwork."""
 
 from __future__ import annotations
 
@@ -9,8 +14,8 @@ from math import erfc, sqrt
 import numpy as np
 from scipy.signal import resample_poly
 
+from singer.provenance import spread, wmcode
 from singer.provenance import watermark as wm
-from singer.provenance import wmcode
 
 _FINE = 64                                   # analysis hop: the offset resolution
 _FINE_PER_SLOT = wm.SLOT_SAMPLES // _FINE
@@ -26,13 +31,16 @@ class Segment:
     start_s: float
     end_s: float
     score: float
+    """The patchwork's sync z-score here."""
     payloads: tuple[tuple[float, wm.Payload], ...]
     """(from s, payload) for each stretch whose payload decoded with a good CRC."""
+    spread_score: float = 0.0
+    """The additive layer's correlation z-score here."""
 
     def to_json(self) -> dict[str, object]:
         """The segment as JSON."""
         return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3),
-                "score": round(self.score, 2),
+                "score": round(self.score, 2), "spread_score": round(self.spread_score, 2),
                 "payloads": [{"from_s": round(t, 3), **p.to_json()} for t, p in self.payloads]}
 
 
@@ -48,12 +56,15 @@ class Detection:
     score: float
     """Best sync z-score (unmarked audio: ~N(0, 1) per candidate; found at ``threshold``)."""
     segments: tuple[Segment, ...] = field(default=())
+    spread_score: float = 0.0
+    """Best z-score of the additive layer (~N(0, 1) per lag; found at ``spread.THRESHOLD``)."""
 
     def to_json(self) -> dict[str, object]:
-        """``detected``, ``payload``, ``confidence``, ``segments`` (and ``score``)."""
+        """``detected``, ``payload``, ``confidence``, ``segments`` (and both layers' scores)."""
         return {"detected": self.detected,
                 "payload": None if self.payload is None else self.payload.to_json(),
                 "confidence": round(self.confidence, 6), "score": round(self.score, 2),
+                "spread_score": round(self.spread_score, 2),
                 "segments": [s.to_json() for s in self.segments]}
 
 
@@ -146,10 +157,11 @@ def _search(cum: np.ndarray, start: int, slots: int) -> tuple[float, int, int]:
     return best
 
 
-def detect(audio: np.ndarray, sample_rate: int, *,
-           threshold: float = wm.THRESHOLD) -> Detection:
+def detect(audio: np.ndarray, sample_rate: int, *, threshold: float = wm.THRESHOLD,
+           spread_threshold: float = spread.THRESHOLD) -> Detection:
     """Look for the watermark in ``audio`` (mono or (n, channels), any rate, any length)."""
     x = _to_48k(audio, sample_rate)
+    white = spread.whiten(x)
     energy = band_energies(x)
     cum = np.concatenate([np.zeros((1, wm.BANDS)), np.cumsum(energy, axis=0)])
     total_slots = (len(energy) - _FINE_PER_SLOT) // _FINE_PER_SLOT
@@ -159,21 +171,28 @@ def detect(audio: np.ndarray, sample_rate: int, *,
     if starts[-1] + _WINDOW_SLOTS < total_slots:
         starts.append(total_slots - _WINDOW_SLOTS)
     candidates = _FINE_PER_SLOT * wm.SLOTS_PER_PERIOD * len(starts)
-    best_score, payload, segments = -np.inf, None, []
+    best_score, best_spread, payload, segments = -np.inf, 0.0, None, []
     for first in starts:
         slots = min(_WINDOW_SLOTS, total_slots)
         start = first * _FINE_PER_SLOT
         score, phase, p = _search(cum, start, slots)
+        spread_score, _ = spread.correlate(white, start * _FINE,
+                                           (slots + 1) * wm.SLOT_SAMPLES + wm.FFT_SIZE)
         best_score = max(best_score, score)
-        if score < threshold:
+        best_spread = max(best_spread, spread_score)
+        if score < threshold and spread_score < spread_threshold:
             continue
-        r = residuals(_slot_energies(cum, start + phase, slots))
         t0 = (start + phase) * _FINE / wm.SAMPLE_RATE_HZ
-        found = _payloads(r, p, t0 + wm.SLOT_SAMPLES / wm.SAMPLE_RATE_HZ)
+        found: list[tuple[float, wm.Payload]] = []
+        if score >= threshold:
+            r = residuals(_slot_energies(cum, start + phase, slots))
+            found = _payloads(r, p, t0 + wm.SLOT_SAMPLES / wm.SAMPLE_RATE_HZ)
         if payload is None and found:
             payload = found[0][1]
         segments.append(Segment(t0, t0 + slots * wm.SLOT_SAMPLES / wm.SAMPLE_RATE_HZ,
-                                score, tuple(found)))
-    p_value = min(1.0, candidates * 0.5 * erfc(best_score / sqrt(2.0)))
-    return Detection(best_score >= threshold, payload, 1.0 - p_value, best_score,
-                     tuple(segments))
+                                score, tuple(found), spread_score))
+    p_sync = min(1.0, candidates * 0.5 * erfc(best_score / sqrt(2.0)))
+    p_spread = min(1.0, len(starts) * spread.PERIOD_SAMPLES * erfc(best_spread / sqrt(2.0)))
+    p_value = min(1.0, 2.0 * min(p_sync, p_spread))
+    return Detection(best_score >= threshold or best_spread >= spread_threshold, payload,
+                     1.0 - p_value, best_score, tuple(segments), best_spread)

@@ -3,7 +3,9 @@
 The threshold is the classic simultaneous-masking offset (Johnston 1988; ISO 11172-3 model 1)
 applied to the host's own energy in each band: a noise-like masker hides what is
 ``5.5 dB`` under it, a tonal one what is ``14.5 + z`` dB under it (z in Bark). Sung vowels are
-tonal, so the tonal figure is the conservative one; both are reported.
+tonal, so the tonal figure is the conservative one; both are reported. The mark measured is
+``marked - original``: with ``watermark.embed`` both layers together (the patchwork and the
+additive noise of ``spread.py``).
 """
 
 from __future__ import annotations

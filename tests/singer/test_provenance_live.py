@@ -53,7 +53,8 @@ def test_fanout_marks_once_for_every_sink_and_keeps_show_time() -> None:
     ref = wm.embed(x, label.watermark_id)
     np.testing.assert_allclose(out[:2 * SR], ref[:2 * SR], atol=1e-6)  # no latency
     later = out[2 * SR:]
-    np.testing.assert_allclose(later[wm.HALF_TAPS:], ref[skip + wm.HALF_TAPS:], atol=1e-6)
+    np.testing.assert_allclose(later[wm.MEMORY_SAMPLES:], ref[skip + wm.MEMORY_SAMPLES:],
+                               atol=1e-6)
 
 
 def test_audible_cue_is_short_long_short_short() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from singer.provenance import attacks, audible
+from singer.provenance import attacks, audible, spread
 from singer.provenance import watermark as wm
 from singer.provenance.aigc import read_wav_label
 from singer.provenance.masking import imperceptibility
@@ -56,19 +56,21 @@ def test_embedder_is_causal_with_no_latency(song: np.ndarray) -> None:
     assert wm.LATENCY_SAMPLES == 0
     np.testing.assert_array_equal(a[:SR], b[:SR])
     assert not np.array_equal(a[SR:SR + 300], b[SR:SR + 300])
-    assert np.corrcoef(song[:2 * SR], a)[0, 1] > 0.99
+    mark = a - song[:2 * SR]  # aligned sample for sample: what is left is the small mark
+    assert 10 * np.log10(np.sum(mark ** 2) / np.sum(song[:2 * SR] ** 2)) < -16.0
 
 
 def test_seek_after_a_gap_keeps_the_show_position(song: np.ndarray) -> None:
-    """A stream that skips samples and seeks is marked as one that had them (slot keyed by
-    show sample), after the filter's 257-sample memory refills."""
+    """A stream that skips samples and seeks is marked as one that had them (slot and noise
+    keyed by show sample), once the layers' memory (``MEMORY_SAMPLES``) refills."""
     x = song[:3 * SR]
     ref = wm.Embedder(ID).process(x)
     emb = wm.Embedder(ID)
     emb.process(x[:SR])
     emb.seek(SR + 4800)
     got = emb.process(x[SR + 4800:])
-    np.testing.assert_allclose(got[wm.HALF_TAPS:], ref[SR + 4800 + wm.HALF_TAPS:], atol=1e-6)
+    np.testing.assert_allclose(got[wm.MEMORY_SAMPLES:], ref[SR + 4800 + wm.MEMORY_SAMPLES:],
+                               atol=1e-6)
     with pytest.raises(ValueError, match="position"):
         emb.seek(-1)
 
@@ -106,6 +108,48 @@ def test_detected_after_each_attack_at_any_offset(song: np.ndarray, marked: np.n
         assert found.segments and found.segments[0].start_s < 1.0
 
 
+@pytest.fixture(scope="module")
+def other_song() -> np.ndarray:
+    """~11 s of the tenor singing another phrase (unmarked): the louder song of a mix."""
+    notes = [(0.1 + 0.5 * i, 0.45, 50 + [0, 3, 5, 7, 10, 7, 5, 3][i % 8], ("n", "o"))
+             for i in range(22)]
+    return sing(line(notes), voice="tenor")
+
+
+@pytest.mark.parametrize("start_s", [0.0, 3.37, 5.9])
+def test_found_when_mixed_6db_under_another_song(song: np.ndarray, marked: np.ndarray,
+                                                 other_song: np.ndarray,
+                                                 start_s: float) -> None:
+    """The marked voice 6 dB *under* another render, or under music-like notes: the additive
+    layer finds it with a margin (the patchwork alone does not), and the same mixes of the
+    unmarked voice are not found."""
+    from stage.bench_watermark import _notes_music
+
+    start = int(start_s * SR)
+    beds = {"another song": other_song[start:start + CLIP],
+            "music-like notes": _notes_music(np.random.default_rng(11), CLIP)}
+    for name, bed in beds.items():
+        found = wm.detect(attacks.mix_under(marked[start:start + CLIP], bed, -6.0), SR)
+        assert found.detected, f"{name}: scores {found.score:.1f} / {found.spread_score:.1f}"
+        assert found.spread_score > 1.5 * spread.THRESHOLD, name
+        assert found.segments and found.segments[0].spread_score == found.spread_score
+        plain = wm.detect(attacks.mix_under(song[start:start + CLIP], bed, -6.0), SR)
+        assert not plain.detected, f"unmarked, {name}: {plain.score:.1f} / {plain.spread_score:.1f}"
+        assert plain.spread_score < spread.THRESHOLD - 1.0 and plain.score < 5.0, name
+    song_mix = wm.detect(attacks.mix_under(marked[start:start + CLIP], beds["another song"],
+                                           -6.0), SR)
+    assert song_mix.score < wm.THRESHOLD  # what the patchwork alone measured: not found
+
+
+def test_spread_layer_is_shaped_under_the_voice_and_silent_in_silence(song: np.ndarray) -> None:
+    """The additive layer alone: 30 dB under the voice overall, nothing in silence."""
+    layer = spread.SpreadLayer()
+    noise = layer.mark(song.astype(np.float64))
+    wsr = 10 * np.log10(np.sum(noise ** 2) / np.sum(song.astype(np.float64) ** 2))
+    assert -31.5 < wsr < -28.5
+    assert not np.any(spread.SpreadLayer().mark(np.zeros(SR)))
+
+
 def test_counter_tells_the_time(song: np.ndarray) -> None:
     long = np.tile(song, 3)[:int(wm.EPOCH_S * SR) + 7 * SR]
     clip = wm.embed(long, ID, counter_start=41)[-6 * SR:]
@@ -139,10 +183,10 @@ def test_render_marks_and_labels_and_detect_cli(tmp_path: Path,
     audio, _ = sf.read(out, dtype="float32")
     lead = audible.lead_samples()
     assert audible.beep_lengths_units(audio[:lead]) == [1, 3, 1, 1]
-    # silence after it, once the causal mark filter's tail (its 256 past samples) has passed
+    # silence after it, once the causal mark's tail (its MEMORY_SAMPLES, 21 ms) has passed
     cue_end = len(audible.rhythm_cue())
-    assert np.abs(audio[cue_end:cue_end + wm.HALF_TAPS]).max() < 0.01
-    assert np.abs(audio[cue_end + wm.HALF_TAPS:lead]).max() < 1e-4
+    assert np.abs(audio[cue_end:cue_end + wm.MEMORY_SAMPLES]).max() < 0.02
+    assert np.abs(audio[cue_end + wm.MEMORY_SAMPLES:lead]).max() < 1e-4
     capsys.readouterr()
     assert main(["watermark", "detect", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
