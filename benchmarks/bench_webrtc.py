@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import json
 
-from stage.bench_web import bench_webrtc
+from stage.bench_web import VIEWER_COUNTS, bench_webrtc
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
                                        cpu_window_s=1.0 if args.smoke else 3.0,
                                        on_row=lambda row: print(json.dumps(row), flush=True)))
         return
-    counts = (1, 2) if args.smoke else (1, 2, 4, 8, 16, 24)
+    counts = (1, 2) if args.smoke else VIEWER_COUNTS
     cues = 3 if args.smoke else 8
     asyncio.run(bench_webrtc(counts, cues=cues, cpu_window_s=1.0 if args.smoke else 3.0,
                              on_row=lambda row: print(json.dumps(row), flush=True)))

@@ -15,10 +15,18 @@ AudioWorklet jitter buffer) and ``rtp`` (the WebRTC audio track, Chromium's NetE
   it is heard), ``jitter_buffer_ms`` (NetEq's delay over the last ~2 s, or the worklet's
   buffer), ``jitter_buffer_min_ms`` (NetEq's own floor, ``jitterBufferMinimumDelay``) and
   ``output_latency_ms`` (the AudioContext's ``baseLatency + outputLatency``).
-- pose/audio sync (``sync_err_ms_*``): per drawn frame, when it was presented (the next
-  animation frame's timestamp) minus when the sample of the pose it shows was heard (the
-  worklet's output frames through ``getOutputTimestamp``; on RTP, playout + output latency).
-- underruns at the page (``underruns``, ``concealed_ms``, ``voice_lost``: data channel only).
+- pose/audio sync (``sync_err_ms_p50``, signed, and ``sync_err_ms_p99``, of its size), end to
+  end per cued vowel (``stage/web/vowel-sync.js``): when the drawn mouth crossed half its
+  opening (interpolated between the presented frames around it) minus when that moment's
+  sound was heard (the sound's onset found in the output, through ``getOutputTimestamp``);
+  positive: the sound came first. ``frame_sync_ms_*``: the page's per-frame figure (each
+  drawn frame's presentation against its pose's sample through the page's own clock).
+- underruns at the page (``underruns``, ``concealed_ms``, ``voice_lost``: data channel only;
+  ``voice_dropped``: the frames of those the engine itself skipped, its channel too full),
+  and what causes them: ``arrival_gap_ms_max`` (the longest wait between two voice frames at
+  the page) and ``send_gap_ms_max`` (between two frames handed to the channels by the engine).
+- ``loadavg_1m``: the machine's load when the row was measured (figures on a loaded machine
+  are the machine's as much as the engine's).
 - CPU per viewer: the engine process's CPU time with N viewers minus with none, per viewer.
 """
 
@@ -69,11 +77,17 @@ async def _engine_cpu(seconds: float) -> float:
 
 
 PATHS = ("datachannel", "rtp")
+BUFFER_PEAK_WINDOW_S = 10.0
+"""The page's voice buffer holds the peak jitter of this long (``voice-worklet.js``)."""
 CLOCK_READY = {"rtp": "window.livesinger && window.livesinger.rtpMinusShow !== null",
                "datachannel": "window.livesinger && window.livesinger.bufferMs !== null"}
 
 
-async def bench_webrtc(viewer_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 24), cues: int = 8,
+VIEWER_COUNTS = (1, 4, 16, 24)
+"""The viewer counts measured by default (issue 11's rows)."""
+
+
+async def bench_webrtc(viewer_counts: tuple[int, ...] = VIEWER_COUNTS, cues: int = 8,
                        cpu_window_s: float = 3.0,
                        on_row: Callable[[dict[str, object]], None] | None = None,
                        paths: tuple[str, ...] = PATHS) -> list[dict[str, object]]:
@@ -106,6 +120,8 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 24), cu
                 page = await browser.new_page(viewport={"width": 480, "height": 360})
                 await page.goto(base + f"/?overlay=0&audio={path}")
                 await page.wait_for_function(CLOCK_READY[path], timeout=60_000)
+                if path == "datachannel":  # the buffer forgets the page's start-up stalls
+                    await asyncio.sleep(BUFFER_PEAK_WINDOW_S)
                 for count in viewer_counts:
                     listeners = await _start_listeners(base + "/whep", count - 1)
                     try:
@@ -152,18 +168,67 @@ async def _stop_listeners(proc: asyncio.subprocess.Process | None) -> None:
 PAGE_COUNTERS_KEYS = ("underruns", "concealed_ms", "voice_lost")
 PAGE_COUNTERS = ("({underruns: window.livesinger.underruns, "
                  "concealed_ms: window.livesinger.concealedMs, "
-                 "voice_lost: window.livesinger.voiceLost})")
+                 "voice_lost: window.livesinger.voiceLost, "
+                 "vowels: window.livesinger.vowelSyncMs.length, "
+                 "arrivals: window.livesinger.trace.arrivals.length})")
+
+
+def _voice_dropped(hub: object) -> int:
+    """Voice frames the engine skipped (a channel with too much waiting), all viewers."""
+    viewers = getattr(hub, "viewers", {})
+    return sum(int(getattr(v, "voice_dropped", 0)) for v in viewers.values())
+
+
+class _SendGaps:
+    """The longest wait between two voice frames the engine handed to the channels."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.max_s = 0.0
+
+    def __call__(self, _frame: object) -> None:
+        now = time.monotonic()
+        if self.last is not None:
+            self.max_s = max(self.max_s, now - self.last)
+        self.last = now
+
+    def take_ms(self) -> float:
+        """The longest gap since the last call, ms."""
+        value, self.max_s = self.max_s, 0.0
+        return round(1000 * value, 1)
 
 
 async def _measure(page, http: aiohttp.ClientSession, base: str,  # type: ignore[no-untyped-def]
                    handles: dict[str, object], count: int, cues: int, cpu_window_s: float,
                    idle_cpu: float) -> dict[str, object]:
     """Cues heard by the page, its sync error, and the engine's CPU with ``count`` viewers."""
+    hub = handles.get("hub")
+    gaps = _SendGaps()
+    unsubscribe = None
+    if hub is not None:  # the encoder of the page's path (subscribing starts no other)
+        encoder = (hub.voice_encoder if hub.voice_encoder.subscribers  # type: ignore[attr-defined]
+                   else hub.rtp_encoder)  # type: ignore[attr-defined]
+        unsubscribe = encoder.subscribe(gaps)
+    try:
+        return await _measure_with(page, http, base, handles, count, cues, cpu_window_s,
+                                   idle_cpu, gaps)
+    finally:
+        if unsubscribe is not None:
+            unsubscribe()
+
+
+async def _measure_with(page, http: aiohttp.ClientSession,  # type: ignore[no-untyped-def]
+                        base: str, handles: dict[str, object], count: int, cues: int,
+                        cpu_window_s: float, idle_cpu: float,
+                        gaps: _SendGaps) -> dict[str, object]:
     pacer = handles["pacer"]
     hub = handles.get("hub")
     await asyncio.sleep(1.0)  # let the new peers settle
+    gaps.take_ms()
+    dropped_before = _voice_dropped(hub)
     xruns_before = pacer.xruns  # type: ignore[attr-defined]
     page_before = await page.evaluate(PAGE_COUNTERS)
+    gaps.take_ms()
     late_before = pacer.late_edits  # type: ignore[attr-defined]
     cpu = await _engine_cpu(cpu_window_s)
     latencies, playout, engine_ms = [], [], []
@@ -192,9 +257,18 @@ async def _measure(page, http: aiohttp.ClientSession, base: str,  # type: ignore
         "({j: window.livesinger.latencyMs, o: window.livesinger.outputLatencyMs,"
         " m: window.livesinger.jitterBufferMinimumMs, t: window.livesinger.bufferTargetMs,"
         " path: window.livesinger.path})")
+    await asyncio.sleep(0.5)  # the page measures each vowel once its frames are shown
     page_after = await page.evaluate(PAGE_COUNTERS)
     sync = await page.evaluate("window.livesinger.syncErrorsMs.slice(-400)")
     abs_sync = np.abs(np.array(sync)) if sync else np.array([np.nan])
+    vowels = int(page_after["vowels"]) - int(page_before["vowels"])
+    vowel_sync = np.array(await page.evaluate(
+        f"window.livesinger.vowelSyncMs.slice(-{max(vowels, 1)})") if vowels > 0 else [np.nan])
+    arrivals = int(page_after["arrivals"]) - int(page_before["arrivals"])
+    arrival_gap = await page.evaluate(
+        "((n) => { const a = window.livesinger.trace.arrivals.slice(-n); let g = 0;"
+        " for (let i = 1; i < a.length; i++) g = Math.max(g, a[i][0] - a[i - 1][0]);"
+        " return a.length > 1 ? g : null; })", max(arrivals, 0))
     return {
         "bench": "webrtc", "path": buffers["path"], "viewers": count,
         "whep_listeners": count - 1,
@@ -210,8 +284,15 @@ async def _measure(page, http: aiohttp.ClientSession, base: str,  # type: ignore
         **{key: round(float(page_after[key]) - float(page_before[key]), 2)
            for key in PAGE_COUNTERS_KEYS},
         "output_latency_ms": _round(buffers["o"]),
-        "sync_err_ms_p50": round(float(np.nanpercentile(abs_sync, 50)), 3),
-        "sync_err_ms_p99": round(float(np.nanpercentile(abs_sync, 99)), 3),
+        "sync_err_ms_p50": _round(np.nanmedian(vowel_sync) if vowels > 0 else None),
+        "sync_err_ms_p99": _round(np.nanpercentile(np.abs(vowel_sync), 99)
+                                  if vowels > 0 else None),
+        "sync_vowels": vowels,
+        "frame_sync_ms_p50": round(float(np.nanpercentile(abs_sync, 50)), 3),
+        "frame_sync_ms_p99": round(float(np.nanpercentile(abs_sync, 99)), 3),
+        "arrival_gap_ms_max": _round(arrival_gap),
+        "send_gap_ms_max": gaps.take_ms(),
+        "voice_dropped": _voice_dropped(hub) - dropped_before,
         "cpu_per_viewer": round(max(0.0, cpu - idle_cpu) / count, 4),
         "engine_cpu": round(cpu, 3), "engine_cpu_idle": round(idle_cpu, 3),
         "xruns": pacer.xruns - xruns_before,  # type: ignore[attr-defined]
@@ -220,4 +301,5 @@ async def _measure(page, http: aiohttp.ClientSession, base: str,  # type: ignore
                               * pacer.config.chunk_samples  # type: ignore[attr-defined]
                               / SAMPLE_RATE_HZ, 1),
         "machine": machine_name(), "cpus": os.cpu_count(),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
     }

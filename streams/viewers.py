@@ -26,6 +26,7 @@ from rigs.pose import PoseFrame
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
 from streams.ice import ice_configuration
 from streams.opus_encoder import OpusFrame, ShowOpusEncoder
+from streams.sctp_window import keep_window_open
 from streams.webrtc_audio import FRAME_SAMPLES, ShowAudioTrack
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ class ViewerHub:
                     transceiver.sender.replaceTrack(track)
                     break
             await pc.setLocalDescription(await pc.createAnswer())
+            keep_window_open(pc)  # late SACKs never hold the voice and pose back
         except Exception as err:  # aiortc raises ValueError & friends on bad SDP
             if track is not None:
                 track.stop()

@@ -102,6 +102,8 @@ class StallWatch:
 
     def __init__(self) -> None:
         self.stalled_s = 0.0
+        self.stretches: list[tuple[float, float]] = []
+        """Each stall as (``time.time()`` it began, seconds): to pair with what a peer saw."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -111,6 +113,7 @@ class StallWatch:
             now, cpu = time.monotonic(), time.process_time()
             if now - last > 0.03 and cpu - last_cpu < 0.3 * (now - last):
                 self.stalled_s += now - last
+                self.stretches.append((time.time() - (now - last), now - last))
             last, last_cpu = now, cpu
 
     def __enter__(self) -> StallWatch:
@@ -120,3 +123,7 @@ class StallWatch:
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def longer_than(self, seconds: float) -> int:
+        """How many stalls lasted longer than ``seconds``."""
+        return sum(1 for _, d in self.stretches if d > seconds)

@@ -13,6 +13,7 @@
 import * as THREE from 'three';
 import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
 import { VRMLoaderPlugin, VRMUtils } from '@pixiv/three-vrm';
+import { VowelSync } from '/vowel-sync.js';
 
 // Opened as /?token=..., the engine answered with a session cookie (HttpOnly, SameSite=Strict)
 // that allows this page's files, the avatar and the offer below: nothing here handles tokens.
@@ -23,10 +24,23 @@ const SAMPLE_RATE = 48000;
 const live = window.livesinger = {
   state: 'connecting', avatar: null, humanBones: [], audioPackets: 0, audioLevel: 0,
   pitchLog: [], mouthLog: [], syncErrorsMs: [], latencyMs: null, rtpMinusShow: null,
+  // end to end, per vowel (vowel-sync.js): drawn mouth against heard sound, ms
+  vowelSyncMs: [], syncErrMsP50: null, syncErrMsP99: null,
   posesReceived: 0, lastPoseT: null, poseTimes: [], onsetsEpochMs: [], playoutLog: [], outputLatencyMs: null,
   path: null, voiceFrames: 0, voiceLost: 0, underruns: 0, concealedMs: 0, bufferMs: null,
   bufferTargetMs: null, jitterBufferMinimumMs: null, janusClock: null, frameLatencyMs: 16.7, decodeErrors: 0,
+  // the voice channel's trace (bounded): [perf ms, stream, show] per frame as it arrived and
+  // as it was decoded, the worklet's level per report and each underrun with its cause
+  trace: { arrivals: [], decoded: [], levels: [], underruns: [] },
 };
+function traced(list, row, max = 1500) { list.push(row); if (list.length > max) list.shift(); }
+// the page's main thread busy for 50 ms or more (it relays every voice frame twice)
+live.trace.longTasks = [];
+try {
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) traced(live.trace.longTasks, [e.startTime, e.duration], 200);
+  }).observe({ type: 'longtask', buffered: true });
+} catch (err) { /* no longtask timing here */ }
 
 // ---- scene ---------------------------------------------------------------------------
 const canvas = document.getElementById('stage');
@@ -106,6 +120,8 @@ async function lowLatencyPossible() {
 const channel = janusUrl ? pc.createDataChannel('viewer')
   : pc.createDataChannel('pose', { ordered: false, maxRetransmits: 0 });
 const poses = []; // pose frames waiting for their audio, sorted by show sample
+const vowelSync = new VowelSync();
+live.vowelSyncMs = vowelSync.errorsMs;
 const audioEl = document.getElementById('voice');
 
 channel.onmessage = (event) => {
@@ -114,6 +130,7 @@ channel.onmessage = (event) => {
   if (msg.a !== undefined) noteJanusOffset(msg.a);
   live.posesReceived += 1;
   live.lastPoseT = msg.t;
+  if (msg.e) vowelSync.notePose(msg.t, msg.e);
   live.poseTimes.push(msg.t); // (for tests: which frames arrived)
   if (live.poseTimes.length > 2000) live.poseTimes.shift();
   let i = poses.length;
@@ -250,6 +267,7 @@ async function startVoiceChannel() {
       data.close();
       const show = voiceShow.get(stream);
       voiceShow.delete(stream);
+      traced(live.trace.decoded, [performance.now(), stream]);
       if (show !== undefined) voiceNode.port.postMessage({ stream, show, pcm }, [pcm.buffer]);
     },
     error: () => { live.decodeErrors += 1; },
@@ -269,6 +287,7 @@ async function startVoiceChannel() {
     }
     if (nextStream === null || stream >= nextStream) nextStream = stream + frameSamples;
     live.voiceFrames += 1;
+    traced(live.trace.arrivals, [performance.now(), stream, show]);
     voiceShow.set(stream, show);
     if (voiceShow.size > 200) voiceShow.delete(voiceShow.keys().next().value);
     decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: stream * 1e6 / SAMPLE_RATE,
@@ -290,8 +309,14 @@ function heardPerfMs(frame) {
 }
 
 function onWorklet(msg) {
+  if (msg.type === 'underrun') {
+    traced(live.trace.underruns, { perfMs: performance.now(), ...msg }, 100);
+    return;
+  }
   if (msg.type === 'onset') {
-    live.onsetsEpochMs.push(performance.timeOrigin + heardPerfMs(msg.frame));
+    const heard = heardPerfMs(msg.frame);
+    live.onsetsEpochMs.push(performance.timeOrigin + heard);
+    vowelSync.noteOnset(heard, msg.show);
     if (live.onsetsEpochMs.length > 1000) live.onsetsEpochMs.shift();
     return;
   }
@@ -299,6 +324,8 @@ function onWorklet(msg) {
   live.concealedMs = msg.concealedMs;
   live.bufferMs = msg.levelMs;
   live.bufferTargetMs = msg.targetMs;
+  traced(live.trace.levels, [performance.now(), msg.frame, ctx.currentTime * 1000, msg.levelMs,
+    msg.minLevelMs, msg.targetMs, msg.rate, msg.playing ? 1 : 0, msg.show]);
   if (msg.show === null || !msg.playing) return;
   clocks.push([heardPerfMs(msg.frame), msg.show, msg.rate, msg.frame]);
   if (clocks.length > 400) clocks.shift();
@@ -379,6 +406,8 @@ function startAnalyser(stream) {
       const perf = ts.performanceTime
         + (event.playbackTime + first / ctx.sampleRate - ts.contextTime) * 1000;
       live.onsetsEpochMs.push(performance.timeOrigin + perf);
+      const show = showHeardAt(perf); // (the playout mapping: the RTP track has no stamps)
+      if (show !== null) vowelSync.noteOnset(perf, show);
       if (live.onsetsEpochMs.length > 1000) live.onsetsEpochMs.shift();
     }
     if (rms > 0.01) quietFor = 0;
@@ -467,8 +496,8 @@ function frame(nowMs) {
       const err = nowMs - heard;
       live.syncErrorsMs.push(err);
       if (live.syncErrorsMs.length > 2000) live.syncErrorsMs.shift();
-      setText('o-sync', `${err.toFixed(1)} ms`);
     }
+    vowelSync.notePresented(nowMs, shown.mouth);
     shown = null;
   }
   if (maxFps && nowMs - lastDrawMs < 1000 / maxFps - 2) return;
@@ -483,7 +512,9 @@ function frame(nowMs) {
   let applied = null;
   if (target !== null) {
     applied = poseAt(target);
-    if (applied) shown = { t: applied.t, drawnMs: nowMs };
+    if (applied) {
+      shown = { t: applied.t, drawnMs: nowMs, mouth: VowelSync.opening(applied.pose.e) };
+    }
     while (poses.length > 2 && poses[1].t < target - SAMPLE_RATE) poses.shift();
   } else if (poses.length) {
     applied = { pose: poses[poses.length - 1], t: poses[poses.length - 1].t };
@@ -531,6 +562,14 @@ async function updateStats() {
     }
   });
   live.outputLatencyMs = 1000 * ((ctx.baseLatency || 0) + (ctx.outputLatency || 0));
+  vowelSync.evaluate(performance.now());
+  const sync = vowelSync.stats();
+  live.syncErrMsP50 = sync.p50;
+  live.syncErrMsP99 = sync.p99;
+  if (sync.n) {
+    setText('o-sync', `${sync.p50.toFixed(1)} ms median, ${sync.p99.toFixed(1)} ms p99 ` +
+      `(${sync.n} vowels; + sound first)`);
+  }
   if (live.path === 'datachannel') {
     live.audioPackets = live.voiceFrames;
     if (live.bufferMs !== null) live.latencyMs = live.bufferMs;
@@ -550,3 +589,19 @@ function setText(id, text) { const el = document.getElementById(id); if (el) el.
 const overlay = document.getElementById('overlay');
 overlay.hidden = params.get('overlay') === '0';
 window.addEventListener('keydown', (e) => { if (e.key === 'o' || e.key === 'O') overlay.hidden = !overlay.hidden; });
+
+// ---- follow mode on the overlay (docs/follow.md): the follower's state from /status -----
+function followText(follow) {
+  if (!follow || !follow.armed) return 'off';
+  if (!follow.started) return `${follow.part}: armed, waiting for the performer (${follow.input})`;
+  return `${follow.part}: beat ${follow.beat.toFixed(1)}, ${follow.bpm.toFixed(1)} bpm, ` +
+    `confidence ${follow.confidence.toFixed(2)}${follow.holding ? ', holding' : ''}`;
+}
+async function pollFollow() {
+  if (overlay.hidden) return;
+  try {
+    const res = await fetch('/status', { cache: 'no-store' });
+    if (res.ok) setText('o-follow', followText((await res.json()).follow));
+  } catch (e) { /* the next poll tries again */ }
+}
+setInterval(pollFollow, 1000);

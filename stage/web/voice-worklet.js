@@ -4,22 +4,31 @@
 //
 // in  (port): {stream, show, pcm: Float32Array} per decoded frame (stream: the frame's
 //             strictly increasing sample stamp; show: the show sample heard at pcm[0]).
-// out (port): {type: 'clock', frame, show, rate, levelMs, targetMs, underruns, concealedMs}
-//             every few render quanta (show: the show sample at output frame `frame`);
+// out (port): {type: 'clock', frame, show, rate, levelMs, minLevelMs, targetMs, underruns,
+//             concealedMs} every few render quanta (show: the show sample at output frame
+//             `frame`; minLevelMs: the lowest level since the last report);
+//             {type: 'underrun', frame, pos, lastEnd, frames, targetMs} when it empties;
 //             {type: 'onset', frame, show} when the voice starts after a silence.
 //
-// Buffer: the target is a high quantile of how late frames arrive relative to the earliest
-// (over ~2 s), plus one render quantum and one frame (the level falls by a frame between
-// arrivals); the read rate is nudged (at most ±0.6 %, below
-// 11 cents) to hold the buffer there — that also absorbs the drift between the engine's
-// clock and the sound card's. A missing frame with later ones waiting is concealed (the last
-// 10 ms repeated, fading); an empty buffer fades out, counts an underrun and rebuffers.
+// Buffer: each frame's jitter is how much later it arrived than the earliest frame of the
+// last ~2 s (arrival frame - stream sample, against their minimum: the engine sends every
+// frame at its play time, so the stream sample runs with real time). The target is the
+// *peak* jitter of the last ~10 s plus one render quantum and one frame (the level falls by a
+// frame between arrivals): what empties a buffer is a rare stall (the engine's event loop,
+// the page's main thread or the machine not running either for tens of ms: a burst of
+// consecutive late frames), which a quantile over frames never sees. The read rate is
+// nudged (at most ±0.6 %, below 11 cents) to hold the buffer there — that also absorbs the
+// drift between the engine's clock and the sound card's. A missing frame with later ones
+// waiting is concealed (the last 10 ms repeated, fading); an empty buffer fades out, counts
+// an underrun and rebuffers.
 const QUANTUM = 128;
 const MIN_TARGET = 256; // samples: ~5 ms on top of the arrival jitter
 const MAX_TARGET = 9600; // 200 ms
 const MAX_RATE_STEP = 0.006;
 const REPORT_EVERY = 4; // quanta (~10.7 ms)
 const HISTORY = 480;
+const BASE_FRAMES = 200; // ~2 s: the earliest arrival the jitter is measured against
+const PEAK_FRAMES = 1000; // ~10 s: the window the target holds the peak jitter over
 
 class VoicePlayer extends AudioWorkletProcessor {
   constructor() {
@@ -30,6 +39,7 @@ class VoicePlayer extends AudioWorkletProcessor {
     this.rate = 1;
     this.target = 960;
     this.lateness = []; // (arrival frame - stream sample) per frame, over ~2 s
+    this.jitter = []; // each frame's lateness over the earliest of the 2 s before it, ~10 s
     this.history = new Float32Array(HISTORY);
     this.historyAt = 0;
     this.concealGain = 0;
@@ -38,6 +48,7 @@ class VoicePlayer extends AudioWorkletProcessor {
     this.underruns = 0;
     this.concealed = 0;
     this.quanta = 0;
+    this.minLevel = Infinity; // the lowest level since the last report (samples)
     this.quietFor = 0;
     this.lastShow = null;
     this.port.onmessage = (event) => this.receive(event.data);
@@ -49,15 +60,20 @@ class VoicePlayer extends AudioWorkletProcessor {
     while (i > 0 && this.frames[i - 1].stream > frame.stream) i -= 1;
     if (i > 0 && this.frames[i - 1].stream === frame.stream) return; // duplicate
     this.frames.splice(i, 0, frame);
-    this.lateness.push(currentFrame - frame.stream);
-    if (this.lateness.length > 200) this.lateness.shift();
-    const sorted = this.lateness.slice().sort((a, b) => a - b);
-    const spread = sorted[Math.floor(0.98 * (sorted.length - 1))] - sorted[0];
+    const lateness = currentFrame - frame.stream;
+    this.lateness.push(lateness);
+    if (this.lateness.length > BASE_FRAMES) this.lateness.shift();
+    let earliest = lateness;
+    for (const l of this.lateness) earliest = Math.min(earliest, l);
+    this.jitter.push(lateness - earliest);
+    if (this.jitter.length > PEAK_FRAMES) this.jitter.shift();
+    let peak = 0;
+    for (const j of this.jitter) peak = Math.max(peak, j);
     // the level falls by a whole frame between two arrivals (a sawtooth): hold one frame
     // more than the jitter, or every arrival a little late empties the buffer
     const wanted = Math.min(MAX_TARGET,
-                            frame.pcm.length + Math.max(MIN_TARGET, spread + QUANTUM));
-    // grow at once, shrink slowly (spikes come back)
+                            frame.pcm.length + Math.max(MIN_TARGET, peak + QUANTUM));
+    // grow at once; shrink slowly once the peak has left the window
     this.target = wanted > this.target ? wanted : this.target + 0.02 * (wanted - this.target);
   }
 
@@ -114,7 +130,13 @@ class VoicePlayer extends AudioWorkletProcessor {
           if (this.lastShow !== null) this.lastShow += 1;
           if (!this.frames.length || this.frames[this.frames.length - 1].stream + 
               this.frames[this.frames.length - 1].pcm.length <= pos) {
-            this.underruns += this.playing ? 1 : 0;
+            if (this.playing) {
+              this.underruns += 1;
+              this.port.postMessage({ type: 'underrun', frame: currentFrame, pos,
+                frames: this.frames.length, targetMs: 1000 * this.target / sampleRate,
+                lastEnd: this.frames.length ? this.frames[this.frames.length - 1].stream
+                  + this.frames[this.frames.length - 1].pcm.length : null });
+            }
             this.playing = false; // empty: rebuffer to the target
           }
         }
@@ -154,11 +176,14 @@ class VoicePlayer extends AudioWorkletProcessor {
     }
     if (rms < 0.003) this.quietFor += out.length; else if (rms > 0.01) this.quietFor = 0;
     this.quanta += 1;
+    this.minLevel = Math.min(this.minLevel, this.playing ? this.level() : 0);
     if (this.quanta % REPORT_EVERY === 0) {
       this.port.postMessage({ type: 'clock', frame: currentFrame, show: show0,
         rate: this.rate, playing: this.playing, levelMs: 1000 * this.level() / sampleRate,
         targetMs: 1000 * this.target / sampleRate, underruns: this.underruns,
-        concealedMs: 1000 * this.concealed / sampleRate });
+        concealedMs: 1000 * this.concealed / sampleRate,
+        minLevelMs: 1000 * this.minLevel / sampleRate });
+      this.minLevel = Infinity;
     }
     return true;
   }

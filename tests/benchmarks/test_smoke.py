@@ -47,7 +47,8 @@ def test_webrtc_benchmark_smoke_hears_cues_in_chromium() -> None:
         assert [r["viewers"] for r in path_rows] == [1, 2]
         assert path_rows[1]["viewers_connected"] == 2  # the page and one WHEP listener
         row = path_rows[0]
-        assert {"viewers", "cue_to_audio_ms", "sync_err_ms_p50", "sync_err_ms_p99",
+        assert {"path", "viewers", "cue_to_audio_ms", "sync_err_ms_p50", "sync_err_ms_p99",
+                "sync_vowels", "arrival_gap_ms_max", "send_gap_ms_max", "loadavg_1m",
                 "cpu_per_viewer", "xruns"} <= set(row)
         assert row["cues_heard"] == row["cues"]
         assert 0 < row["engine_cue_ms"] < row["cue_to_audio_ms"]  # type: ignore[operator]
@@ -86,3 +87,13 @@ def test_voice_benchmark_smoke_has_a_row_per_backend() -> None:
         assert row["rtf"] > 0 and row["phrase_ms"] > 0  # type: ignore[operator]
     ds = next(r for r in rows if r["backend"] == "diffsinger")
     assert ds["steps"] == 1 and ds["phrases"] >= 1 and "preroll_s" in ds
+
+
+def test_mix_benchmark_smoke_prints_its_keys() -> None:
+    rows = _rows("bench_mix.py", 120)
+    assert {r["singers"] for r in rows} == {1, 4}
+    for row in rows:
+        assert {"singers", "chain", "stems", "chunk_ms", "mix_ms_p50", "mix_ms_p99",
+                "rtf"} <= set(row)
+        assert 0 < row["mix_ms_p50"] <= row["mix_ms_p99"]  # type: ignore[operator]
+        assert row["rtf"] > 0  # type: ignore[operator]

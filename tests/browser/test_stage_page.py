@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -42,10 +44,28 @@ async def wait_for(page, expression: str, timeout_s: float = 20.0) -> None:  # n
 NO_WEBCODECS = "delete window.AudioDecoder; delete window.EncodedAudioChunk;"
 
 
-@pytest.mark.timeout(120)
-@pytest.mark.parametrize("path", ["datachannel", "rtp"])
-async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
-        browser, tmp_path: Path, path: str) -> None:  # noqa: ANN001
+@dataclass
+class Sung:
+    """What one song on the stage page left behind: the page's state, the engine's side."""
+
+    live: dict[str, Any]
+    viewers: list[dict[str, object]]
+    notes: list[Note]
+    sent: dict[int, float]
+    song_xruns: int
+    excused: int
+    stalls: StallWatch
+    before: dict[str, float]
+    start: int
+    end: int
+    shot: bytes
+    corners: list[list[float]]
+    logs: list[str]
+    rtp_frames_encoded: int
+
+
+async def sing(browser, tmp_path: Path, path: str, repeats: int = 1) -> Sung:  # noqa: ANN001
+    """Sing PHRASE ``repeats`` times to a stage page taking the voice on ``path``."""
     from rigs.avatar import build_default_avatar
 
     avatar = build_default_avatar(tmp_path / "idol.vrm")
@@ -83,15 +103,17 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
         # the song starts half a second from now, on the show clock
         start = pacer.playout_sample + SR // 2
         notes, t = [], start
-        for vowel, midi, _ in PHRASE:
-            notes.append(Note(t, t + int(NOTE_S * SR), midi, vowel, (vowel,)))
-            t += int((NOTE_S + GAP_S) * SR)
+        for _ in range(repeats):
+            for vowel, midi, _ in PHRASE:
+                notes.append(Note(t, t + int(NOTE_S * SR), midi, vowel, (vowel,)))
+                t += int((NOTE_S + GAP_S) * SR)
         line.set_notes(notes, changed_from=start)
         pacer.rewind(start)
         end = notes[-1].t_off + SR // 2
         with StallWatch() as stalls:
             while pacer.playout_sample < end + SR // 2:
                 await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # the page measures each vowel once its frames are shown
         live = await page.evaluate("window.livesinger")
         viewers = [v.stats() for v in hub.viewers.values()]
         shot = await page.screenshot()
@@ -106,32 +128,35 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
         await asyncio.gather(play, poses, return_exceptions=True)
         await page.close()
         await web.stop()
-
-    # Chromium's software GL shares the two cores: allow a rare late chunk, never a stutter
-    # (chunks due while the machine did not run this process at all are the machine's doing)
+    # chunks due while the machine did not run this process at all are the machine's doing
     excused = int(stalls.stalled_s * SR / 480) + 1
-    song_xruns = pacer.xruns - xruns_before_song
-    assert song_xruns <= xrun_budget((end - start) // 480) + excused, stalls.stalled_s
-    assert live["audioPackets"] > 100, logs
-    # the page took the voice the way it should have, and the engine sent it that way
-    assert live["path"] == path and [v["path"] for v in viewers] == [path], (live["path"], logs)
-    if path == "datachannel":
-        # no audible gap: no frame lost, no underrun, (almost) nothing concealed
-        song = {"lost": live["voiceLost"] - before["l"],
-                "underruns": live["underruns"] - before["u"],
-                "concealed_ms": live["concealedMs"] - before["c"],
-                "buffer_ms": live["bufferMs"], "target_ms": live["bufferTargetMs"]}
-        # (a chunk the engine itself handed out late — an xrun, within its budget above —
-        # reaches the page late and may empty its buffer once: that is the engine's gap).
-        # KNOWN DEFECT, not yet found: the page's buffer also empties 1-4 times in this ~7 s
-        # song with no engine xrun and no frame lost (measured 2026-12-02; docs/web.md). Until
-        # it is found, at most one such rebuffer per second of song passes; a broken buffer
-        # (underrunning every frame or two) still fails here.
-        song_s = (end - start) // SR
-        assert song["lost"] == 0, song
-        assert song["underruns"] <= song_xruns + excused // 4 + song_s, song
-        assert song["concealed_ms"] < 20 + 5 * excused and live["decodeErrors"] == 0, song
-        assert hub.rtp_encoder.frames_encoded == 0  # nothing encoded for a track nobody has
+    return Sung(live, viewers, notes, sent, pacer.xruns - xruns_before_song, excused, stalls,
+                before, start, end, shot, corners, logs, hub.rtp_encoder.frames_encoded)
+
+
+def assert_no_gap_on_the_voice_channel(sung: Sung) -> dict[str, float]:
+    """No frame lost and no rebuffer during the song, except one per cause that is not the
+    page's (measured: an engine xrun, or the machine not running the engine for longer than
+    the page's buffer holds)."""
+    live = sung.live
+    song = {"lost": live["voiceLost"] - sung.before["l"],
+            "underruns": live["underruns"] - sung.before["u"],
+            "concealed_ms": live["concealedMs"] - sung.before["c"],
+            "buffer_ms": live["bufferMs"], "target_ms": live["bufferTargetMs"]}
+    # (the rebuffers found in 2026-12: each followed a stall in sending, the engine's event
+    # loop or the machine, longer than a buffer sized on a quantile of frames: the buffer now
+    # holds the peak jitter of the last 10 s; docs/web.md)
+    starved = sung.stalls.longer_than(max(0.0, (live["bufferTargetMs"] or 0) / 1000 - 0.01))
+    assert song["lost"] == 0, song
+    assert song["underruns"] <= sung.song_xruns + starved, (song, sung.song_xruns, starved)
+    assert song["concealed_ms"] < 20 + 5 * sung.excused and live["decodeErrors"] == 0, song
+    return song
+
+
+def assert_each_note_in_tune_with_its_mouth(sung: Sung) -> None:
+    """Every note heard by the page's pitch tracker in tune, with no window missed where the
+    engine sent voice, and the mouth in that vowel's shape (closed between notes)."""
+    live, notes, sent = sung.live, sung.notes, sung.sent
     pitch = [(p["t"], p["hz"]) for p in live["pitchLog"]]
     mouth = live["mouthLog"]
 
@@ -140,7 +165,8 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
         return all(sent.get(c, 0.0) > 0.02 for c in range(int(s) // 480 * 480 - 1440,
                                                            int(s) + 1440, 480))
 
-    for note, (vowel, midi, shape) in zip(notes, PHRASE, strict=True):
+    for note, (vowel, midi, shape) in zip(notes, PHRASE * (len(notes) // len(PHRASE)),
+                                          strict=True):
         body = (note.t_on + 0.3 * SR, note.t_off - 0.2 * SR)
         heard = [hz for s, hz in pitch if body[0] <= s <= body[1] and hz > 0]
         # a window the engine sent an xrun's silence into is the pacer's (counted, within the
@@ -151,9 +177,10 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
         assert len(heard) + len(lost_to_xruns) > 5, (vowel, len(heard), len(lost_to_xruns))
         # no audible gap: wherever the engine sent voice for the whole analysed window (an
         # engine xrun on these loaded cores is the pacer's to count), the page heard a pitch
-        sung = [hz for s, hz in pitch if body[0] <= s <= body[1] and engine_sent_voice(s)]
+        voiced = [hz for s, hz in pitch if body[0] <= s <= body[1] and engine_sent_voice(s)]
         # (a page starved of CPU by the two loaded cores may miss a window: 80 %)
-        assert len(sung) > 3 and sum(hz > 0 for hz in sung) >= 0.8 * len(sung), (vowel, sung)
+        assert len(voiced) > 3 and sum(hz > 0 for hz in voiced) >= 0.8 * len(voiced), \
+            (vowel, voiced)
         cents = 1200 * np.log2(np.median(heard) / (440 * 2 ** ((midi - 69) / 12)))
         assert abs(cents) < 50, (vowel, cents)  # heard in the browser, in tune
         shapes = [m for m in mouth if body[0] <= m["t"] <= body[1]]
@@ -164,10 +191,43 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
         assert np.mean([m[shape] for m in shapes]) > 0.4
         gap = [m for m in mouth if note.t_off + 0.15 * SR <= m["t"] <= note.t_off + 0.35 * SR]
         assert gap and max(max(m[k] for k in ("aa", "ih", "ou", "ee", "oh")) for m in gap) < 0.15
+
+
+def assert_vowel_sync(live: dict[str, Any], vowels: int) -> None:
+    """The page measured sync end to end (drawn mouth against heard sound) for most vowels,
+    and its median is within EBU R37's window (+5 ms sound first, -15 ms picture first),
+    widened by one drawn frame on these loaded cores (software GL draws at most 30 fps here:
+    the bench reports the real figure)."""
+    errors = live["vowelSyncMs"]
+    assert len(errors) >= vowels // 2, (len(errors), vowels)
+    frame_ms = 1000 / 30
+    assert -15 - frame_ms <= np.median(errors) <= 5 + frame_ms, errors
+    assert live["syncErrMsP50"] is not None and live["syncErrMsP99"] is not None
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("path", ["datachannel", "rtp"])
+async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
+        browser, tmp_path: Path, path: str) -> None:  # noqa: ANN001
+    sung = await sing(browser, tmp_path, path)
+    live, viewers, notes = sung.live, sung.viewers, sung.notes
+    logs, shot, corners, excused = sung.logs, sung.shot, sung.corners, sung.excused
+    # Chromium's software GL shares the two cores: allow a rare late chunk, never a stutter
+    song_xruns = sung.song_xruns
+    assert song_xruns <= xrun_budget((sung.end - sung.start) // 480) + excused, \
+        sung.stalls.stalled_s
+    assert live["audioPackets"] > 100, logs
+    # the page took the voice the way it should have, and the engine sent it that way
+    assert live["path"] == path and [v["path"] for v in viewers] == [path], (live["path"], logs)
+    if path == "datachannel":
+        assert_no_gap_on_the_voice_channel(sung)
+        assert sung.rtp_frames_encoded == 0  # nothing encoded for a track nobody has
+    assert_each_note_in_tune_with_its_mouth(sung)
     # sync is measured against what was heard and when the frame was shown (timing is the
     # bench's: here only that it was measured, and it is not off by a whole beat)
     errors = np.abs(live["syncErrorsMs"])
     assert len(errors) > 50 and np.median(errors) < 100, np.median(errors)
+    assert_vowel_sync(live, len(notes))
 
     # the avatar is on screen: her skin and dress (red over blue, unlike the blue stage and
     # floor) fill the middle of the picture and nothing of her is at the far sides
@@ -183,3 +243,18 @@ async def test_stage_page_hears_the_voice_moves_the_mouth_and_draws_the_avatar(
     sides = np.concatenate([warm[:, :int(w * 0.15)], warm[:, int(w * 0.85):]], axis=1)
     assert centre.mean() > 0.15, (centre.mean(), tmp_path / "stage.png")
     assert sides.mean() < 0.01, (sides.mean(), tmp_path / "stage.png")
+
+
+@pytest.mark.timeout(300)
+async def test_the_low_latency_path_sings_a_minute_in_tune_without_a_gap(
+        browser, tmp_path: Path) -> None:  # noqa: ANN001
+    """A minute on the data channel: each note in tune (the page's own pitch tracker), no
+    frame lost, no rebuffer but for a measured cause that is not the page's."""
+    repeats = 11  # 11 x 4 notes x 1.4 s: 61.6 s
+    sung = await sing(browser, tmp_path, "datachannel", repeats=repeats)
+    assert sung.live["path"] == "datachannel" and sung.viewers[0]["path"] == "datachannel"
+    assert sung.song_xruns <= xrun_budget((sung.end - sung.start) // 480) + sung.excused, \
+        sung.stalls.stalled_s
+    assert_no_gap_on_the_voice_channel(sung)
+    assert_each_note_in_tune_with_its_mouth(sung)
+    assert_vowel_sync(sung.live, len(sung.notes))
