@@ -16,7 +16,6 @@ from singer.contracts import SAMPLE_RATE_HZ
 from singer.follow.events import PerformerEvent
 
 QUEUE_EVENTS = 256
-ALSA_SEQUENCER = "/dev/snd/seq"
 
 
 class PerformerMidiError(ValueError):
@@ -80,44 +79,33 @@ class MidiEventQueue:
 
 
 def midi_backend_missing() -> str | None:
-    """Why MIDI ports cannot be opened here, in one line, or None when they can be tried:
-    mido needs python-rtmidi, and on Linux rtmidi needs the ALSA sequencer."""
-    import importlib.util
-    import sys
+    """Why MIDI ports cannot be opened here, in one line, or None when they can: mido opens
+    them through python-rtmidi, on ALSA or, without an ALSA sequencer, JACK
+    (``streams.midi_ports``)."""
+    from streams.midi_ports import unavailable
 
-    if importlib.util.find_spec("rtmidi") is None:
-        return ("no MIDI backend: mido opens ports through python-rtmidi, which is not "
-                "installed (pip install python-rtmidi); a .mid file or note events over "
-                "OSC/MQTT work without it")
-    if sys.platform.startswith("linux") and not Path(ALSA_SEQUENCER).exists():
-        return (f"no ALSA sequencer ({ALSA_SEQUENCER} is missing: load snd-seq, or give the "
-                "container the device); a .mid file or note events over OSC/MQTT work "
-                "without it")
-    return None
+    missing = unavailable()
+    if missing is None:
+        return None
+    return f"{missing}; a .mid file or note events over OSC/MQTT work without it"
 
 
 class MidiPortSource(MidiEventQueue):
-    """A MIDI input port by name (as ``mido.get_input_names()`` lists them); ``now_sample()``
-    stamps each note-on as it arrives."""
+    """A MIDI input port by name (``midi:PORT`` or ``PORT``, as ``streams.midi_ports``
+    opens it); ``now_sample()`` stamps each note-on as it arrives."""
 
     def __init__(self, port: str, now_sample: Any) -> None:
         super().__init__()
-        import mido
+        from streams.midi_ports import MidiPortError, open_input
 
         missing = midi_backend_missing()
         if missing is not None:
             raise PerformerMidiError(f"MIDI port {port!r}: {missing}")
-        try:
-            names = mido.get_input_names()
-        except Exception as err:  # rtmidi's SystemError/OSError when the API cannot start
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise PerformerMidiError(f"MIDI port {port!r}: MIDI input unavailable here "
-                                     f"({reason})") from None
-        if port not in names:
-            raise PerformerMidiError(f"MIDI port {port!r} not found; ports: "
-                                     f"{', '.join(map(repr, names)) or 'none'}")
         self._now = now_sample
-        self._port: Any = mido.open_input(port, callback=self._on_message)
+        try:
+            self._port: Any = open_input(port, self._on_message)
+        except MidiPortError as err:
+            raise PerformerMidiError(str(err)) from None
 
     def _on_message(self, msg: Any) -> None:
         if msg.type == "note_on" and msg.velocity > 0:

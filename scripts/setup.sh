@@ -12,10 +12,15 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 command -v janus >/dev/null 2>&1 || need_apt+=(janus)
 ldconfig -p 2>/dev/null | grep -q libportaudio.so.2 || need_apt+=(libportaudio2)
+# JACK: MIDI ports where there is no ALSA sequencer (containers), and the tests' MIDI ports
+command -v jackd >/dev/null 2>&1 || need_apt+=(jackd2)
 if [ ${#need_apt[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "setup: installing Debian packages: ${need_apt[*]}"
         export DEBIAN_FRONTEND=noninteractive
+        # jackd2 asks whether to allow real-time scheduling: no (the tests run it without)
+        echo "jackd2 jackd/tweak_rt_limits boolean false" | debconf-set-selections \
+            2>/dev/null || true
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
         # the broker is started by the tests on their own ports, never as a service

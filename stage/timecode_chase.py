@@ -85,7 +85,7 @@ class TimecodeChase:
         o = self.options
         frame = SAMPLE_RATE_HZ / o.fps
         target = self.target_sample(timecode_s)
-        fresh = self._t is None or self.state in ("idle", "freewheel")
+        fresh = self._t is None or self.state == "idle"
         predicted = self.position_at(arrival_s)
         error = target - predicted
         if fresh or locate or abs(error) > o.relocate_frames * frame:

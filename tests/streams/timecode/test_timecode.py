@@ -92,6 +92,23 @@ def test_chase_freewheels_when_timecode_stops_and_relocks() -> None:
     assert abs(chase.position_at(last + 0.5) - (pos + 0.5 * SR * 1.001)) < 0.05 * SR / 25
 
 
+def test_timecode_back_from_a_dropout_is_pulled_in_not_jumped_to() -> None:
+    """Timecode resuming within 10 frames of where the freewheel ran is ridden by the loop
+    (before the fix, every return from freewheel counted as a fresh start and jumped)."""
+    chase = TimecodeChase(ChaseOptions(fps=25.0))
+    _feed_mtc(chase, "25", 1.0, 3.0)
+    assert chase.state == "locked" and chase.relocations == 1
+    chase.poll(3.5)
+    assert chase.state == "freewheel"
+    # the source comes back 1 s later, 3 frames ahead of where the show freewheeled to
+    resumed = chase.position_at(4.0) / SR + 3 / 25
+    before = chase.position_at(4.0)
+    chase.update(4.0, resumed)
+    assert chase.relocations == 1  # no jump...
+    assert chase.position_at(4.0) == pytest.approx(before)  # ...the show is where it was
+    assert chase.ratio > 1.0  # and speeds up to catch the timecode
+
+
 def test_full_frame_locates() -> None:
     rate = RATES["25"]
     chase = TimecodeChase(ChaseOptions(fps=25.0))
