@@ -69,10 +69,14 @@ class ControlFrame:
 
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
-    """Mono float32 audio at 48 kHz whose first sample sits at show sample ``t``."""
+    """Mono float32 audio at 48 kHz whose first sample sits at show sample ``t``.
+
+    ``parts``, where the pacer has them: each singer's dry audio (``[rows, n]``, row ``i`` =
+    the ensemble's ``i``-th line, rows past its lines silent); ``samples`` is their sum."""
 
     t: int
     samples: np.ndarray
+    parts: np.ndarray | None = None
 
     @property
     def end(self) -> int:

@@ -1,9 +1,12 @@
 """The program mix live: the pacer's one audio sink, in front of the marked fan-out.
 
-For each played chunk at show sample ``t`` the voice goes through the show's vocal chain
-(``serve --chain``) and the song's backing is added, read at ``[t − L, t − L + n)`` from a
-``BackingPlayer`` (``L``: the chain's latency), so what is watermarked and sent to every
-output is the program; the dry voice goes to ``dry_sinks`` (the recorder's ``voice.wav``).
+For each played chunk at show sample ``t`` each singer's dry voice (the chunk's ``parts``)
+goes through their own vocal chain (``serve --chain [SINGER=]PRESET``, the ``chain.set``
+cue) and the song's backing is added, read at ``[t − L, t − L + n)`` from a
+``BackingPlayer`` (``L``: the program's latency), so what is watermarked and sent to every
+output is the program; the dry voice goes to ``dry_sinks`` (the recorder's ``voice.wav``),
+each singer's to a sink of their own (``voice-<singer>.wav``), and, once an output asks for
+the voice alone (in-ear monitors), to a second marked fan-out (``voice_outputs``).
 The player follows the Director's transport (``Director.transport_listeners``) at the show
 samples it acts at; ``WithProgram`` loads a song's backing when the song loads and answers
 the ``backing.gain`` / ``backing.mute`` cues (docs/mix.md).
@@ -13,17 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from singer.contracts import AudioChunk
 from singer.mix.backing import BackingPlayer, load_backing
 from singer.mix.backing_spec import BackingError, BackingSpec, load_backing_spec, sidecar_for
-from singer.mix.chain import VocalChain
-from singer.mix.program import ProgramMix
+from singer.mix.chain import chain_preset, max_latency
+from singer.mix.effects import ParamError
+from singer.mix.program import TAIL_S, ProgramMix
 from singer.score import Score
 from stage.director import Director
 from streams.cue import Cue, CueError, CueHandler
+from streams.level_meter import LevelMeter
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +40,43 @@ MAX_EVENTS = 64
 
 
 class ProgramStage:
-    """Voice through ``chain`` plus the backing, handed to ``out`` (the marked fan-out).
+    """Each singer's voice through their chain plus the backing, handed to ``out`` (the
+    marked fan-out).
 
-    Everything runs on the event loop (the pacer calls its sinks there), so the player has
-    one owner. ``backing_override`` (``serve --backing``) replaces every song's own backing;
-    otherwise a song's backing is the cue list's ``backing:`` entry for its name, else its
-    ``<song>.backing.yaml`` sidecar."""
+    Everything runs on the event loop (the pacer calls its sinks there), so the player and
+    the chains have one owner. ``singers()`` names the rows of a played chunk's ``parts``
+    (the ensemble's lines in order); a singer gets ``chains[name]`` or ``default_chain``
+    when first heard. The program's latency is fixed for the show (the longest of those
+    presets), so a chain swapped in live never moves it. ``backing_override`` (``serve
+    --backing``) replaces every song's own backing; otherwise a song's backing is the cue
+    list's ``backing:`` entry for its name, else its ``<song>.backing.yaml`` sidecar."""
 
-    def __init__(self, out: ChunkSink, chain: VocalChain, *,
+    def __init__(self, out: ChunkSink, default_chain: str = "dry", *,
+                 chains: Mapping[str, str] | None = None,
+                 singers: Callable[[], Sequence[str]] = lambda: ("lead",),
                  backing_override: BackingSpec | None = None,
                  cue_backing: Callable[[], Mapping[str, BackingSpec]] = dict,
                  songs: Path | None = None) -> None:
         self.out = out
-        self.chain = chain
-        self.mix = ProgramMix({"voice": chain})
+        self.default_chain = default_chain
+        self.chain_presets = dict(chains or {})
+        """The preset each singer named so far sings through (``--chain SINGER=PRESET``)."""
+        self.singers = singers
+        latency = max_latency([default_chain, *self.chain_presets.values()])
+        self.mix = ProgramMix({}, min_latency=latency)
         self.backing_override = backing_override
         self.cue_backing = cue_backing
         self.songs = songs
         self.dry_sinks: list[ChunkSink] = []
+        """Receive the dry voice (all singers), on the program's timeline."""
+        self.singer_sink: Callable[[str], ChunkSink] | None = None
+        """Makes the sink of each singer's dry voice when first heard (the recorder's
+        ``voice-<singer>.wav``)."""
+        self._singer_sinks: dict[str, ChunkSink] = {}
+        self.meters: dict[str, LevelMeter] = {}
+        """Each singer's level through their chain (what they add to the program)."""
+        self.voice_out: Callable[[AudioChunk], None] | None = None
+        """The voice-only outputs' marked fan-out, once one asked for it (``voice_outputs``)."""
         self.next_sample = 0
         """The first show sample not mixed yet: a stem cue lands here at the earliest."""
         self._events: list[tuple[str, int, float | None]] = []
@@ -62,20 +88,112 @@ class ProgramStage:
 
     @property
     def latency_samples(self) -> int:
-        """How far the program runs behind the show clock (the chain's latency)."""
+        """How far the program runs behind the show clock (fixed for the show)."""
         return self.mix.latency_samples
 
+    @property
+    def tail_s(self) -> float:
+        """How long a song's end rings on in the program: 3 s with an effect chain (reverb,
+        echo), else 0.5 s."""
+        wet = any(p != "dry" for p in (self.default_chain, *self.chain_presets.values()))
+        return TAIL_S if wet else 0.5
+
+    def _chain(self, singer: str) -> None:
+        if singer not in self.mix.chains:
+            preset = self.chain_presets.setdefault(singer, self.default_chain)
+            self.mix.set_chain(singer, chain_preset(preset))
+
+    def voices(self, chunk: AudioChunk) -> dict[str, np.ndarray]:
+        """Each singer's dry audio in ``chunk`` by name (mono chunks: all the lead's)."""
+        names = list(self.singers()) or ["lead"]
+        if chunk.parts is None:
+            return {names[0]: chunk.samples}
+        rows = min(len(names), len(chunk.parts))
+        return {names[i]: chunk.parts[i] for i in range(rows)}
+
     def __call__(self, chunk: AudioChunk) -> None:
-        """Mix one played chunk and forward the program (and the dry voice)."""
-        program, dry = self.mix.render(chunk.t, len(chunk.samples), {"voice": chunk.samples})
+        """Mix one played chunk and forward the program (and the dry voices)."""
+        voices = self.voices(chunk)
+        for singer in voices:
+            self._chain(singer)
+        program, dry = self.mix.render(chunk.t, len(chunk.samples), voices)
         self.next_sample = chunk.end
         self.out(AudioChunk(chunk.t, program))
+        if self.voice_out is not None:
+            self.voice_out(AudioChunk(chunk.t, dry))
         for sink in list(self.dry_sinks):
             try:
                 sink(AudioChunk(chunk.t, dry))
             except Exception:  # a broken sink never stops the show
                 log.exception("dry-voice sink %r failed; removing it", sink)
                 self.dry_sinks.remove(sink)
+        for singer, wet in self.mix.last_wet.items():
+            meter = self.meters.get(singer)
+            if meter is None:
+                meter = self.meters[singer] = LevelMeter()
+            meter(AudioChunk(chunk.t, wet))
+        if self.singer_sink is not None:
+            self._to_singer_sinks(chunk.t)
+
+    def _to_singer_sinks(self, t: int) -> None:
+        assert self.singer_sink is not None
+        for singer, dry in self.mix.last_dry.items():
+            sink = self._singer_sinks.get(singer)
+            if sink is None:
+                try:
+                    sink = self._singer_sinks[singer] = self.singer_sink(singer)
+                except Exception:
+                    log.exception("no dry-voice file for singer %s", singer)
+                    self._singer_sinks[singer] = _nowhere
+                    continue
+            sink(AudioChunk(t, dry))
+
+    def singer_sinks(self) -> dict[str, ChunkSink]:
+        """The sinks made by ``singer_sink`` so far (to close them at the end)."""
+        return dict(self._singer_sinks)
+
+    def voice_outputs(self, make: Callable[[], Callable[[AudioChunk], None]]
+                      ) -> Callable[[AudioChunk], None]:
+        """The voice-only outputs' fan-out (made by ``make`` on first use: until an output
+        asks for the voice alone, no second stream is marked or encoded)."""
+        if self.voice_out is None:
+            self.voice_out = make()
+        return self.voice_out
+
+    def chain_cue(self, cue: Cue) -> dict[str, object]:
+        """``chain.set``: a singer's (none: every singer's) preset or one parameter, from
+        the next chunk mixed."""
+        targets = [cue.singer] if cue.singer is not None else \
+            sorted({*self.mix.chains, *self.chain_presets})
+        preset = cue.args.get("preset")
+        try:
+            if preset is not None:
+                chain = chain_preset(str(preset))
+                if chain.latency_samples > self.latency_samples:
+                    raise CueError(
+                        f"chain preset {preset}: its latency ({chain.latency_samples} "
+                        f"samples) is more than the show's program latency "
+                        f"({self.latency_samples} samples, fixed at start by serve --chain); "
+                        "start the show with a chain of that preset")
+                if cue.singer is None:
+                    self.default_chain = str(preset)
+                for singer in targets:
+                    self.chain_presets[singer] = str(preset)
+                    if singer in self.mix.chains:
+                        self.mix.set_chain(singer, chain_preset(str(preset)), crossfade=True)
+                return {"singers": targets, "preset": preset,
+                        "at_sample": self.next_sample}
+            param, value = str(cue.args["param"]), float(cue.args["value"])  # type: ignore[arg-type]
+            for singer in targets:
+                self._chain(singer)
+            for singer in targets:  # every chain takes it, or none (checked first)
+                self.mix.chains[singer].effect(param.partition(".")[0])
+            for singer in targets:
+                self.mix.chains[singer].set(param, value)
+            return {"singers": targets, "param": param, "value": value,
+                    "at_sample": self.next_sample}
+        except ParamError as err:
+            raise CueError(str(err)) from None
 
     # transport ---------------------------------------------------------------------------
     def transport(self, what: str, at: int, beat: float | None) -> None:
@@ -143,16 +261,28 @@ class ProgramStage:
             raise CueError(str(err)) from None
 
     def status(self) -> dict[str, object]:
+        """The chains, each singer's level since the last look, the backing."""
         player = self.player
-        return {"chain": self.chain.preset, "latency_samples": self.latency_samples,
+        singers = {name: {"chain": self.chain_presets.get(name, self.default_chain),
+                          **(self.meters[name].read() if name in self.meters else {})}
+                   for name in sorted({*self.chain_presets, *self.mix.chains})}
+        return {"chain": self.default_chain, "singers": singers,
+                "latency_samples": self.latency_samples,
+                "voice_outputs": self.voice_out is not None,
                 "backing": list(player.track.names) if player is not None else None}
+
+
+def _nowhere(_chunk: AudioChunk) -> None:
+    """Where a singer's dry voice goes when its file could not be opened."""
 
 
 def _apply(player: BackingPlayer, what: str, at: int, beat: float | None) -> None:
     if what == "play":
         player.play(at, beat or 0.0)
-    elif what == "stop":
+    elif what == "stop" or (what == "backing" and beat is None):
         player.stop(at)
+    elif what == "backing":  # the backing alone (it starts with its span: docs/mix.md)
+        player.play(at, beat or 0.0)
 
 
 class WithProgram:
@@ -168,6 +298,10 @@ class WithProgram:
         if cue.kind in ("backing.gain", "backing.mute"):
             self.director.cues_applied += 1
             return self.stage.stem_cue(cue)
+        if cue.kind == "chain.set":
+            answer = self.stage.chain_cue(cue)
+            self.director.cues_applied += 1
+            return answer
         reply = await self.inner.handle(cue)
         loads: list[tuple[str, dict[str, object]]] = []
         if cue.kind == "song.load" and isinstance(reply, dict):

@@ -107,10 +107,12 @@ _COMMANDS: dict[str, tuple[Param, ...]] = {
     "playhead": (Param("id", "s"),),
     "perform/note_on": (Param("pitch", "i"), Param("velocity", "f", optional=True)),
     "perform/note_off": (Param("pitch", "i"),),
-    "follow/start": (Param("part", "s"),),
+    "follow/start": (Param("part", "s"), Param("input", "s", optional=True)),
     "follow/stop": (),
     "backing/gain": (Param("stem", "s"), Param("db", "f"), Param("fade_s", "f", optional=True)),
     "backing/mute": (Param("stem", "s"), Param("on", "i"), Param("fade_s", "f", optional=True)),
+    "chain/preset": (Param("preset", "s"),),
+    "chain/set": (Param("param", "s"), Param("value", "f")),
 }
 """Static commands under ``/livesinger/``: path -> parameters (kind = path with ``.``)."""
 
@@ -118,7 +120,8 @@ _KIND = {"song/load": "song.load", "song/play": "song.play", "song/stop": "song.
          "song/seek": "song.seek", "note/on": "note.on", "note/off": "note.off",
          "perform/note_on": "perform.note_on", "perform/note_off": "perform.note_off",
          "follow/start": "follow.start", "follow/stop": "follow.stop",
-         "backing/gain": "backing.gain", "backing/mute": "backing.mute"}
+         "backing/gain": "backing.gain", "backing/mute": "backing.mute",
+         "chain/preset": "chain.set", "chain/set": "chain.set"}
 _QLAB = frozenset({"go", "thump", "panic"})
 """Commands QLab habits send at the root (plus ``/cue/<id>/start|stop`` and ``/connect``)."""
 _AUTH_PARAMS = (Param("token", "s"),)

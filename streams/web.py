@@ -365,7 +365,8 @@ class WebServer:
     async def _whep(self, request: web.Request) -> web.Response:
         sdp = await read_sdp(request)
         try:
-            viewer, answer = await self.hub.answer(sdp, kind="whep")
+            viewer, answer = await self.hub.answer(sdp, kind="whep",
+                                                   mix=request.query.get("mix", "program"))
         except OfferError as err:
             return _error(503 if isinstance(err, ViewersFull) else 400, str(err))
         return web.Response(status=201, text=answer, content_type="application/sdp",

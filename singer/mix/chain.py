@@ -108,3 +108,26 @@ def chain_preset(name: str) -> VocalChain:
     if name not in PRESETS:
         raise ParamError(f"unknown chain preset {name!r}; presets: {', '.join(PRESETS)}")
     return PRESETS[name]()
+
+
+def chain_plan(specs: list[str] | tuple[str, ...]) -> tuple[str, dict[str, str]]:
+    """``--chain`` values: ``PRESET`` (every singer; the last one wins) and ``SINGER=PRESET``
+    (that singer) → ``(default preset, {singer: preset})``; ``ParamError`` names a bad one."""
+    default, per_singer = "dry", {}
+    for spec in specs:
+        singer, eq, preset = spec.rpartition("=")
+        if eq and not singer.strip():
+            raise ParamError(f"chain {spec!r}: write PRESET or SINGER=PRESET")
+        if preset not in PRESETS:
+            raise ParamError(f"chain {spec!r}: unknown preset {preset!r}; presets: "
+                             f"{', '.join(PRESETS)}")
+        if eq:
+            per_singer[singer.strip()] = preset
+        else:
+            default = preset
+    return default, per_singer
+
+
+def max_latency(presets: list[str] | tuple[str, ...]) -> int:
+    """The longest latency (samples) of the named presets' chains."""
+    return max((chain_preset(p).latency_samples for p in presets), default=0)

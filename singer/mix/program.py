@@ -11,7 +11,7 @@ samples; live, the pacer asks for the voice ``L`` samples ahead (docs/mix.md).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,35 +19,63 @@ from singer.mix.backing import BackingPlayer
 from singer.mix.chain import VocalChain
 from singer.mix.effects import _Delay
 
+TAIL_S = 3.0
+"""Seconds a song's end rings on through an effect chain (reverb, echo): ``render`` runs
+this far past the last note, and a show that ends with its song plays it out."""
+
 
 class ProgramMix:
     """Chains per singer (by name) and an optional backing player; stateful (the chains'
     filters and tails), so one owner renders it in show order."""
 
     def __init__(self, chains: Mapping[str, VocalChain], backing: BackingPlayer | None = None,
-                 voice_gain: float = 1.0) -> None:
+                 voice_gain: float = 1.0, min_latency: int = 0) -> None:
         self.chains = dict(chains)
         self.backing = backing
         self.voice_gain = voice_gain
+        self.min_latency = min_latency
+        """The program runs at least this far behind its input (live: fixed for the show,
+        so a chain swapped in later does not move the program on the clock)."""
         self._pads: dict[str, _Delay] = {}
         self._dry_pad = _Delay(0)
+        self._part_pads: dict[str, _Delay] = {}
+        self._fading: dict[str, tuple[VocalChain, _Delay]] = {}
         self.last_stems = np.zeros((0, 0), np.float32)
         """The backing stems of the last ``render`` (``[stems, n]``, gains applied)."""
+        self.last_dry: dict[str, np.ndarray] = {}
+        """Each singer's dry voice of the last ``render``, on the program's timeline."""
+        self.last_wet: dict[str, np.ndarray] = {}
+        """Each singer through their chain in the last ``render`` (what they add)."""
         self._relatch()
 
     @property
     def latency_samples(self) -> int:
         """How far behind its input the program runs (the longest chain's latency)."""
-        return max((c.latency_samples for c in self.chains.values()), default=0)
+        return max(self.min_latency,
+                   max((c.latency_samples for c in self.chains.values()), default=0))
 
     def _relatch(self) -> None:
+        """Pads for the latency now; a pad whose length stays keeps what it holds."""
         top = self.latency_samples
-        self._pads = {name: _Delay(top - c.latency_samples) for name, c in self.chains.items()}
-        self._dry_pad = _Delay(top)
 
-    def set_chain(self, singer: str, chain: VocalChain) -> None:
-        """Give ``singer`` a chain (between songs: the latency may change)."""
+        def pad(old: _Delay | None, n: int) -> _Delay:
+            return old if old is not None and old.n == n else _Delay(n)
+
+        self._pads = {name: pad(self._pads.get(name), top - c.latency_samples)
+                      for name, c in self.chains.items()}
+        self._dry_pad = pad(self._dry_pad, top)
+        self._part_pads = {name: pad(p, top) for name, p in self._part_pads.items()}
+
+    def set_chain(self, singer: str, chain: VocalChain, crossfade: bool = False) -> None:
+        """Give ``singer`` a chain (a latency past ``min_latency`` moves the program: do
+        that between songs). ``crossfade``: the old chain fades out over the next render
+        as the new one fades in (a live swap, no click; the old tail is cut there)."""
+        old = self.chains.get(singer)
+        old_pad = self._pads.get(singer)
         self.chains[singer] = chain
+        if crossfade and old is not None and old_pad is not None:
+            self._fading[singer] = (old, old_pad)
+            self._pads.pop(singer)
         self._relatch()
 
     def reset(self) -> None:
@@ -77,7 +105,19 @@ class ProgramMix:
             pad = self._pads.get(name)
             if pad is None:  # a singer without a chain: dry, delayed like the others
                 pad = self._pads[name] = _Delay(top)
-            wet += pad.process(voice if chain is None else chain.process(voice))
+            part_pad = self._part_pads.get(name)
+            if part_pad is None:
+                part_pad = self._part_pads[name] = _Delay(top)
+            self.last_dry[name] = part_pad.process(voice)
+            self.last_wet[name] = sung = pad.process(
+                voice if chain is None else chain.process(voice))
+            fading = self._fading.pop(name, None)
+            if fading is not None:
+                old_chain, old_pad = fading
+                ramp = np.linspace(0.0, 1.0, n_samples, dtype=np.float32)
+                old = old_pad.process(old_chain.process(voice))
+                self.last_wet[name] = sung = sung * ramp + old * (1.0 - ramp)
+            wet += sung
         dry = self._dry_pad.process(dry_in)
         program = wet * self.voice_gain
         self.last_stems = np.zeros((0, n_samples), np.float32)
@@ -94,6 +134,8 @@ class ProgramRender:
     program: np.ndarray
     dry: np.ndarray
     stems: dict[str, np.ndarray]
+    parts: dict[str, np.ndarray] = field(default_factory=dict)
+    """Each singer's dry voice (when there is more than one singer)."""
 
 
 def render_program(voices: Mapping[str, np.ndarray], mix: ProgramMix, *,
@@ -109,6 +151,8 @@ def render_program(voices: Mapping[str, np.ndarray], mix: ProgramMix, *,
     dry = np.zeros(total + top, np.float32)
     names = mix.backing.track.names if mix.backing is not None else ()
     stem_audio = np.zeros((len(names), total + top), np.float32)
+    singers = list(voices) if len(voices) > 1 else []
+    part_audio = {name: np.zeros(total + top, np.float32) for name in singers}
     t = 0
     while t < total + top:
         n = min(block_samples, total + top - t)
@@ -116,11 +160,14 @@ def render_program(voices: Mapping[str, np.ndarray], mix: ProgramMix, *,
         program[t:t + n], dry[t:t + n] = mix.render(t, n, chunk)
         if names:
             stem_audio[:, t:t + n] = mix.last_stems
+        for name in singers:
+            part_audio[name][t:t + n] = mix.last_dry[name]
         t += n
         if progress:
             progress(min(t, total), total)
     stems = {name: stem_audio[i, top:] for i, name in enumerate(names)}
-    return ProgramRender(program[top:], dry[top:], stems)
+    return ProgramRender(program[top:], dry[top:], stems,
+                         {name: a[top:] for name, a in part_audio.items()})
 
 
 def _slice(voice: np.ndarray, t: int, n: int) -> np.ndarray:
