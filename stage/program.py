@@ -293,13 +293,13 @@ class WithProgram:
         self.inner = inner
         self.stage = stage
         self.director = director
+        director.delegates.update({"backing.gain": stage.stem_cue, "backing.mute": stage.stem_cue,
+                                   "chain.set": stage.chain_cue})
 
     async def handle(self, cue: Cue) -> object:
-        if cue.kind in ("backing.gain", "backing.mute"):
-            self.director.cues_applied += 1
-            return self.stage.stem_cue(cue)
-        if cue.kind == "chain.set":
-            answer = self.stage.chain_cue(cue)
+        handler = self.director.delegates.get(cue.kind)
+        if handler is not None:
+            answer = handler(cue)
             self.director.cues_applied += 1
             return answer
         reply = await self.inner.handle(cue)

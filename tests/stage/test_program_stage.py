@@ -14,9 +14,13 @@ from singer.mix.chain import chain_preset
 from singer.mix.program import ProgramMix, render_program
 from singer.render import build_ensemble, render_ensemble_parts
 from singer.score import SourceNote, assemble_score
+from singer.synth import HarmonicNoiseSynth
 from singer.tempo import TempoChange, TempoMap
-from stage.pacer import AudioPacer
-from stage.program import ProgramStage
+from stage.cuelist import parse_cue_list
+from stage.director import Director
+from stage.pacer import AudioPacer, PacerConfig
+from stage.program import ProgramStage, WithProgram
+from stage.song_loader import local_loader
 from stage.synthesis import ChunkRing
 from streams.cue import CueError, make_cue
 
@@ -125,3 +129,24 @@ def test_the_pacer_plays_the_rows_summed_and_hands_them_on() -> None:
     chunk = pacer._take_due_chunk()
     np.testing.assert_array_equal(chunk.samples, parts.sum(axis=0, dtype=np.float32))
     assert chunk.parts is not None and chunk.parts.shape == (2, CHUNK)
+
+
+async def test_a_fired_cue_list_entry_reaches_the_chains() -> None:
+    """A cue-list entry with ``chain.set`` fired by GO is answered by the program stage, as
+    the same cue sent alone is (the Director delegates the program's cue kinds)."""
+    cues = parse_cue_list("cues:\n- id: '1'\n  do:\n  - chain.set: {preset: ballad, singer: lead}\n"
+                          "- id: '2'\n  do:\n  - chain.set: {preset: radio}\n")
+    director = Director(HarmonicNoiseSynth(device="cpu"), local_loader(), cue_list=cues)
+    director.attach(AudioPacer(director.render, config=PacerConfig(CHUNK, 4)))
+    stage = ProgramStage(lambda _c: None, "pop", singers=lambda: ["lead"])
+    control = WithProgram(director, stage, director)
+    try:
+        reply = await control.handle(make_cue("go", {}))
+        assert isinstance(reply, dict) and reply["cue"] == "1"
+        assert reply["done"][0]["preset"] == "ballad"
+        assert stage.status()["singers"]["lead"]["chain"] == "ballad"  # type: ignore[index]
+        with pytest.raises(CueError, match="unknown chain preset 'radio'"):
+            await control.handle(make_cue("go", {}))
+        assert stage.status()["singers"]["lead"]["chain"] == "ballad"  # type: ignore[index]
+    finally:
+        director.close()
