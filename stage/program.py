@@ -79,7 +79,7 @@ class ProgramStage:
         """The voice-only outputs' marked fan-out, once one asked for it (``voice_outputs``)."""
         self.next_sample = 0
         """The first show sample not mixed yet: a stem cue lands here at the earliest."""
-        self._events: list[tuple[str, int, float | None]] = []
+        self._events: list[tuple[str, int, float | None, float]] = []
         self._generation = 0
 
     @property
@@ -198,9 +198,16 @@ class ProgramStage:
     # transport ---------------------------------------------------------------------------
     def transport(self, what: str, at: int, beat: float | None) -> None:
         """A Director transport change (``Director.transport_listeners``)."""
-        self._events = [*self._events, (what, at, beat)][-MAX_EVENTS:]
+        self._events = [*self._events, (what, at, beat, 1.0)][-MAX_EVENTS:]
         if self.player is not None:
             _apply(self.player, what, at, beat)
+
+    def chase(self, at: int, beat: float, rate: float) -> None:
+        """A timecode chase placement (``Director.chase_listeners``): the backing reads at
+        ``rate`` and steers smoothly onto ``beat`` (``BackingPlayer.chase``)."""
+        self._events = [*self._events, ("chase", at, beat, rate)][-MAX_EVENTS:]
+        if self.player is not None:
+            self.player.chase(at, beat, rate)
 
     def spec_for(self, ref: str) -> BackingSpec | None:
         """The backing of song ``ref`` (a name or a path), ``None`` when it has none."""
@@ -233,8 +240,11 @@ class ProgramStage:
         if generation != self._generation:  # another song loaded meanwhile
             return []
         player = BackingPlayer(track, score.tempo_map)
-        for what, when, beat in self._events:
-            _apply(player, what, when, beat)
+        for what, when, beat, rate in self._events:
+            if what == "chase":
+                player.chase(when, beat or 0.0, rate)
+            else:
+                _apply(player, what, when, beat)
         self.mix.backing = player
         log.info("backing %s for %s from score time %g s", ", ".join(track.names), ref,
                  spec.offset_s)

@@ -37,6 +37,10 @@ class ChaseOptions:
     """No timecode for this long: freewheel."""
     time_constant_s: float = 0.4
     """Loop speed: the PI loop is critically damped with this time constant."""
+    settled_time_constant_s: float | None = None
+    """A slower loop once the error is within ``settle_samples`` (``None``: one speed):
+    arrival jitter then moves the ratio less, while a larger error is still pulled in fast."""
+    settle_samples: float = 48.0
     max_trim: float = 0.005
     """Largest speed correction (0.5 %: under 9 cents of pitch)."""
 
@@ -118,7 +122,9 @@ class TimecodeChase:
         dt = arrival_s - (self._t if self._t is not None else arrival_s)
         self._pos, self._t = predicted, arrival_s
         self.error_samples = error
-        kp = 2.0 / o.time_constant_s
+        settled = o.settled_time_constant_s is not None and abs(error) <= o.settle_samples
+        kp = 2.0 / (o.settled_time_constant_s if settled and o.settled_time_constant_s
+                    else o.time_constant_s)
         ki = kp * kp / 4.0
         e = error / SAMPLE_RATE_HZ
         self._integral = min(max(self._integral + ki * e * dt, -o.max_trim), o.max_trim)

@@ -6,8 +6,10 @@ stamps every timecode position with the show sample it arrived at (the show cloc
 local clock) and queues it; ``ShowChase.run`` feeds them to the ``TimecodeChase`` model every
 few milliseconds and steers the song there through ``Director.chase_to``: the song position
 follows the chase's ``position_at`` and the score plays at its ``ratio`` (a re-timing of the
-notes, not a resampling of the audio: the pitch does not move). Lead: ``MtcLead`` follows the
-Director's transport and sends the quarter frames of each played chunk as it plays.
+notes, not a resampling of the audio: the voice's pitch does not move; the backing, which
+cannot be re-timed, is resampled at that ratio: ``Director.chase_listeners``). A director's
+stop holds the chase (``Director.transport_hold``). Lead: ``MtcLead`` follows the Director's
+transport and sends the quarter frames of each played chunk as it plays.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ STEER_PERIOD_S = 0.01
 """How often queued timecode is fed to the chase and the song steered."""
 STEER_MIN_INTERVAL_S = 0.1
 """A speed trim re-times the song at most this often (each re-renders the lookahead)."""
-STEER_RATIO_STEP = 5e-5
+STEER_RATIO_STEP = 5e-4
 """A trim when the chase's ratio moved this much from the one the song plays at..."""
 STEER_ERROR_SAMPLES = 12
 """... or the song's position strays this far (0.25 ms) from the chase's."""
@@ -44,6 +46,18 @@ much of the latest timecode (since the last locate)..."""
 SPEED_BIN_S = 0.5
 """... from the least late arrival in each stretch this long (arrivals are only ever late:
 the least late ones lie on the line), by least squares."""
+FIT_WINDOW_S = 4.0
+"""The chase is fed de-jittered arrivals: the line through the latest this much of the
+timecode's arrivals (since the last locate)..."""
+FIT_BIN_S = 0.25
+"""... fitted through the least late arrival of each stretch this long (MIDI over JACK
+arrives up to a period late, in steps: raw, they swing the loop between its limits)."""
+FIT_OUTLIER_S = 0.04
+"""An arrival this far off the line is a jump in the timecode: the fit starts again."""
+LOOP_TIME_CONSTANT_S = 1.5
+"""The show's chase loop once within 1 ms (``ChaseOptions.settled_time_constant_s``):
+slower than the model's 0.4 s (still used to pull a larger error in), so what jitter the fit
+leaves moves the ratio by ~10⁻⁴, not to its limits."""
 
 
 class TimecodeSpecError(ValueError):
@@ -170,9 +184,52 @@ def open_chase_input(spec: str, rate: Rate, now_sample: Any) -> TimecodeInput:
     return LtcInput(target, rate, now_sample)
 
 
+class ArrivalFit:
+    """De-jitters timecode arrivals: ``arrival(at_s, tc_s)`` is where the line through the
+    least late recent arrivals puts timecode ``tc_s`` (``at_s`` itself until there are
+    some, or when it is off the line by ``FIT_OUTLIER_S``: a jump, the fit restarts)."""
+
+    def __init__(self) -> None:
+        self._points: collections.deque[tuple[float, float]] = collections.deque()
+
+    def reset(self) -> None:
+        self._points.clear()
+
+    def arrival(self, at_s: float, tc_s: float) -> float:
+        """The de-jittered arrival of ``tc_s`` (which then joins the fit)."""
+        fitted = self._predict(tc_s)
+        if fitted is None or abs(at_s - fitted) > FIT_OUTLIER_S:
+            self._points.clear()
+            fitted = at_s
+        self._points.append((tc_s, at_s))
+        while self._points[0][0] < tc_s - FIT_WINDOW_S:
+            self._points.popleft()
+        return min(fitted, at_s)  # never later than it came: lateness is what is removed
+
+    def _predict(self, tc_s: float) -> float | None:
+        if not self._points:
+            return None
+        best: dict[int, tuple[float, float]] = {}  # bin -> (tc, arrival - tc), least late
+        t0 = self._points[0][0]
+        for tc, at in self._points:
+            k = int((tc - t0) / FIT_BIN_S)
+            if k not in best or at - tc < best[k][1]:
+                best[k] = (tc, at - tc)
+        xs = [x - t0 for x, _ in best.values()]
+        ys = [y for _, y in best.values()]
+        if len(best) < 3:
+            return tc_s + min(ys)
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        var = sum((x - mx) ** 2 for x in xs)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+        return tc_s + my + slope * (tc_s - t0 - mx)
+
+
 class ShowChase:
     """Steers the Director's song to the timecode ``source`` delivers; ``start`` is the
-    timecode of the song's beat 0."""
+    timecode of the song's beat 0. A director's stop (``Director.transport_hold``) holds
+    it: it reads on but leaves the song alone until a ``song.play`` / GO, or a timecode
+    locate (not after a ``panic``); then it places the song by a locate."""
 
     def __init__(self, director: Director, source: TimecodeInput, rate: Rate,
                  start: Timecode) -> None:
@@ -180,11 +237,15 @@ class ShowChase:
         self.source = source
         self.start = start
         self.chase = TimecodeChase(ChaseOptions(fps=float(rate.fps),
-                                                timecode_origin_s=start.seconds))
+                                                timecode_origin_s=start.seconds,
+                                                settled_time_constant_s=LOOP_TIME_CONSTANT_S))
         self._relocations = 0
         self._rate_applied = 1.0
         self._steered_at = 0.0
         self._recent: collections.deque[tuple[float, float]] = collections.deque()
+        self._fit = ArrivalFit()
+        self._held_since: int | None = None
+        """``chase.relocations`` when a director's stop began holding the chase."""
 
     async def run(self) -> None:
         """Feed and steer until cancelled (the source runs beside it)."""
@@ -205,9 +266,14 @@ class ShowChase:
         while self.source.queue:
             at, seconds, locate, steady_s = self.source.queue.popleft()
             relocations = self.chase.relocations
-            self.chase.update(at / SAMPLE_RATE_HZ, seconds, locate)
+            if locate:
+                self._fit.reset()
+            arrival = self._fit.arrival(at / SAMPLE_RATE_HZ, seconds)
+            self.chase.update(arrival, seconds, locate)
             if self.chase.relocations != relocations:
                 self._recent.clear()
+                self._fit.reset()
+                self._fit.arrival(at / SAMPLE_RATE_HZ, seconds)
             self._recent.append((steady_s, seconds))
             while self._recent[0][0] < self._recent[-1][0] - SPEED_WINDOW_S:
                 self._recent.popleft()
@@ -218,9 +284,29 @@ class ShowChase:
             self.chase.ratio = self.speed()  # run on at the speed measured over seconds
         self._steer()
 
+    def _held(self) -> bool:
+        """Whether a director's stop holds the chase now (ending the hold when a timecode
+        locate came after a stop)."""
+        hold = self.director.transport_hold
+        if hold is None:
+            if self._held_since is not None:
+                self._held_since = None
+                self._relocations = -1  # released by a play: placed by a locate
+            return False
+        if self._held_since is None:
+            self._held_since = self.chase.relocations
+            log.info("timecode chase: held by %s (timecode still read)", hold)
+        if hold != "panic" and self.chase.relocations > self._held_since:
+            log.info("timecode chase: a timecode locate ends the %s hold", hold)
+            self.director.transport_hold = None
+            self._held_since = None
+            self._relocations = -1
+            return False
+        return True
+
     def _steer(self) -> None:
         chase, director = self.chase, self.director
-        if chase.state == "idle" or director.song is None:
+        if chase.state == "idle" or director.song is None or self._held():
             return
         at = director.pacer.earliest_editable_sample()
         song_sample = chase.position_at(at / SAMPLE_RATE_HZ)
@@ -269,7 +355,9 @@ class ShowChase:
     def status(self) -> dict[str, object]:
         """``timecode`` in /status and MQTT state."""
         s = self.chase.status()
-        return {"source": self.source.name, "state": s.state,
+        held = self.director.transport_hold
+        return {"source": self.source.name, "state": "stopped" if held else s.state,
+                "reading": s.state, "held_by": held,
                 "error_frames": round(s.error_frames, 3), "speed": round(self.speed(), 6),
                 "ratio": round(s.ratio, 6), "relocations": s.relocations,
                 "fps": self.chase.options.fps}
@@ -297,11 +385,11 @@ class MtcLead:
 
     def transport(self, what: str, at: int, beat: float | None) -> None:
         """``Director.transport_listeners``: re-base the timecode at ``at``."""
-        if what not in ("play", "stop"):
+        if what not in ("play", "stop", "trim"):
             return  # the backing alone
         self._pending = [p for p in self._pending if p[0] < at]
         song = self.director.song
-        if what != "play" or song is None:
+        if what == "stop" or song is None:
             self._pending.append((at, None, None))
             return
         tm = song.tempo_map

@@ -5,9 +5,13 @@ Alignment: backing time 0 falls at score time ``offset_s`` (seconds from beat 0 
 score's own tempo map), so backing sample ``k`` sits at song sample ``offset + k``. The
 transport maps show samples to song samples: ``play(at, beat)`` says show sample ``at``
 sounds song sample ``tempo_map.beat_to_sample(beat)``; the song then runs at the score's
-speed until ``stop``/``seek``/``play`` again. The backing cannot be re-timed without
-time-stretching, so the score span it covers is *locked* (``locked_beats``): live tempo
-edits and the duet follower may not re-time the voice inside it (docs/mix.md).
+speed until ``stop``/``seek``/``play`` again. ``chase(at, beat, rate)`` (the timecode chase's
+trims) makes it read at ``rate`` song samples per show sample from a fractional position,
+band-limited (windowed-sinc) interpolation, steering smoothly onto ``beat`` instead of jumping
+(a resampling: the pitch moves by the rate, under 9 cents at the chase's ±0.5 %). The
+backing cannot be re-timed without time-stretching, so the score span it covers is *locked*
+(``locked_beats``): live tempo edits and the duet follower may not re-time the voice inside
+it (docs/mix.md).
 """
 
 from __future__ import annotations
@@ -25,6 +29,20 @@ from singer.tempo import TempoMap
 DECLICK_SAMPLES = 96
 """A stop or a seek fades the old position out over 2 ms (the new one starts exactly)."""
 MAX_ANCHORS = 256
+SINC_HALF = 8
+"""Interpolation taps each side of a fractional read position (16 in all)."""
+SINC_PHASES = 512
+"""Fractional positions tabulated (linear between them: errors near −76 dB up to 10 kHz)."""
+SINC_CUTOFF = 0.94
+"""Pass band of the interpolator, a fraction of the show's Nyquist frequency."""
+SINC_BETA = 8.0
+"""Kaiser window shape of the interpolator's taps."""
+CATCHUP_S = 0.2
+"""A chase trim steers the backing onto its new position over at least this long..."""
+MAX_CATCHUP = 0.002
+"""... at most this far off the chase's rate (0.2 %: 3.5 cents) while it catches up."""
+CHASE_JUMP_SAMPLES = 480
+"""A chase trim further than this (10 ms) from where the backing is jumps there instead."""
 _STOPPED = -(2 ** 62)
 """Song position of a stopped show sample: outside any stem, whatever the offset."""
 
@@ -65,8 +83,19 @@ class BackingLockError(ValueError):
 @dataclass(frozen=True, slots=True)
 class _Anchor:
     show_sample: int
-    song_sample: int | None
+    song_sample: float | None
     """``None``: stopped from ``show_sample`` on."""
+    rate: float = 1.0
+    """Song samples per show sample from here on."""
+    jump: bool = True
+    """A discontinuity (the old position fades out over ``DECLICK_SAMPLES``); a chase
+    trim's anchors continue the position and are not."""
+
+    def song_at(self, show_sample: np.ndarray) -> np.ndarray:
+        assert self.song_sample is not None
+        if self.rate == 1.0:
+            return self.song_sample + (show_sample - self.show_sample).astype(np.float64)
+        return self.song_sample + (show_sample - self.show_sample) * self.rate
 
 
 class BackingPlayer:
@@ -77,7 +106,7 @@ class BackingPlayer:
         self.track = track
         self.tempo_map = tempo_map
         self._anchors: list[_Anchor] = [_Anchor(_STOPPED, None)]
-        self._paused_song = 0
+        self._paused_song = 0.0
         self._gain = [10 ** (s.gain_db / 20) for s in track.spec.stems]
         self._muted = [s.mute for s in track.spec.stems]
         start = [0.0 if m else g for g, m in zip(self._gain, self._muted, strict=True)]
@@ -88,9 +117,30 @@ class BackingPlayer:
         """Song sample (score samples from beat 0) of ``beat``."""
         return self.tempo_map.beat_to_sample(beat) - self.tempo_map.origin_sample
 
-    def play(self, at_sample: int, beat: float = 0.0) -> None:
-        """From show sample ``at_sample``, sound the song from ``beat`` on."""
-        self._put(_Anchor(at_sample, self.song_sample(beat)))
+    def play(self, at_sample: int, beat: float = 0.0, rate: float = 1.0) -> None:
+        """From show sample ``at_sample``, sound the song from ``beat`` on (at ``rate``
+        times the score's speed)."""
+        self._put(_Anchor(at_sample, float(self.song_sample(beat)), rate))
+
+    def chase(self, at_sample: int, beat: float, rate: float) -> None:
+        """A timecode chase trim: from ``at_sample`` the song should be at ``beat`` and run
+        at ``rate``. Playing, the backing is not jumped: it reads on from where it is at a
+        rate a little off ``rate`` until it reaches the chased position (over
+        ``CATCHUP_S`` or more, at most ``MAX_CATCHUP`` off), then at ``rate``. Stopped, or
+        further off than ``CHASE_JUMP_SAMPLES``, it plays from ``beat`` (a locate)."""
+        target = float(self.song_sample(beat))
+        if not self.playing_at(at_sample):
+            self.play(at_sample, beat, rate)
+            return
+        here = self.position_at(at_sample)
+        error = target - here
+        if abs(error) > CHASE_JUMP_SAMPLES:
+            self.play(at_sample, beat, rate)
+            return
+        span = max(CATCHUP_S * SAMPLE_RATE_HZ, abs(error) / MAX_CATCHUP)
+        n = max(1, int(round(span)))
+        self._put(_Anchor(at_sample, here, rate + error / n, jump=False))
+        self._anchors.append(_Anchor(at_sample + n, target + n * rate, rate, jump=False))
 
     def seek(self, at_sample: int, beat: float) -> None:
         """Jump to ``beat`` at ``at_sample``: playing goes on from there; stopped, the next
@@ -113,12 +163,13 @@ class BackingPlayer:
     def playing_at(self, show_sample: int) -> bool:
         return self._anchor_at(show_sample).song_sample is not None
 
-    def position_at(self, show_sample: int) -> int:
-        """Song sample sounding at ``show_sample`` (the paused one when stopped)."""
+    def position_at(self, show_sample: int) -> float:
+        """Song sample (fractional while chasing) sounding at ``show_sample`` (the paused one
+        when stopped)."""
         anchor = self._anchor_at(show_sample)
         if anchor.song_sample is None:
             return self._paused_song
-        return anchor.song_sample + show_sample - anchor.show_sample
+        return anchor.song_sample + (show_sample - anchor.show_sample) * anchor.rate
 
     def locked_beats(self) -> tuple[float, float]:
         """The score span (beats) the backing covers: no re-timing inside it."""
@@ -199,8 +250,8 @@ class BackingPlayer:
     def _positions(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Song sample per show sample (``_STOPPED`` when stopped), and the old position fading
         out after a stop or seek (with its weights)."""
-        song = np.full(len(t), _STOPPED, np.int64)
-        tail_song = np.full(len(t), _STOPPED, np.int64)
+        song = np.full(len(t), _STOPPED, np.float64)
+        tail_song = np.full(len(t), _STOPPED, np.float64)
         tail_w = np.zeros(len(t))
         shows = [a.show_sample for a in self._anchors]
         first = max(0, bisect.bisect_right(shows, int(t[0])) - 1) if len(t) else 0
@@ -210,9 +261,9 @@ class BackingPlayer:
             lo = int(np.searchsorted(t, a.show_sample, side="left"))
             hi = len(t) if end is None else int(np.searchsorted(t, end, side="left"))
             if a.song_sample is not None and hi > lo:
-                song[lo:hi] = a.song_sample + (t[lo:hi] - a.show_sample)
+                song[lo:hi] = a.song_at(t[lo:hi])
             prev = self._anchors[k - 1] if k > 0 else None
-            if prev is not None and prev.song_sample is not None:
+            if a.jump and prev is not None and prev.song_sample is not None:
                 d_end = a.show_sample + DECLICK_SAMPLES
                 dlo = lo
                 dhi = int(np.searchsorted(t, d_end, side="left"))
@@ -220,7 +271,7 @@ class BackingPlayer:
                     dhi = min(dhi, hi)
                 if dhi > dlo:
                     tt = t[dlo:dhi]
-                    tail_song[dlo:dhi] = prev.song_sample + (tt - prev.show_sample)
+                    tail_song[dlo:dhi] = prev.song_at(tt)
                     tail_w[dlo:dhi] = 1.0 - (tt - a.show_sample + 1) / (DECLICK_SAMPLES + 1)
             if end is not None and end > t[-1]:
                 break
@@ -248,12 +299,52 @@ class BackingPlayer:
                 self._env[i] = env[j - 1:]
 
 
-def _take(stem: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """``stem[idx]`` with zeros where ``idx`` is outside the stem (or stopped)."""
-    ok = (idx >= 0) & (idx < len(stem))
-    out = np.zeros(len(idx), np.float32)
-    out[ok] = stem[idx[ok]]
+def _take(stem: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """``stem`` at (fractional) positions ``pos``, zeros outside it (or stopped): whole
+    positions are read as they are, fractional ones through the windowed-sinc interpolator."""
+    whole = np.floor(pos)
+    if np.array_equal(whole, pos):
+        idx = pos.astype(np.int64)
+        ok = (idx >= 0) & (idx < len(stem))
+        out = np.zeros(len(idx), np.float32)
+        out[ok] = stem[idx[ok]]
+        return out
+    return _interpolate(stem, pos)
+
+
+def _interpolate(stem: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Band-limited reading of ``stem`` at fractional positions (Kaiser-windowed sinc,
+    ``2 × SINC_HALF`` taps, phases tabulated and interpolated linearly)."""
+    out = np.zeros(len(pos), np.float32)
+    near = (pos > -SINC_HALF) & (pos < len(stem) + SINC_HALF)
+    if not near.any():
+        return out
+    p = pos[near]
+    base = np.floor(p).astype(np.int64)
+    phase = (p - base) * SINC_PHASES
+    row = np.minimum(phase.astype(np.int64), SINC_PHASES - 1)
+    w = (phase - row)[:, None]
+    taps = _SINC_TABLE[row] * (1.0 - w) + _SINC_TABLE[row + 1] * w
+    idx = base[:, None] + _SINC_OFFSETS[None, :]
+    inside = (idx >= 0) & (idx < len(stem))
+    samples = np.where(inside, stem[np.clip(idx, 0, len(stem) - 1)], 0.0)
+    out[near] = np.sum(samples * taps, axis=1)
     return out
+
+
+def _sinc_table() -> tuple[np.ndarray, np.ndarray]:
+    """Taps for every tabulated fraction ``f`` (rows ``0..SINC_PHASES``): the tap at offset
+    ``k`` weighs ``stem[floor(pos) + k]`` for ``pos = floor(pos) + f``."""
+    offsets = np.arange(-SINC_HALF + 1, SINC_HALF + 1)
+    frac = np.arange(SINC_PHASES + 1)[:, None] / SINC_PHASES
+    x = offsets[None, :] - frac
+    window = np.i0(SINC_BETA * np.sqrt(np.clip(1.0 - (x / SINC_HALF) ** 2, 0.0, 1.0)))
+    taps = SINC_CUTOFF * np.sinc(SINC_CUTOFF * x) * window / np.i0(SINC_BETA)
+    taps /= taps.sum(axis=1, keepdims=True)  # unity gain at DC for every fraction
+    return taps, offsets
+
+
+_SINC_TABLE, _SINC_OFFSETS = _sinc_table()
 
 
 def seconds(samples: int) -> float:
