@@ -22,7 +22,10 @@ def main() -> None:
     parser.add_argument("--backends", default="builtin",
                         help="comma-separated: builtin (the batched ensemble rows, plus its "
                              "contract row when others are named), utau, diffsinger")
+    parser.add_argument("--steps", default="",
+                        help="DiffSinger rows: comma-separated diffusion steps (default 20)")
     args = parser.parse_args()
+    steps = tuple(int(v) for v in args.steps.split(",") if v.strip())
     counts = (1, 4) if args.smoke else (1, 8, 32)
     seconds = 0.5 if args.smoke else args.seconds
     kinds = [k.strip() for k in args.backends.split(",") if k.strip()]
@@ -32,7 +35,7 @@ def main() -> None:
     others = [k for k in kinds if k != "builtin"]
     if others:
         for row in run_backend_benchmarks(others, max(counts), 2.0 if args.smoke else seconds,
-                                          smoke=args.smoke):
+                                          smoke=args.smoke, steps=steps):
             print(json.dumps(row), flush=True)
 
 

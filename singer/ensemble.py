@@ -10,6 +10,7 @@ reads the same parameters.
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 import zlib
 from collections.abc import Callable
@@ -46,6 +47,8 @@ CONTEXT_S = 1.0
 """Notes this far outside a block still take part (onset stealing, transitions)."""
 
 
+log = logging.getLogger(__name__)
+
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -56,9 +59,9 @@ class LineEdit:
     process (the synthesis process) can replay it and stay sample for sample the same.
 
     ``op`` names the ``SingerLine`` method (``set_notes``, ``add_expression``, ``set_voice``,
-    ``set_bank``, ``fold_before``) or ``add_line``; ``args`` are its arguments
-    (``set_notes`` sends how many leading and trailing notes stay and the notes between
-    them, not the whole list).
+    ``set_bank``, ``fold_before``, ``held_on``, ``held_off``) or ``add_line``; ``args``
+    are its arguments (``set_notes`` sends how many leading and trailing notes stay and the
+    notes between them, not the whole list).
     """
 
     singer: str
@@ -68,6 +71,23 @@ class LineEdit:
 
 EditListener = Callable[[LineEdit], None]
 """Receives every edit of an ensemble's lines, on the thread that made it."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeldNote:
+    """A note played live (note-on, end unknown until its note-off), as a phrase-ahead bank
+    sings it: through ``BackendLine.queue_note_on``/``queue_note_off``, not its phrases. The
+    same note is in the line's notes (``note_t_on``: its ``t_on`` there) for the built-in
+    controls (lip-sync)."""
+
+    id: int
+    sample: int
+    """Show sample the note's first sound is asked for (the cue's edit sample)."""
+    pitch_midi: float
+    lyric: str
+    velocity: float
+    note_t_on: int
+    off_sample: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +104,16 @@ class LineState:
     events: tuple[ExpressionEvent, ...]
     phrase_starts: tuple[int, ...]
     banks: tuple[tuple[int, BankRef | None], ...] = ()
+    held: tuple[HeldNote, ...] = ()
 
 
 BankTimeline = tuple[tuple[int, "BankRef | None"], ...]
 """Which bank sings a line from which show sample on (``None``: the built-in voice)."""
 SINCE_ALWAYS = -(1 << 62)
 NO_CHANGE = 1 << 62
+LIVE_WAIT_MARGIN_S = 0.008
+"""What a render loop keeps, before a chunk is due, to render it after waiting for a held
+note's first segment (``Ensemble.seconds_until``)."""
 VOICE_XFADE_SAMPLES = 480
 """Half the crossfade between two voices of a line at a switch (10 ms each side)."""
 
@@ -123,8 +147,11 @@ class SingerLine:
         # controls still serve lip-sync. Watchers (the bank lines) learn where notes changed.
         self._banks: BankTimeline = ((SINCE_ALWAYS, bank),)
         self._dirty: dict[object, int] = {}
+        self._held: dict[int, HeldNote] = {}
         self.listener: EditListener | None = None
         """Told of every edit (the ensemble sets it: see ``Ensemble.set_listener``)."""
+        self.wake: Callable[[], None] | None = None
+        """Called after a held note starts or ends (the ensemble's bank worker wakes)."""
         # Filter designs and this seed's jitter tables, now rather than on the first live note.
         compile_track([Note(0, 4 * hop, 60.0, "a", ("a",))], voice, hop=hop, seed=seed,
                       frame_range=(0, 8))
@@ -174,6 +201,40 @@ class SingerLine:
             old = self._notes
         self.set_notes(old[:head] + list(middle) + old[len(old) - tail:], changed_from)
 
+    def held_note_on(self, held: HeldNote) -> None:
+        """A live note starts (also add it to the notes, for the built-in controls): a
+        phrase-ahead bank sings it as a held note (``HeldNote``)."""
+        with self._lock:
+            self._held[held.id] = held
+        if self.listener is not None:
+            self.listener(LineEdit(self.name, "held_on", (held,)))
+        if self.wake is not None:
+            self.wake()
+
+    def held_note_off(self, note_id: int, sample: int) -> None:
+        """The held live note ``note_id`` is released at ``sample`` (once)."""
+        with self._lock:
+            held = self._held.get(note_id)
+            if held is None or held.off_sample is not None:
+                return
+            self._held[note_id] = replace(held, off_sample=sample)
+        if self.listener is not None:
+            self.listener(LineEdit(self.name, "held_off", (note_id, sample)))
+        if self.wake is not None:
+            self.wake()
+
+    @property
+    def held_notes(self) -> tuple[HeldNote, ...]:
+        """The live notes started and not yet folded away, in the order they started."""
+        with self._lock:
+            return tuple(self._held.values())
+
+    def notes_without_held(self) -> list[Note]:
+        """The notes a phrase-ahead bank sings as phrases: all but the held live notes."""
+        with self._lock:
+            held = {(h.note_t_on, h.pitch_midi) for h in self._held.values()}
+            return [n for n in self._notes if (n.t_on, n.pitch_midi) not in held]
+
     def add_expression(self, sample: int, field: str, value: float) -> None:
         """Glide expression ``field`` to ``value`` from show sample ``sample`` on.
 
@@ -220,6 +281,12 @@ class SingerLine:
                 self._phrase_starts = [s for s in self._phrase_starts if s >= sample]
                 for key, was in self._dirty.items():
                     self._dirty[key] = min(was, sample)
+            if any(h.off_sample is not None and h.off_sample < sample
+                   for h in self._held.values()):  # released, and its note is gone too
+                kept = {(n.t_on, n.pitch_midi) for n in self._notes}
+                self._held = {k: h for k, h in self._held.items()
+                              if h.off_sample is None or h.off_sample >= sample
+                              or (h.note_t_on, h.pitch_midi) in kept}
         if (done or dropped) and self.listener is not None:
             self.listener(LineEdit(self.name, "fold_before", (sample,)))
         return len(done), dropped
@@ -297,6 +364,11 @@ class SingerLine:
             self.set_voice(voice, from_sample)  # type: ignore[arg-type]
         elif edit.op == "fold_before":
             self.fold_before(edit.args[0])  # type: ignore[arg-type]
+        elif edit.op == "held_on":
+            self.held_note_on(edit.args[0])  # type: ignore[arg-type]
+        elif edit.op == "held_off":
+            note_id, sample = edit.args
+            self.held_note_off(note_id, sample)  # type: ignore[arg-type]
         else:
             raise ValueError(f"unknown edit {edit.op!r} of singer {self.name!r}")
 
@@ -305,7 +377,8 @@ class SingerLine:
         with self._lock:
             return LineState(self.name, self.voice, self.seed, self.hop, self.expression,
                              tuple(self._notes), tuple(self._events),
-                             tuple(self._phrase_starts), self._banks)
+                             tuple(self._phrase_starts), self._banks,
+                             tuple(self._held.values()))
 
     @classmethod
     def from_state(cls, state: LineState) -> SingerLine:
@@ -317,6 +390,7 @@ class SingerLine:
         line._phrase_starts = list(state.phrase_starts)
         if state.banks:
             line._banks = state.banks
+        line._held = {h.id: h for h in state.held}
         return line
 
     def _invalidate(self, sample: int) -> None:
@@ -553,7 +627,25 @@ class Ensemble:
         self._lock = threading.Lock()
         self._listener: EditListener | None = None
         self._bank_lines: dict[tuple[str, BankRef], BackendLine] = {}
+        self._bank_expressions: dict[tuple[str, BankRef],
+                                     tuple[Expression, tuple[ExpressionEvent, ...]]] = {}
+        # bank lines whose live notes go through queue_note_on: held note id -> (the bank
+        # line's id, note-off sent)
+        self._routed: dict[tuple[str, BankRef], dict[int, tuple[int, bool]]] = {}
+        self.bank_work = threading.Event()
+        """Set when a bank line has work for ``prepare_banks`` now (a held note started or
+        ended): the worker calling it waits on this between rounds."""
+        self.seconds_until: Callable[[int], float] | None = None
+        """The show clock (seconds until a show sample is due), where a render loop plays
+        in real time: ``render`` then waits for a held note's first segment at most until
+        its chunk is due (less ``LIVE_WAIT_MARGIN_S``), never longer."""
+        for line in self.lines:
+            line.wake = self.bank_work.set
         self._renders = 0
+        self.voice_fallbacks = 0
+        """Chunk rows a singer's voice failed to render, sung by the built-in voice instead."""
+        self._failing: set[str] = set()  # singers whose voice failed in their last render
+        self._voice_faults: dict[str, int] = {}  # injected: renders left to fail, by singer
         self.reset()
 
     def set_listener(self, listener: EditListener | None) -> None:
@@ -596,6 +688,7 @@ class Ensemble:
         with self._lock:
             self.lines.append(line)
             line.listener = self._listener
+            line.wake = self.bank_work.set
             if self._listener is not None:
                 self._listener(LineEdit(line.name, "add_line", (line.state(),)))
             self._state = _with_new_singer(self._state, self.synth.device)
@@ -615,6 +708,7 @@ class Ensemble:
 
     def render(self, start_sample: int, n_samples: int) -> np.ndarray:
         """Per-singer audio ``[singers, n]`` (float32) for ``[start, start + n)``."""
+        self._wait_for_held(start_sample, n_samples)
         with self._lock:
             if start_sample != self._next_start and start_sample in self._snapshots:
                 self._state = self._snapshots[start_sample]
@@ -629,9 +723,7 @@ class Ensemble:
                 gate = line.onset_gate(start_sample, n_samples)
                 if gate is not None:
                     out[row] *= gate
-                banks = line.banks
-                if len(banks) > 1 or banks[0][1] is not None:
-                    out[row] = self._voiced_row(line, banks, out[row], start_sample, n_samples)
+                out[row] = self._carried_row(line, out[row], start_sample, n_samples)
             self._renders += 1
             if self._renders % 64 == 0:  # bank audio this far back will not be asked again
                 for bank_line in self._bank_lines.values():
@@ -641,6 +733,41 @@ class Ensemble:
                 for key in sorted(self._snapshots)[: -self.SNAPSHOTS]:
                     del self._snapshots[key]
         return out
+
+    def fail_voice(self, singer: str, renders: int) -> None:
+        """Fault injection (``LIVESINGER_FAULT_HOOKS``, docs/synthesis.md): the next
+        ``renders`` renders of ``singer``'s voice raise, as a voice that breaks mid-phrase."""
+        with self._lock:
+            self._voice_faults[singer] = self._voice_faults.get(singer, 0) + renders
+
+    def _carried_row(self, line: SingerLine, builtin: np.ndarray, start: int,
+                     n: int) -> np.ndarray:
+        """A line's row in the voices its bank timeline names (``builtin``: the built-in
+        voice's row). If its voice raises, the line sings on in the built-in voice in this
+        very chunk: logged once per failure, counted in ``voice_fallbacks``."""
+        try:
+            left = self._voice_faults.pop(line.name, 0)
+            if left:
+                if left > 1:
+                    self._voice_faults[line.name] = left - 1
+                raise RuntimeError("injected voice fault (LIVESINGER_FAULT_HOOKS)")
+            banks = line.banks
+            row = builtin
+            if len(banks) > 1 or banks[0][1] is not None:
+                row = self._voiced_row(line, banks, builtin, start, n)
+        except Exception as err:  # a broken voice must not silence the show
+            self.voice_fallbacks += 1
+            if line.name not in self._failing:
+                self._failing.add(line.name)
+                log.warning("singer %r: the voice failed at show sample %d (%s: %s); the "
+                            "built-in voice sings on", line.name, start, type(err).__name__,
+                            err)
+            return builtin
+        if line.name in self._failing:
+            self._failing.discard(line.name)
+            log.warning("singer %r: the voice sings again from show sample %d", line.name,
+                        start)
+        return row
 
     def _voiced_row(self, line: SingerLine, banks: BankTimeline, builtin: np.ndarray,
                     start: int, n: int) -> np.ndarray:
@@ -660,22 +787,89 @@ class Ensemble:
         return row
 
     def _bank_line(self, line: SingerLine, bank: BankRef) -> BackendLine:
-        """The bank's line for ``line``, its notes brought up to date (opened and its bank
-        loaded on first use: ``warm_banks`` does that before the show)."""
+        """The bank's line for ``line``, its notes and held live notes brought up to date
+        (opened and its bank loaded on first use: ``warm_banks`` does that before the show).
+
+        A phrase-ahead bank sings a live note as a held note (``queue_note_on``, extended
+        while held, released at its note-off): its phrases leave the live notes out (the
+        note list holds them open for ``OPEN_NOTE_S``, which it must not render). A
+        streaming bank sings them from the note list."""
         from singer.backends.live import open_bank
 
         key = (line.name, bank)
         found = self._bank_lines.get(key)
         if found is None:
             line.watch(key)
-            found = open_bank(bank, self.synth.device.type).open_line(
-                line.name, line.notes, seed=line.seed, expression=line.expression)
+            backend = open_bank(bank, self.synth.device.type)
+            routed = backend.ahead.mode == "phrase_ahead"
+            found = backend.open_line(
+                line.name, line.notes_without_held() if routed else line.notes,
+                seed=line.seed, expression=line.expression)
             self._bank_lines[key] = found
+            self._sync_expression(key, line, found, 0)
+            if routed:  # notes over before the line opened are not sung again
+                self._routed[key] = {h.id: (0, True) for h in line.held_notes
+                                     if h.off_sample is not None}
         else:
             changed = line.take_change(key)
             if changed is not None:
-                found.set_notes(line.notes, changed)
+                self._sync_expression(key, line, found, changed)
+                found.set_notes(line.notes_without_held() if key in self._routed
+                                else line.notes, changed)
+        routed_ids = self._routed.get(key)
+        if routed_ids is not None:
+            self._sync_held(line, found, routed_ids)
         return found
+
+    def _sync_held(self, line: SingerLine, bank_line: BackendLine,
+                   routed: dict[int, tuple[int, bool]]) -> None:
+        """Queue the held notes' starts and ends the bank line has not heard of yet."""
+        held = line.held_notes
+        for note in held:
+            got = routed.get(note.id)
+            if got is None:
+                got = (bank_line.queue_note_on(note.sample, note.pitch_midi, note.lyric,
+                                               note.velocity), False)
+                routed[note.id] = got
+                self.bank_work.set()
+            if note.off_sample is not None and not got[1]:
+                bank_line.queue_note_off(got[0], note.off_sample)
+                routed[note.id] = (got[0], True)
+                self.bank_work.set()
+        if len(routed) > len(held):  # folded away: over for good
+            ids = {h.id for h in held}
+            for gone in [k for k in routed if k not in ids]:
+                del routed[gone]
+
+    def _wait_for_held(self, start: int, n: int) -> None:
+        """Before rendering ``[start, start + n)`` in real time: give held notes that should
+        start in it the time left until the chunk is due (less ``LIVE_WAIT_MARGIN_S``) to
+        get their first segment; a note not ready by then starts in a later chunk (which
+        does not wait for it: the render loop keeps its lookahead)."""
+        if self.seconds_until is None or not self._routed:
+            return
+        with self._lock:
+            waiting = []
+            for line in self.lines:
+                for _, bank in line.banks:
+                    if bank is not None and (line.name, bank) in self._routed:
+                        bank_line = self._bank_line(line, bank)
+                        if bank_line.has_queued:
+                            waiting.append(bank_line)
+        for bank_line in waiting:
+            budget = self.seconds_until(start) - LIVE_WAIT_MARGIN_S
+            if budget <= 0:
+                return
+            bank_line.wait_ready(start, start + n, budget)
+
+    def _sync_expression(self, key: tuple[str, BankRef], line: SingerLine,
+                         bank_line: BackendLine, changed: int) -> None:
+        """Hand the singer's expression (base and changes) to its bank line when it differs
+        from what that line last had (expression cues reach bank voices this way)."""
+        state = (line.expression, tuple(line.expression_events))
+        if self._bank_expressions.get(key, (Expression(), ())) != state:
+            self._bank_expressions[key] = state
+            bank_line.set_expression(state[0], state[1], changed)
 
     def warm_banks(self) -> None:
         """Load, warm and open every bank a line sings with now (the slow part of a bank
@@ -700,6 +894,7 @@ class Ensemble:
             work = [(self._bank_line(line, bank), bank) for line in self.lines
                     for _, bank in line.banks if bank is not None]
         done = 0
+        work.sort(key=lambda w: not w[0].has_queued)  # a held note's start or end first
         for bank_line, bank in work:
             ahead = open_bank(bank).ahead
             if ahead.mode == "phrase_ahead":

@@ -22,15 +22,20 @@ OFFLINE_BLOCK_SAMPLES = SAMPLE_RATE_HZ // 2
 
 def build_ensemble(score: Score, voices: str | list[str] = "soprano", *, seed: int = 0,
                    synth: HarmonicNoiseSynth | None = None,
-                   expression: Expression | None = None) -> Ensemble:
-    """One singer per part of ``score`` (voices assigned in order, the last one repeats)."""
+                   expression: Expression | None = None,
+                   singers: list[str] | None = None) -> Ensemble:
+    """One singer per part of ``score`` (voices assigned in order, the last one repeats),
+    named ``singers[i]`` (default: the part's name). A singer's name picks where it reads
+    the noise table, so a render with the names a live show gives (``lead``, then the
+    parts') sings the same samples as that show."""
     names = [voices] if isinstance(voices, str) else list(voices)
     profiles = [get_voice(n) for n in names]  # fails early on an unknown name
     synth = synth or HarmonicNoiseSynth()
     lines = []
     for i, part in enumerate(score.parts):
         voice = profiles[min(i, len(profiles) - 1)]
-        line = SingerLine(part.name, voice, part.notes, seed=seed + i,
+        line = SingerLine(part.name if singers is None else singers[i], voice, part.notes,
+                          seed=seed + i,
                           expression=expression, hop=synth.hop)
         base = expression or Expression()
         for sample, vibrato in part.vibrato:  # the source's vibrato, relative to this voice
@@ -59,6 +64,23 @@ def render_ensemble(ensemble: Ensemble, *, start_sample: int = 0, end_sample: in
         t += n
         if progress:
             progress(t - start_sample, end - start_sample)
+    return out
+
+
+def render_ensemble_parts(ensemble: Ensemble, *,
+                          block_samples: int = OFFLINE_BLOCK_SAMPLES,
+                          progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Each singer's audio ``[singers, n]`` from show sample 0, block by block (their sum is
+    ``render_ensemble``'s mix, sample for sample)."""
+    end = ensemble.end_sample
+    out = np.zeros((len(ensemble.lines), max(0, end)), dtype=np.float32)
+    t = 0
+    while t < end:
+        n = min(block_samples, end - t)
+        out[:, t:t + n] = ensemble.render(t, n)
+        t += n
+        if progress:
+            progress(t, end)
     return out
 
 

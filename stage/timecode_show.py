@@ -366,6 +366,11 @@ class ShowChase:
         self.source.close()
 
 
+TRIM_TOLERANCE_FRAMES = 0.5
+"""A chase's speed trim re-bases MTC out only when the song has moved this far from the
+quarter frames being sent (then without a full frame: receivers follow the quarter frames)."""
+
+
 class MtcLead:
     """MTC out following the song position: a transport listener (a locate at each song
     start, seek or tempo change; silence when stopped) and a pacer sink (each chunk's quarter
@@ -396,10 +401,16 @@ class MtcLead:
         position_s = (tm.beat_to_sample(beat or 0.0) - tm.origin_sample) / SAMPLE_RATE_HZ
         tc_s = self.start.seconds + max(0.0, position_s)
         fps = float(self.rate.fps)
+        running = self._pending[-1][1] if self._pending else self._generator
+        if what == "trim" and running is not None and abs(
+                running.start.seconds + (at - running.origin_sample) / SAMPLE_RATE_HZ - tc_s
+        ) < TRIM_TOLERANCE_FRAMES / fps:
+            return  # a chase's speed trim: the quarter frames run on unbroken
         frame = math.ceil(tc_s * fps - 1e-9)
         origin = at + int(round((frame / fps - tc_s) * SAMPLE_RATE_HZ))
         generator = MtcGenerator(self.rate, Timecode.from_frames(frame, self.rate), origin)
-        self._pending.append((at, generator, Timecode.from_frames(int(tc_s * fps), self.rate)))
+        locate = None if what == "trim" else Timecode.from_frames(int(tc_s * fps), self.rate)
+        self._pending.append((at, generator, locate))
 
     def __call__(self, chunk: AudioChunk) -> None:
         """Send the MTC due in the chunk now playing."""

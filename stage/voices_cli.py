@@ -98,7 +98,7 @@ def resolve_refs(arg: str | None, default: str, dirs: list[str]) -> list[VoiceIn
 
 
 def open_backends(infos: list[VoiceInfo], device: str | None = None, *,
-                  warm: bool = False) -> list[VoiceBackend]:
+                  warm: bool = False, steps: int | None = None) -> list[VoiceBackend]:
     """The loaded backends, warmed up for a live show when ``warm`` (offline, a UTAU bank
     analyses only the samples the score uses); a bank that cannot be loaded is a
     ``VoiceRefError`` naming the file."""
@@ -107,7 +107,7 @@ def open_backends(infos: list[VoiceInfo], device: str | None = None, *,
     out: list[VoiceBackend] = []
     try:
         for info in infos:
-            backend = open_backend(info, device=device)
+            backend = open_backend(info, device=device, steps=steps)
             if warm:
                 backend.warm_up()
             out.append(backend)
@@ -116,8 +116,25 @@ def open_backends(infos: list[VoiceInfo], device: str | None = None, *,
     return out
 
 
+def check_song_lyrics(score: Score, backends: list[VoiceBackend]) -> None:
+    """``VoiceRefError`` (one line: the bank, the part, the note and its syllable) if a bank
+    cannot sing a lyric of the part it sings (parts take the backends in order, the last one
+    repeats), before anything is rendered."""
+    from singer.backends.live import BankRef, check_lyrics
+
+    for i, part in enumerate(score.parts):
+        info = backends[min(i, len(backends) - 1)].info
+        if info.type == "builtin" or not part.notes:
+            continue
+        try:
+            check_lyrics(BankRef.of(info), part.notes, f"part {part.name!r}")
+        except (ValueError, OSError) as err:
+            raise VoiceRefError(str(err)) from None
+
+
 def render_with_backends(score: Score, infos: list[VoiceInfo], seed: int,
-                         progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                         progress: Callable[[int, int], None] | None = None,
+                         steps: int | None = None) -> np.ndarray:
     """``score`` sung through the backend contract; a bank that cannot be loaded or a
     syllable it cannot sing is a ``VoiceRefError`` naming the file / syllable."""
     from singer.backends.contract import VoiceError
@@ -126,7 +143,8 @@ def render_with_backends(score: Score, infos: list[VoiceInfo], seed: int,
     from singer.lyrics.errors import LyricError
     from singer.render import render_score_with
 
-    backends = open_backends(infos)
+    backends = open_backends(infos, steps=steps)
+    check_song_lyrics(score, backends)
     try:
         return render_score_with(score, backends, seed=seed, progress=progress)
     except (VoiceError, DsBankError, UtauBankError, LyricError) as err:

@@ -10,14 +10,20 @@ note-on → first sample, measured through the backend contract on stand-in bank
   ahead of playout the worker must start for no phrase to be late (0: real time from the
   first phrase on), ``xruns`` the phrases late when it starts with the backend's lookahead.
 
-A live note's latency is the time of ``note_on`` plus the render of its first chunk: what
-the audio thread would wait between the cue and the first sample.
+A live note's latency, for streaming backends, is the time of ``note_on`` plus the render
+of its first chunk: what the audio thread would wait between the cue and the first sample.
+For DiffSinger it is measured as the show plays a live note (``show_note_on_latencies``): a
+render loop on a real-time clock (5 ms chunks, 4 ahead) beside the bank worker, the note
+queued (``queue_note_on``) at the first chunk an edit can still change; the latency is from
+the cue to the show time of the note's first sample (``first_segment_ms``: the first
+segment's render alone, ``note_on`` called directly).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +33,7 @@ import numpy as np
 from singer.backends.contract import BackendLine, VoiceBackend
 from singer.backends.diffsinger.backend import DiffSingerLine
 from singer.contracts import SAMPLE_RATE_HZ, Note
+from singer.ensemble import LIVE_WAIT_MARGIN_S
 
 CHUNK_SAMPLES = 240
 """5 ms: the live engine's chunk."""
@@ -77,6 +84,121 @@ def note_on_latencies(backend: VoiceBackend, count: int,
     return out
 
 
+EDIT_MARGIN_S = 0.004
+"""As the show's pacer: a cue lands on the first chunk due at least this far ahead."""
+LOOKAHEAD_CHUNKS = 4
+"""As ``serve``: chunks rendered ahead of the clock."""
+
+
+class _ShowLoop:
+    """A render loop on a real-time clock and a bank worker, as the synthesis process runs
+    one line: chunks rendered ``LOOKAHEAD_CHUNKS`` ahead (waiting for a held note's first
+    segment only within the chunk's budget), ``prepare`` in a thread of its own."""
+
+    def __init__(self, line: BackendLine, lookahead_samples: int) -> None:
+        self.line = line
+        self.lookahead = lookahead_samples
+        self.t0 = time.perf_counter() + 0.2
+        self.audio: dict[int, np.ndarray] = {}
+        self.late_chunks = 0
+        """Chunks whose render ended after their play time (xruns in a show)."""
+        self.chunks = 0
+        self.next = 0
+        self._stop = threading.Event()
+        self.wake = threading.Event()
+        self._threads = [threading.Thread(target=self._render, daemon=True),
+                         threading.Thread(target=self._prepare, daemon=True)]
+
+    def due(self, sample: int) -> float:
+        """``perf_counter`` time at which ``sample`` plays."""
+        return self.t0 + sample / SAMPLE_RATE_HZ
+
+    def editable(self) -> int:
+        """The first chunk a cue made now can still change."""
+        t = max(self.next, int((time.perf_counter() - self.t0) * SAMPLE_RATE_HZ))
+        t += -t % CHUNK_SAMPLES
+        while self.due(t) - time.perf_counter() < EDIT_MARGIN_S:
+            t += CHUNK_SAMPLES
+        return t
+
+    def __enter__(self) -> _ShowLoop:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self.wake.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _render(self) -> None:
+        n = CHUNK_SAMPLES
+        while not self._stop.is_set():
+            t = self.next
+            wait = self.due(t - LOOKAHEAD_CHUNKS * n) - time.perf_counter()
+            if wait > 0:
+                self._stop.wait(wait)
+                continue
+            budget = self.due(t) - time.perf_counter() - LIVE_WAIT_MARGIN_S
+            if budget > 0 and self.line.has_queued:
+                self.line.wait_ready(t, t + n, budget)
+            self.audio[t] = self.line.render(t, n)
+            self.chunks += 1
+            if time.perf_counter() > self.due(t):
+                self.late_chunks += 1
+            self.next = t + n
+
+    def _prepare(self) -> None:
+        while not self._stop.is_set():
+            self.wake.clear()
+            playout = int((time.perf_counter() - self.t0) * SAMPLE_RATE_HZ)
+            if not self.line.prepare(max(0, playout) + self.lookahead):
+                self.wake.wait(0.02)
+
+    def first_sound(self, start: int, end: int, threshold: float = 1e-4) -> int | None:
+        """The first show sample in ``[start, end)`` louder than ``threshold``."""
+        for t in range(start - start % CHUNK_SAMPLES, end, CHUNK_SAMPLES):
+            chunk = self.audio.get(t)
+            if chunk is None:
+                continue
+            loud = np.nonzero(np.abs(chunk) > threshold)[0]
+            if len(loud) and t + int(loud[0]) >= start:
+                return t + int(loud[0])
+        return None
+
+
+def show_note_on_latencies(backend: VoiceBackend, count: int, lyrics: tuple[str, ...] = LYRICS,
+                           hold_s: float = 0.4, gap_s: float = 0.3
+                           ) -> tuple[list[float], int, int, int]:
+    """(seconds from each cue to the show time of its note's first sample, notes never
+    heard, chunks late, chunks rendered) for ``count`` live notes played one after another
+    as the show plays them (each cue waits for the one before to be released, sung out)."""
+    line = backend.open_line("live")
+    out, missed = [], 0
+    with _ShowLoop(line, backend.ahead.lookahead_samples) as show:
+        time.sleep(0.3)
+        for k in range(count):
+            cue = time.perf_counter()
+            at = show.editable()
+            note = line.queue_note_on(at, 60.0 + k % 7, lyrics[k % len(lyrics)])
+            show.wake.set()
+            time.sleep(hold_s)
+            line.queue_note_off(note, show.editable())
+            show.wake.set()
+            deadline = time.perf_counter() + 60.0
+            while line.has_queued and time.perf_counter() < deadline:
+                time.sleep(0.01)
+            time.sleep(gap_s)  # the release sung out
+            first = show.first_sound(at, show.next)
+            if first is None:
+                missed += 1
+            else:
+                out.append(show.due(first) - cue)
+            line.forget_before(show.next - SAMPLE_RATE_HZ)
+    return out, missed, show.late_chunks, show.chunks
+
+
 def phrase_seconds(backend: VoiceBackend, lyrics: tuple[str, ...] = LYRICS
                    ) -> tuple[float, float]:
     """(render time s, audio s) of one 2 s phrase rendered whole by a fresh line."""
@@ -109,8 +231,10 @@ def streaming_row(backend: VoiceBackend, voices: int, seconds: float, note_ons: 
             **_ms_stats(note_on_latencies(backend, note_ons, lyrics), "note_on_ms")}
 
 
-def phrase_ahead_row(backend: VoiceBackend, seconds: float, note_ons: int) -> dict[str, object]:
-    """A song rendered phrase by phrase as the prefetch worker would, and live note-ons."""
+def phrase_ahead_row(backend: VoiceBackend, seconds: float, note_ons: int,
+                     live_notes: int | None = None) -> dict[str, object]:
+    """A song rendered phrase by phrase as the prefetch worker would, the first segment of
+    live notes, and ``live_notes`` (default ``note_ons``) live notes as the show plays them."""
     notes = song(seconds)
     line = backend.open_line("song", notes)
     if not isinstance(line, DiffSingerLine):
@@ -137,7 +261,19 @@ def phrase_ahead_row(backend: VoiceBackend, seconds: float, note_ons: int) -> di
             "phrase_audio_s": round(audio_s / max(1, len(phrases)), 3),
             "rtf": round((sum(took) + mix_s) / audio_s, 4), "song_s": round(audio_s, 2),
             "lookahead_s": lookahead_s, "preroll_s": round(preroll, 3), "xruns": late,
-            **_ms_stats(note_on_latencies(backend, note_ons), "note_on_ms")}
+            **(_ms_stats(note_on_latencies(backend, note_ons), "first_segment_ms")
+               if note_ons else {}),
+            **_live_row(backend, note_ons if live_notes is None else live_notes)}
+
+
+def _live_row(backend: VoiceBackend, count: int) -> dict[str, object]:
+    """``note_on_ms_p50``/``p99`` of live notes as the show plays them (see the module)."""
+    if count <= 0:
+        return {}
+    latencies, missed, late, chunks = show_note_on_latencies(backend, count)
+    return {**(_ms_stats(latencies, "note_on_ms") if latencies else {}),
+            "live_notes": count, "live_notes_missed": missed, "live_late_chunks": late,
+            "live_chunks": chunks}
 
 
 def _devices() -> list[str]:
@@ -155,8 +291,13 @@ def _ort_devices() -> list[str]:
 
 def run_backend_benchmarks(kinds: list[str], voices: int = 8, seconds: float = 5.0, *,
                            smoke: bool = False, workdir: Path | None = None,
-                           ) -> Iterator[dict[str, object]]:
-    """One row per backend and device (and voice count for streaming backends).
+                           steps: tuple[int, ...] = (), depth: float | None = None,
+                           live_notes: int | None = None) -> Iterator[dict[str, object]]:
+    """One row per backend and device (and voice count for streaming backends; and
+    diffusion steps for DiffSinger: ``steps``, default its 20, one stand-in exported per
+    count since the stand-in's cost is fixed at export; ``depth``: the shallow-diffusion
+    depth asked for, where a bank has it; ``live_notes``: live notes played as the show
+    plays them, default as many as the note-ons).
 
     ``smoke``: a short run for CI — 3 note-ons, a UTAU stand-in of 4 syllables, and the
     DiffSinger stand-in with one diffusion step instead of its default 20 (the networks keep
@@ -196,18 +337,23 @@ def run_backend_benchmarks(kinds: list[str], voices: int = 8, seconds: float = 5
                            **streaming_row(utau, n, seconds, note_ons, lyrics)}
             elif kind == "diffsinger":
                 from singer.backends.diffsinger.backend import DiffSingerBackend
-                from singer.backends.diffsinger.render import DEFAULT_STEPS
+                from singer.backends.diffsinger.render import DEFAULT_STEPS, RenderSettings
                 from singer.backends.diffsinger.standin import build_standin_bank as build_ds
 
-                steps = 1 if smoke else DEFAULT_STEPS
-                folder = build_ds(work / f"ds-standin-{steps}", n_steps=steps)
-                for device in _ort_devices():
-                    ds = DiffSingerBackend.load(folder, device=device)
-                    start = time.perf_counter()
-                    ds.warm_up()
-                    warm = round(time.perf_counter() - start, 3)
-                    yield {**base, "voices": 1, "device": device, "steps": steps,
-                           "threads": os.cpu_count() or 1, "warm_up_s": warm,
-                           **phrase_ahead_row(ds, seconds, note_ons)}
+                for n_steps in steps or ((1,) if smoke else (DEFAULT_STEPS,)):
+                    folder = build_ds(work / f"ds-standin-{n_steps}", n_steps=n_steps)
+                    settings = RenderSettings(steps=n_steps) if depth is None else \
+                        RenderSettings(steps=n_steps, depth=depth)
+                    for device in _ort_devices():
+                        ds = DiffSingerBackend.load(folder, device=device, settings=settings)
+                        start = time.perf_counter()
+                        ds.warm_up()
+                        warm = round(time.perf_counter() - start, 3)
+                        yield {**base, "voices": 1, "device": device, "steps": n_steps,
+                               "depth": settings.depth, "threads": os.cpu_count() or 1,
+                               "warm_up_s": warm,
+                               **phrase_ahead_row(
+                                   ds, seconds, note_ons if live_notes is None else live_notes,
+                                   live_notes)}
             else:
                 raise ValueError(f"unknown backend {kind!r} (builtin, utau, diffsinger)")

@@ -130,6 +130,8 @@ class BuiltinBackend(VoiceBackend):
     """A built-in voice profile (``soprano``, ``tenor``) sung by the torch synthesizer."""
 
     ahead = Ahead("streaming")
+    expression_fields = frozenset({"vibrato_depth", "vibrato_rate", "breathiness", "tension",
+                                   "volume", "formant_shift"})
 
     def __init__(self, profile: VoiceProfile | str, synth: HarmonicNoiseSynth | None = None,
                  ) -> None:

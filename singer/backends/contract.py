@@ -9,8 +9,9 @@ phrase-ahead voice does in a worker before playout reaches it, ``forget_before``
 will not be played again. Nothing above ``singer/`` needs to know which backend sings.
 
 Design note — how the live path holds non-builtin lines (wired for UTAU and DiffSinger
-through ``singer.backends.live`` and ``Ensemble``; live notes join the note list rather than
-calling ``note_on``: docs/voices.md, "In the live show"):
+through ``singer.backends.live`` and ``Ensemble``; live notes join the note list, and for a
+phrase-ahead backend also go to ``queue_note_on``/``queue_note_off``, its phrases leaving
+them out: docs/voices.md, "In the live show"):
 
 - **Ensemble**: keeps batching every built-in ``SingerLine`` into one torch forward pass as
   today (``BuiltinLine.singer_line`` exposes the ``SingerLine`` for that, so built-in voices
@@ -46,7 +47,7 @@ from typing import Literal
 import numpy as np
 
 from singer.contracts import Note
-from singer.performer import Expression
+from singer.performer import Expression, ExpressionEvent
 
 VoiceType = Literal["builtin", "utau", "diffsinger"]
 AheadMode = Literal["streaming", "phrase_ahead"]
@@ -126,6 +127,14 @@ class BackendLine(ABC):
         raise UnsupportedEditError(f"{type(self).__name__} {self.name!r}: expression changes "
                                    f"({field}) are not supported by this voice")
 
+    def set_expression(self, base: Expression,  # noqa: B027 - a voice may honour none
+                       events: tuple[ExpressionEvent, ...] | list[ExpressionEvent],
+                       changed_from: int = 0) -> None:
+        """Sing with expression ``base`` and its timed changes ``events`` (the singer's own,
+        as ``SingerLine`` holds them); audio before ``changed_from`` is unchanged. A bank
+        honours the fields ``VoiceBackend.expression_fields`` names and ignores the rest
+        (the show refuses those cues: ``singer.backends.live.check_expression``)."""
+
     @abstractmethod
     def note_on(self, sample: int, pitch_midi: float, lyric: str,
                 velocity: float = 0.8) -> LiveStart:
@@ -134,6 +143,30 @@ class BackendLine(ABC):
     @abstractmethod
     def note_off(self, note_id: int, sample: int) -> None:
         """Release the live note ``note_id`` at show sample ``sample``."""
+
+    def queue_note_on(self, sample: int, pitch_midi: float, lyric: str,
+                      velocity: float = 0.8) -> int:
+        """The live show's note-on: like ``note_on`` but never renders in the caller (the
+        render loop); returns the note's id. A phrase-ahead backend renders the note's first
+        segment in the next ``prepare`` and sounds it from ``sample`` if that is ready in
+        time, else from the first chunk rendered after it is ready. Streaming backends
+        start it here."""
+        return self.note_on(sample, pitch_midi, lyric, velocity).id
+
+    def queue_note_off(self, note_id: int, sample: int) -> None:
+        """The live show's note-off (see ``queue_note_on``): the release is rendered by the
+        next ``prepare`` where the backend is phrase-ahead."""
+        self.note_off(note_id, sample)
+
+    def wait_ready(self, start_sample: int, until_sample: int, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for queued notes starting in ``[start, until)`` (the
+        chunk about to be rendered) to be ready to sound; True if none waits there."""
+        return True
+
+    @property
+    def has_queued(self) -> bool:
+        """Whether queued live-note work waits for ``prepare``."""
+        return False
 
     def prepare(self, until_sample: int) -> int:
         """Do the work needed to render up to ``until_sample`` now (in a worker); returns how
@@ -160,6 +193,8 @@ class VoiceBackend(ABC):
 
     info: VoiceInfo
     ahead: Ahead
+    expression_fields: frozenset[str] = frozenset()
+    """The expression fields (``streams.cue.EXPRESSIONS``) its lines honour."""
 
     @property
     @abstractmethod

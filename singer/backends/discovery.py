@@ -131,8 +131,11 @@ def resolve_voice(ref: str, dirs: Sequence[Path | str] = (), *,
 
 
 def open_backend(info: VoiceInfo, *, device: str | None = None,
-                 cache_dir: Path | str | None = None) -> VoiceBackend:
-    """Load the voice ``info`` describes; a bank's ``BankError`` names file and line."""
+                 cache_dir: Path | str | None = None, steps: int | None = None
+                 ) -> VoiceBackend:
+    """Load the voice ``info`` describes; a bank's ``BankError`` names file and line.
+    ``steps``: a DiffSinger bank's diffusion steps (``None``: 20, OpenUtau's default; the
+    other voices have none)."""
     if info.type == "builtin":
         from singer.synth import HarmonicNoiseSynth
 
@@ -143,8 +146,10 @@ def open_backend(info: VoiceInfo, *, device: str | None = None,
 
         return UtauBackend.load(info.path, info, cache_dir=cache_dir)
     from singer.backends.diffsinger.backend import DiffSingerBackend
+    from singer.backends.diffsinger.render import RenderSettings
 
-    return DiffSingerBackend.load(info.path, info, device=_ort_device(device))
+    return DiffSingerBackend.load(info.path, info, device=_ort_device(device),
+                                  settings=RenderSettings(steps=steps) if steps else None)
 
 
 def check_voice(path: Path) -> list[str]:

@@ -39,7 +39,10 @@ class MarkedFanout:
         """A Director transport change: a song that starts playing (``play`` after a stop, a
         load or at show start, or from its top again; not a tempo change or seek while it
         plays) gets the audible cue mixed over its first 1.1 s from ``at_sample`` (its
-        lead-in, else its first notes)."""
+        lead-in, else its first notes). Other events (``backing``: the backing alone) are
+        not the song's transport."""
+        if what not in ("play", "stop"):
+            return
         starting = what == "play" and (not self._playing or (beat is not None and beat <= 0))
         self._playing = what == "play"
         if starting and self.cue is not None:

@@ -51,10 +51,13 @@ class ProcessPacer(AudioPacer):
 
     def __init__(self, ensemble: Ensemble, sinks: list[ChunkSink] | None = None,
                  config: PacerConfig | None = None, clock: ClockSync | None = None,
-                 device: str | None = None) -> None:
+                 device: str | None = None, planes: int = 1) -> None:
         super().__init__(_no_renderer, sinks, config, clock)
         self.ensemble = ensemble
         self.device = device
+        self.planes = planes
+        """Audio rows per ring chunk: 1 (the singers summed) or one per singer slot (the
+        played chunks then carry each singer's dry audio as ``AudioChunk.parts``)."""
         self.synthesis = SynthesisProcess()
         self.synthesis_restarts = 0
         """Times the synthesis process died and was replaced."""
@@ -63,6 +66,8 @@ class ProcessPacer(AudioPacer):
         first chunk missing after a death to the first chunk its replacement rendered."""
         self.last_synthesis_gap_ms: float | None = None
         self.last_synthesis_exit: str | None = None
+        self.voice_fallbacks = 0
+        """Chunk rows a singer's voice failed to render, sung by the built-in voice."""
         self._rewinds: list[tuple[int, int]] = []  # (start sample, generation), unplayed
         self._floor_generation = 0  # every chunk still to play needs at least this one
         self._ring: ChunkRing | None = None
@@ -81,7 +86,7 @@ class ProcessPacer(AudioPacer):
     async def run(self, until_sample: int | None = None) -> None:
         """Start the synthesis process, then play as ``AudioPacer.run`` does."""
         self._until = until_sample
-        self._ring = ChunkRing.create(self.positions, self.config.chunk_samples)
+        self._ring = ChunkRing.create(self.positions, self.config.chunk_samples, self.planes)
         self._ring.set("lookahead_chunks", self.lookahead_chunks)
         watchdog: asyncio.Task[None] | None = None
         try:
@@ -120,7 +125,7 @@ class ProcessPacer(AudioPacer):
             lines=tuple(self.ensemble.states()), generation=self._generation,
             start_sample=start_sample, until_sample=self._until,
             max_ahead_samples=self.max_ahead_samples, stale_after_s=self.config.stale_after_s,
-            realtime_priority=self.config.realtime_priority))
+            realtime_priority=self.config.realtime_priority, planes=self.planes))
         self.ensemble.set_listener(self.synthesis.send_edit)
 
     async def _run_watchdog(self) -> None:
@@ -246,6 +251,7 @@ class ProcessPacer(AudioPacer):
             self._rewinds = [(s, g) for s, g in self._rewinds if s > playout]
         self.stale_chunks = ring.get("stale_chunks")
         self.render_errors = ring.get("render_errors")
+        self.voice_fallbacks = ring.get("voice_fallbacks")
         self.realtime_scheduling = bool(ring.get("realtime"))
 
     def _grow_lookahead(self) -> None:
@@ -256,6 +262,7 @@ class ProcessPacer(AudioPacer):
         """Where synthesis runs and how it fares, restarts and gaps included."""
         return {"mode": "process", "pid": self.synthesis.pid,
                 "realtime": self.realtime_scheduling, "render_errors": self.render_errors,
+                "voice_fallbacks": self.voice_fallbacks,
                 "stale_chunks": self.stale_chunks, "restarts": self.synthesis_restarts,
                 "gap_ms": round(self.synthesis_gap_ms, 1),
                 "last_gap_ms": None if self.last_synthesis_gap_ms is None

@@ -137,6 +137,11 @@ class SynthesisProcess:
         """Render again from ``start_sample`` as ``generation``."""
         self._send(("rewind", start_sample, generation))
 
+    def inject_voice_fault(self, singer: str, renders: int) -> None:
+        """Fault injection: ``singer``'s voice raises in its next ``renders`` renders (taken
+        only where ``worker.FAULT_HOOKS_ENV`` is set; soaks and tests)."""
+        self._send(("fault_voice", singer, renders))
+
     def _send(self, msg: tuple[object, ...]) -> None:
         with self._send_lock:
             active = self._active

@@ -5,7 +5,10 @@ show clock's origin, the playout point, how far ahead to render, counters the sy
 process keeps) and the rendered chunks. Chunks sit in slots keyed by show sample: position
 ``(start // chunk) % positions``, two banks per position, so the re-render of an edited chunk
 never overwrites the audio it superseded while that audio may still have to play (the
-late-edit fallback). Each slot is guarded by a sequence number (a seqlock): the writer makes
+late-edit fallback). A slot holds ``planes`` rows of audio: one per singer (the ensemble's
+line order; a process pacer makes one per ``--max-singers``), so the program mix downstream
+gives each singer their own vocal chain; a ring of one plane holds mono chunks. Each slot is
+guarded by a sequence number (a seqlock): the writer makes
 it odd, writes, makes it even; a reader that sees it odd or changed across its copy reads
 nothing. One process writes slots (the synthesis process), one reads them (playout).
 """
@@ -19,7 +22,7 @@ import numpy as np
 
 HEADER_FIELDS = ("origin_ns", "playout_sample", "played_generation", "lookahead_chunks",
                  "stopping", "stale_chunks", "render_errors", "realtime", "next_render",
-                 "heartbeat_ns", "generation")
+                 "heartbeat_ns", "generation", "voice_fallbacks")
 """The header's int64 fields, in order (``ChunkRing.get``/``set`` by name)."""
 _H = {name: i for i, name in enumerate(HEADER_FIELDS)}
 _HEADER_SLOTS = 16
@@ -43,9 +46,10 @@ class ChunkRing:
     process (by ``name``)."""
 
     def __init__(self, shm: shared_memory.SharedMemory, positions: int, chunk_samples: int,
-                 owner: bool) -> None:
+                 owner: bool, planes: int = 1) -> None:
         self.positions = positions
         self.chunk_samples = chunk_samples
+        self.planes = planes
         self._shm = shm
         self._owner = owner
         buf = shm.buf
@@ -53,28 +57,29 @@ class ChunkRing:
         self.header: np.ndarray = np.ndarray((_HEADER_SLOTS,), np.int64, buf, 0)
         self._meta: np.ndarray = np.ndarray((positions, BANKS, _META), np.int64, buf,
                                             8 * _HEADER_SLOTS)
-        self._audio: np.ndarray = np.ndarray((positions, BANKS, chunk_samples), np.float32, buf,
-                                 8 * (_HEADER_SLOTS + n_meta))
+        self._audio: np.ndarray = np.ndarray((positions, BANKS, planes, chunk_samples),
+                                             np.float32, buf, 8 * (_HEADER_SLOTS + n_meta))
 
     @staticmethod
-    def size_bytes(positions: int, chunk_samples: int) -> int:
+    def size_bytes(positions: int, chunk_samples: int, planes: int = 1) -> int:
         """Bytes of shared memory a ring of this shape takes."""
         return 8 * (_HEADER_SLOTS + positions * BANKS * _META) \
-            + 4 * positions * BANKS * chunk_samples
+            + 4 * positions * BANKS * planes * chunk_samples
 
     @classmethod
-    def create(cls, positions: int, chunk_samples: int) -> ChunkRing:
+    def create(cls, positions: int, chunk_samples: int, planes: int = 1) -> ChunkRing:
         """A new, empty ring (every slot empty: start sample -1)."""
         shm = shared_memory.SharedMemory(create=True,
-                                         size=cls.size_bytes(positions, chunk_samples))
-        ring = cls(shm, positions, chunk_samples, owner=True)
+                                         size=cls.size_bytes(positions, chunk_samples, planes))
+        ring = cls(shm, positions, chunk_samples, owner=True, planes=planes)
         ring.header[:] = 0
         ring._meta[:] = 0
         ring._meta[:, :, _START] = -1
         return ring
 
     @classmethod
-    def attach(cls, name: str, positions: int, chunk_samples: int) -> ChunkRing:
+    def attach(cls, name: str, positions: int, chunk_samples: int, planes: int = 1
+               ) -> ChunkRing:
         """The ring ``name`` made by ``create`` in another process."""
         # Python 3.11 registers an attached block with the resource tracker, which would
         # remove it when this process ends: the show owns it, so attach untracked.
@@ -84,7 +89,7 @@ class ChunkRing:
             shm = shared_memory.SharedMemory(name=name, create=False)
         finally:
             resource_tracker.register = register  # type: ignore[assignment]
-        return cls(shm, positions, chunk_samples, owner=False)
+        return cls(shm, positions, chunk_samples, owner=False, planes=planes)
 
     @property
     def name(self) -> str:
@@ -105,8 +110,9 @@ class ChunkRing:
 
     def write(self, start_sample: int, generation: int, samples: np.ndarray,
               rendered_ns: int, keep_generation: int) -> None:
-        """Put a rendered chunk in its position's slot, sparing the bank that holds this
-        chunk as ``keep_generation`` rendered it (the audio playing continues from it)."""
+        """Put a rendered chunk (mono ``[n]`` or per singer ``[rows, n]``; rows past the
+        last plane are summed into it) in its position's slot, sparing the bank that holds
+        this chunk as ``keep_generation`` rendered it (the audio playing continues from it)."""
         pos = (start_sample // self.chunk_samples) % self.positions
         meta = self._meta[pos]
         bank = 0
@@ -123,11 +129,18 @@ class ChunkRing:
         slot[_START] = start_sample
         slot[_GEN] = generation
         slot[_DONE_NS] = rendered_ns
-        self._audio[pos, bank, :] = samples
+        audio = self._audio[pos, bank]
+        rows = samples.reshape(-1, samples.shape[-1])
+        k = min(len(rows), self.planes)
+        audio[:k] = rows[:k]
+        audio[k:] = 0.0
+        if len(rows) > self.planes:  # more singers than planes: the last one holds the rest
+            audio[-1] += rows[k:].sum(axis=0, dtype=np.float32)
         slot[_SEQ] += 1  # even: complete
 
     def read(self, start_sample: int) -> list[RingChunk]:
-        """The complete chunks held for ``start_sample`` (0, 1 or 2, any generation)."""
+        """The complete chunks held for ``start_sample`` (0, 1 or 2, any generation); each
+        ``[planes, n]``, or ``[n]`` in a ring of one plane."""
         pos = (start_sample // self.chunk_samples) % self.positions
         meta = self._meta[pos]
         found = []
@@ -137,6 +150,8 @@ class ChunkRing:
                 continue
             generation, done_ns = int(meta[b, _GEN]), int(meta[b, _DONE_NS])
             samples = self._audio[pos, b].copy()
+            if self.planes == 1:
+                samples = samples[0]
             if int(meta[b, _SEQ]) != seq or int(meta[b, _START]) != start_sample:
                 continue  # written meanwhile: torn
             found.append(RingChunk(start_sample, generation, done_ns, samples))

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 import numpy as np
 
+from singer.backends.preparer import BankPreparer
 from singer.contracts import SAMPLE_RATE_HZ
 from singer.ensemble import BLOCK_FRAMES, Ensemble, LineEdit, LineState, SingerLine
 from stage.clock import ClockSync
@@ -40,8 +41,10 @@ PREFETCH_MIN_WAIT_S = 0.003
 SKIP_LOG_PERIOD_S = 1.0
 """Skipped chunks are logged at most this often (summed)."""
 IDLE_POLL_S = 0.002
-PREPARE_POLL_S = 0.02
-"""How often the phrase-ahead worker looks at playout when it has nothing to render."""
+FAULT_HOOKS_ENV = "LIVESINGER_FAULT_HOOKS"
+"""Set to ``1`` in the show's environment (``livesinger soak`` does), the synthesis process
+takes ``fault_voice`` messages (a singer's voice raises for some renders); unset, it refuses
+them with a log line. For soaks and tests only (docs/synthesis.md)."""
 GC_THRESHOLDS = (10_000, 50, 1000)
 """Young collections stay frequent and short; full collections become rare."""
 """How often to look at the playout point while waiting for playout to move on."""
@@ -64,6 +67,8 @@ class StartSpec:
     max_ahead_samples: int
     stale_after_s: float
     realtime_priority: int | None
+    planes: int = 1
+    """Audio rows per ring chunk: 1 renders the singers' sum, more one row per singer."""
 
 
 def main(conn: Connection) -> None:
@@ -94,7 +99,8 @@ class Renderer:
 
         self._conn = conn
         self._spec = spec
-        self._ring = ChunkRing.attach(spec.ring_name, spec.ring_positions, spec.chunk_samples)
+        self._ring = ChunkRing.attach(spec.ring_name, spec.ring_positions, spec.chunk_samples,
+                                      spec.planes)
         synth = HarmonicNoiseSynth(device=spec.device)
         self._ensemble = Ensemble(synth, [SingerLine.from_state(s) for s in spec.lines])
         # bank voices are loaded here by their folder (never pickled) and warmed (every
@@ -115,29 +121,18 @@ class Renderer:
         self._skipped = 0  # chunks skipped since the last log line
         self._skip_logged = 0.0
         self._clock = ClockSync(origin_ns=0)
+        # a held live note's first segment is waited for within the chunk's budget only
+        self._ensemble.seconds_until = self._clock.seconds_until
         self._rendered = 0
-
-    def _prepare_banks(self, stop: threading.Event) -> None:
-        """Phrase-ahead bank voices (DiffSinger) render their coming phrases here, beside
-        the render loop (onnxruntime leaves the GIL while it runs)."""
-        while not stop.is_set():
-            if not self._ensemble.has_phrase_ahead_banks():
-                stop.wait(PREPARE_POLL_S)
-                continue
-            try:
-                done = self._ensemble.prepare_banks(self._ring.get("playout_sample"))
-            except Exception:  # a phrase that fails is silence there, logged, not an end
-                log.exception("preparing bank phrases failed")
-                done = 0
-            if not done:
-                stop.wait(PREPARE_POLL_S)
+        self._fallbacks = self._ensemble.voice_fallbacks
 
     def run(self) -> None:
         """Render until told to stop (or the show's end of the pipe closes)."""
         spec = self._spec
-        stop_preparing = threading.Event()
-        threading.Thread(target=self._prepare_banks, args=(stop_preparing,),
-                         name="livesinger-prepare", daemon=True).start()
+        # phrase-ahead bank voices (DiffSinger) render their coming phrases and held live
+        # notes in this worker thread, beside the render loop
+        preparer = BankPreparer(self._ensemble, lambda: self._ring.get("playout_sample"))
+        preparer.start()
         if spec.realtime_priority is not None:
             from stage.pacer import _schedule_realtime
 
@@ -172,7 +167,7 @@ class Renderer:
         except (EOFError, OSError):  # the show went away
             return
         finally:
-            stop_preparing.set()
+            preparer.stop()
             self._ring.close()
 
     def _drain(self) -> bool:
@@ -191,6 +186,12 @@ class Renderer:
                 self._generation = generation
                 self._next = min(self._next, start)
                 self._last_edit = time.monotonic()
+            elif kind == "fault_voice":
+                _, singer, renders = msg
+                if os.environ.get(FAULT_HOOKS_ENV) == "1":
+                    self._ensemble.fail_voice(singer, renders)
+                else:
+                    log.error("fault injection refused: %s is not set", FAULT_HOOKS_ENV)
             elif kind == "stop":
                 return False
             else:
@@ -201,13 +202,18 @@ class Renderer:
         n = self._spec.chunk_samples
         t = self._next
         try:
-            samples = np.asarray(self._ensemble.render_mix_samples(t, n), dtype=np.float32)
+            rows = self._ensemble.render(t, n)  # [singers, n]: each singer's dry voice
+            samples = rows.sum(axis=0, dtype=np.float32) if self._spec.planes == 1 else rows
         except Exception:  # a failing render is a gap covered like an xrun, not an end
             self._ring.add("render_errors", 1)
             log.exception("rendering show samples %d..%d failed", t, t + n)
         else:
             self._ring.write(t, self._generation, samples, time.monotonic_ns(),
                              keep_generation=self._ring.get("played_generation"))
+        fallbacks = self._ensemble.voice_fallbacks
+        if fallbacks != self._fallbacks:  # counted show-wide: a restarted process adds on
+            self._ring.add("voice_fallbacks", fallbacks - self._fallbacks)
+            self._fallbacks = fallbacks
         self._next = t + n
         self._rendered += 1
         if self._rendered % 64 == 0:  # blocks behind playout will not be needed again

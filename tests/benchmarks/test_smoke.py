@@ -87,6 +87,10 @@ def test_voice_benchmark_smoke_has_a_row_per_backend() -> None:
         assert row["rtf"] > 0 and row["phrase_ms"] > 0  # type: ignore[operator]
     ds = next(r for r in rows if r["backend"] == "diffsinger")
     assert ds["steps"] == 1 and ds["phrases"] >= 1 and "preroll_s" in ds
+    # its note-on figures are live notes as the show plays them (held notes, bank worker):
+    # every one heard, never before its first segment could be rendered
+    assert ds["live_notes"] == 3 and ds["live_notes_missed"] == 0
+    assert ds["live_chunks"] > 0 and "first_segment_ms_p50" in ds  # type: ignore[operator]
 
 
 def test_mix_benchmark_smoke_prints_its_keys() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +20,27 @@ from singer.backends.contract import Ahead, BackendLine, LiveStart, VoiceBackend
 from singer.backends.diffsinger.bank import DiffSingerBank
 from singer.backends.diffsinger.live import LiveNote
 from singer.backends.diffsinger.phrases import PhraseRenderer, PhraseTrack
-from singer.backends.diffsinger.render import RenderSettings, render_phrase
+from singer.backends.diffsinger.render import RenderSettings, expression_fields, render_phrase
 from singer.contracts import SAMPLE_RATE_HZ, Note
-from singer.performer import Expression
+from singer.performer import Expression, ExpressionEvent
 
 LOOKAHEAD_S = 4.0
 """How far ahead of playout ``prepare`` is called by default (phrases are rendered from
 ``PhraseTrack``'s 2 s lead before their first note on top of this)."""
+HELD_AHEAD_S = 1.5
+"""How far past the audio already played a held live note (``queue_note_on``) is extended:
+more is work a note-off throws away, and it delays the next note-on's first segment."""
+
+
+@dataclass
+class _QueuedNote:
+    """A live note asked for (``queue_note_on``) whose first segment is not rendered yet."""
+
+    sample: int
+    pitch_midi: float
+    lyric: str
+    velocity: float
+    off_sample: int | None = None
 
 
 class DiffSingerLine(BackendLine):
@@ -37,8 +52,20 @@ class DiffSingerLine(BackendLine):
         self.renderer = renderer
         self.track = PhraseTrack(renderer, tuple(notes))
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a queued note started
         self._live: dict[int, LiveNote] = {}
+        self._queued: dict[int, _QueuedNote] = {}
+        self._offs: dict[int, int] = {}  # started queued notes waiting for their release
+        self._deferred: set[int] = set()  # live notes only ``prepare`` renders
+        self._played_to = 0  # end of the latest ``render``: audio before it is fixed
         self._next_id = 1
+
+    def set_expression(self, base: Expression,
+                       events: tuple[ExpressionEvent, ...] | list[ExpressionEvent],
+                       changed_from: int = 0) -> None:
+        """Sing the phrases with the singer's expression (``render.expression_fields``): only
+        the phrases a change reaches are rendered again."""
+        self.renderer.set_expression(base, events)
 
     def set_notes(self, notes: list[Note] | tuple[Note, ...], changed_from: int = 0) -> None:
         """Replace the line; only phrases whose notes changed are rendered again."""
@@ -67,22 +94,131 @@ class DiffSingerLine(BackendLine):
         if live is not None and not live.released:
             live.release(sample)
 
-    def prepare(self, until_sample: int) -> int:
-        """Render the phrases starting before ``until_sample`` and extend held notes to it."""
+    def queue_note_on(self, sample: int, pitch_midi: float, lyric: str,
+                      velocity: float = 0.8) -> int:
+        """Start a held note without rendering anything here: the next ``prepare`` renders
+        its first segment before any other work. It sounds from ``sample`` when that segment
+        is ready before ``sample`` is rendered, else from the end of the ``render`` that was
+        last called when it became ready (the first chunk after it is ready)."""
         with self._lock:
-            track, held = self.track, [n for n in self._live.values() if not n.released]
-        done = track.prepare(until_sample)
-        for live in held:
-            done += len(live.extend(until_sample))
+            live_id = self._next_id
+            self._next_id += 1
+            self._queued[live_id] = _QueuedNote(sample, pitch_midi, lyric, velocity)
+        return live_id
+
+    def queue_note_off(self, note_id: int, sample: int) -> None:
+        """Release a queued note at ``sample``; ``prepare`` renders the release (if it is
+        ready after ``sample`` was rendered, the note ends where it is ready instead)."""
+        with self._lock:
+            queued = self._queued.get(note_id)
+            if queued is not None:
+                queued.off_sample = sample if queued.off_sample is None \
+                    else min(queued.off_sample, sample)
+                return
+            live = self._live.get(note_id)
+            if live is not None and not live.released:
+                self._offs[note_id] = min(self._offs.get(note_id, sample), sample)
+
+    def wait_ready(self, start_sample: int, until_sample: int, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the queued notes that start in ``[start, until)`` to
+        have their first segment; True if none is left waiting there. (Only the chunk a
+        note should start in waits: once that chunk is rendered without it, the note starts
+        at the first chunk after it is ready, and waiting longer would only eat the render
+        loop's lookahead.)"""
+        with self._changed:
+            return self._changed.wait_for(
+                lambda: not any(start_sample <= q.sample < until_sample
+                                for q in self._queued.values()),
+                timeout=max(0.0, timeout_s))
+
+    @property
+    def has_queued(self) -> bool:
+        """Whether a queued note-on or note-off waits for ``prepare``."""
+        with self._lock:
+            return bool(self._queued or self._offs)
+
+    def prepare(self, until_sample: int) -> int:
+        """Render what is waiting, most urgent first: queued notes' first segments, queued
+        releases, held notes' continuations (to ``HELD_AHEAD_S`` past what was played, not
+        further: a release drops them), then the phrases starting before ``until_sample``
+        (one at a time, a queued note-on going first between two)."""
+        done = self._start_queued() + self._release_queued()
+        with self._lock:
+            track, held = self.track, [(i, n) for i, n in self._live.items()
+                                       if not n.released and i not in self._offs]
+            horizon = min(until_sample, self._played_to + int(HELD_AHEAD_S * SAMPLE_RATE_HZ))
+        for live_id, live in held:
+            until = horizon if live_id in self._deferred else until_sample
+            while not live.released and live.rendered_until < until:
+                if self.has_queued:  # a note-on or note-off waits: it goes first
+                    return done + self.prepare(until_sample)
+                done += len(live.extend(live.rendered_until + 1))  # one segment
+        for phrase in track.due(until_sample):
+            if self.has_queued:
+                return done + self.prepare(until_sample)
+            done += track.render_one(phrase)
         return done
 
-    def render(self, start_sample: int, n_samples: int) -> np.ndarray:
-        """Phrases and live notes of ``[start, start + n)``, mixed."""
+    def _start_queued(self) -> int:
+        """Render the first segment of every queued note, in the order they start."""
         with self._lock:
-            track, lives = self.track, list(self._live.values())
+            queued = sorted(self._queued.items(), key=lambda kv: kv[1].sample)
+        for live_id, q in queued:
+            try:
+                live = LiveNote(self.renderer, q.sample, q.pitch_midi, q.lyric, q.velocity)
+                live.begin()
+            except Exception:  # it cannot sing: dropped (the caller logs), nothing waits on it
+                with self._changed:
+                    del self._queued[live_id]
+                    self._changed.notify_all()
+                raise
+            with self._changed:
+                # its first sound moves to the first sample not yet played, if that is later;
+                # nothing sounds before it (the SP lead-in before it is cut)
+                late = max(0, self._played_to - q.sample)
+                if late:
+                    live.shift(late)
+                live.trim_before(q.sample + late)
+                for other_id, other in self._live.items():  # one note at a time
+                    if not other.released:
+                        self._offs[other_id] = min(self._offs.get(other_id, q.sample + late),
+                                                   q.sample + late)
+                self._live[live_id] = live
+                self._deferred.add(live_id)
+                del self._queued[live_id]
+                if q.off_sample is not None:
+                    self._offs[live_id] = max(q.off_sample, live.note.t_on)
+                self._changed.notify_all()
+        return len(queued)
+
+    def _release_queued(self) -> int:
+        """Render the queued releases; one ready after its sample was played starts at the
+        first sample not yet played."""
+        with self._lock:
+            offs = list(self._offs.items())
+        for live_id, off in offs:
+            with self._lock:
+                live = self._live[live_id]
+            try:
+                seg = live.render_release(off)
+            except Exception:  # it ends where it is (the caller logs), nothing waits on it
+                with self._lock:
+                    del self._offs[live_id], self._live[live_id]
+                raise
+            with self._lock:
+                live.commit_release(seg, not_before=self._played_to)
+                del self._offs[live_id]
+        return len(offs)
+
+    def render(self, start_sample: int, n_samples: int) -> np.ndarray:
+        """Phrases and live notes of ``[start, start + n)``, mixed (a queued live note that
+        ``prepare`` has not started yet is not heard)."""
+        with self._lock:
+            track, lives = self.track, list(self._live.items())
+            self._played_to = start_sample + n_samples
         out = track.read(start_sample, n_samples)
-        for live in lives:
-            if not live.released:
+        for live_id, live in lives:
+            if not live.released and live_id not in self._deferred:
                 live.extend(start_sample + n_samples)  # offline, or prepare fell behind
             out += live.read(start_sample, n_samples)
         return out
@@ -92,6 +228,7 @@ class DiffSingerLine(BackendLine):
         with self._lock:
             self._live = {k: n for k, n in self._live.items()
                           if not n.released or n.rendered_until > sample}
+            self._deferred &= set(self._live)
 
     @property
     def end_sample(self) -> int:
@@ -114,6 +251,7 @@ class DiffSingerBackend(VoiceBackend):
         self.info = info
         self.settings = settings or RenderSettings()
         self.ahead = Ahead("phrase_ahead", int(lookahead_s * SAMPLE_RATE_HZ))
+        self.expression_fields = expression_fields(bank.config, "pitch" in bank.predictors)
 
     @classmethod
     def load(cls, folder: Path | str, info: VoiceInfo | None = None, *, device: str = "auto",
@@ -143,4 +281,7 @@ class DiffSingerBackend(VoiceBackend):
                   expression: Expression | None = None) -> DiffSingerLine:
         """A line with its own phrase cache (``seed`` shapes the engine's f0 curve)."""
         settings = dataclasses.replace(self.settings, seed=seed)
-        return DiffSingerLine(name, PhraseRenderer(self.bank, settings), notes)
+        renderer = PhraseRenderer(self.bank, settings)
+        if expression is not None:
+            renderer.set_expression(expression, ())
+        return DiffSingerLine(name, renderer, notes)

@@ -24,6 +24,8 @@ from singer.lyrics.errors import LyricError
 
 FAR_S = 3600.0
 """A held note's provisional end for its f0 curve (an hour: later than any release)."""
+TRIM_FADE_S = 0.002
+"""Fade-in where a first segment is cut (its lead-in was already played)."""
 
 
 class LiveNote:
@@ -87,6 +89,11 @@ class LiveNote:
 
     def release(self, off_sample: int) -> RenderedPhrase:
         """Render the last segment: the vowel until ``off_sample``, its coda, the SP release."""
+        return self.commit_release(self.render_release(off_sample))
+
+    def render_release(self, off_sample: int) -> RenderedPhrase:
+        """The release segment for a note-off at ``off_sample``, rendered but not yet part
+        of the note (``commit_release`` makes it so)."""
         if self.released:
             raise RuntimeError("this live note was already released")
         start = min(self.rendered_until, max(off_sample, self.note.t_on)) \
@@ -97,7 +104,18 @@ class LiveNote:
         for k, s in enumerate(self._coda):
             phones.append(BankPhone(s, vowel_end + k * coda_s, vowel_end + (k + 1) * coda_s, 0,
                                     False))
-        seg = self._aligned(self._render(phones, head=False, tail=True))
+        return self._render(phones, head=False, tail=True)
+
+    def commit_release(self, seg: RenderedPhrase, not_before: int | None = None
+                       ) -> RenderedPhrase:
+        """Make ``seg`` (from ``render_release``) the note's end. ``not_before``: audio
+        before this show sample is already played, so the release starts no earlier (moved
+        later, then into phase with the held vowel it fades from)."""
+        if self.released:
+            raise RuntimeError("this live note was already released")
+        if not_before is not None and seg.start < not_before:
+            seg = dataclasses.replace(seg, start=not_before)
+        seg = self._aligned(seg)
         # segments rendered past the release are dropped; the last one kept ends where the
         # crossfade into the release does
         kept = [s for s in self.segments if s.start < seg.start]
@@ -109,6 +127,18 @@ class LiveNote:
         self.released = True
         return seg
 
+    def shift(self, samples: int) -> None:
+        """Move the note ``samples`` later (its first segment was ready after its own
+        sample was played). Only before any continuation: the first segment moves with the
+        note, so what it sings is unchanged."""
+        if len(self.segments) > 1 or self.released:
+            raise RuntimeError("a live note moves only while it has its first segment only")
+        self.note = dataclasses.replace(self.note, t_on=self.note.t_on + samples,
+                                        t_off=self.note.t_off + samples)
+        self._onset = [dataclasses.replace(p, start=p.start + samples, end=p.end + samples)
+                       for p in self._onset]
+        self.segments = [dataclasses.replace(s, start=s.start + samples) for s in self.segments]
+
     def read(self, start: int, length: int) -> np.ndarray:
         """Show samples ``[start, start + length)`` of this note as rendered so far."""
         return mix(self.segments, start, length)
@@ -119,10 +149,26 @@ class LiveNote:
             tail_frames=self.settings.tail_frames if tail else 0)
         return render_phrase(self.bank, [self.note], settings, phones=phones)
 
+    def trim_before(self, sample: int) -> None:
+        """Drop what the first segment has before ``sample`` (its SP lead-in, already
+        played by the time it was ready), fading in over ``TRIM_FADE_S`` from there."""
+        first = self.segments[0]
+        if len(self.segments) > 1 or first.start >= sample:
+            return
+        samples = first.samples[sample - first.start:].copy()
+        n = min(len(samples), int(TRIM_FADE_S * SAMPLE_RATE_HZ))
+        samples[:n] *= (np.sin(0.5 * np.pi * (np.arange(n) + 0.5) / n) ** 2).astype(np.float32)
+        self.segments = [dataclasses.replace(first, start=sample, samples=samples)]
+
     def _aligned(self, seg: RenderedPhrase) -> RenderedPhrase:
-        """``seg`` moved by up to half a period so it is in phase with the audio before it."""
-        prev = self.segments[-1]
-        n = prev.end - seg.start
+        """``seg`` moved by up to half a period so it is in phase with the audio it fades
+        from: the last segment that starts before it (a release may land under segments
+        rendered further ahead)."""
+        before = [s for s in self.segments if s.start <= seg.start]
+        if not before:
+            return seg
+        prev = before[-1]
+        n = min(prev.end - seg.start, int(self.overlap_s * SAMPLE_RATE_HZ))
         if n <= 8:
             return seg
         period = int(SAMPLE_RATE_HZ / (440.0 * 2 ** ((self.pitch_midi - 69) / 12)))

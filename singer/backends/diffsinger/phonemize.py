@@ -11,8 +11,11 @@ symbols; ``[a b c]`` writes the bank's phonemes out. A syllable the bank cannot 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
-from singer.backends.diffsinger.bank import DiffSingerBank
+from singer.backends.diffsinger.bank import DiffSingerBank, read_dictionaries
+from singer.backends.diffsinger.config import DsConfig, DsDict, read_dsconfig, read_phonemes
 from singer.backends.diffsinger.errors import BankError
 from singer.contracts import SAMPLE_RATE_HZ, Note
 from singer.lyrics import detect_language
@@ -30,6 +33,64 @@ MELISMA = ("-", "+", "")
 """Lyrics that carry the previous syllable on (OpenUtau's ``+``, the engine's ``-``)."""
 
 
+class Lexicon(Protocol):
+    """What turning lyrics into a bank's phonemes needs (a loaded bank, or its text files
+    only: ``BankLexicon``)."""
+
+    @property
+    def folder(self) -> Path: ...
+
+    @property
+    def config(self) -> DsConfig: ...
+
+    @property
+    def phonemes(self) -> dict[str, int]: ...
+
+    def dictionary_order(self, language: str) -> list[DsDict]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BankLexicon:
+    """A bank's dictionaries and phoneme list read from its text files (no model loaded):
+    what the show's own process needs to refuse lyrics the bank cannot sing."""
+
+    folder: Path
+    config: DsConfig
+    phonemes: dict[str, int]
+    dictionaries: dict[str, DsDict]
+
+    @classmethod
+    def load(cls, folder: Path | str) -> BankLexicon:
+        """Read ``dsconfig.yaml``, the phoneme list and ``dsdict*.yaml`` (``BankError``)."""
+        folder = Path(folder)
+        cfg = read_dsconfig(folder / "dsconfig.yaml")
+        if not cfg.phonemes:
+            raise BankError(cfg.path, "required field is missing", "phonemes")
+        return cls(folder, cfg, read_phonemes(folder / cfg.phonemes), read_dictionaries(folder))
+
+    def dictionary_order(self, language: str) -> list[DsDict]:
+        """Dictionaries tried for ``language``: dsdict-<lang>.yaml, then dsdict.yaml."""
+        return [d for key in (language, "") if (d := self.dictionaries.get(key)) is not None]
+
+
+def check_singable(bank: Lexicon, notes: list[Note] | tuple[Note, ...], what: str = "",
+                   language: str | None = None) -> None:
+    """``BankError`` naming the first note of ``notes`` (number from 1, lyric, time, ``what``
+    part) whose syllable the bank cannot sing; nothing if every syllable sings."""
+    ordered = sorted(notes, key=lambda n: n.t_on)
+    lang = language or detect_language([n.lyric for n in ordered])
+    for i, note in enumerate(ordered):
+        if note.lyric.strip() in MELISMA and i:
+            continue
+        try:
+            syllable_phonemes(bank, note.lyric, lang)
+        except BankError as err:
+            where = f"{what}, " if what else ""
+            raise BankError(err.path, f"{where}note {i + 1} ({note.lyric!r} at "
+                            f"{note.t_on / SAMPLE_RATE_HZ:.2f} s, MIDI {note.pitch_midi:g}): "
+                            f"{err.problem}", err.where) from None
+
+
 @dataclass(frozen=True, slots=True)
 class BankPhone:
     """One bank phoneme sung over show samples ``[start, end)``; ``note`` indexes the line."""
@@ -41,7 +102,7 @@ class BankPhone:
     is_vowel: bool
 
 
-def _resolve(bank: DiffSingerBank, symbol: str, language: str) -> str | None:
+def _resolve(bank: Lexicon, symbol: str, language: str) -> str | None:
     """The bank's name for ``symbol``: itself, or ``<lang>/<symbol>`` in multilingual banks."""
     if symbol in bank.phonemes:
         return symbol
@@ -64,7 +125,7 @@ def _graphemes(lyric: str, language: str) -> list[str]:
     return list(dict.fromkeys([normalise_word(text), text.lower(), text]))
 
 
-def syllable_phonemes(bank: DiffSingerBank, lyric: str, language: str
+def syllable_phonemes(bank: Lexicon, lyric: str, language: str
                       ) -> tuple[tuple[str, ...], tuple[bool, ...]]:
     """(bank phonemes, which are vowels) for one sung syllable; ``BankError`` if unsingable."""
     text = lyric.strip()

@@ -17,12 +17,15 @@ import numpy as np
 from singer.backends.diffsinger.bank import DiffSingerBank
 from singer.backends.diffsinger.render import (
     DEFAULT_SETTINGS,
+    NEUTRAL_EXPRESSION,
+    PhraseExpression,
     RenderedPhrase,
     RenderSettings,
     phrase_key,
     render_phrase,
 )
 from singer.contracts import Note
+from singer.performer import Expression, ExpressionEvent
 
 
 def split_phrases(notes: list[Note] | tuple[Note, ...]) -> list[tuple[Note, ...]]:
@@ -51,25 +54,47 @@ class PhraseRenderer:
         self._lock = threading.Lock()
         self.renders = 0
         """How many phrases were actually rendered (cache misses)."""
+        self._expression: PhraseExpression = NEUTRAL_EXPRESSION
+
+    def set_expression(self, base: Expression,
+                       events: tuple[ExpressionEvent, ...] | list[ExpressionEvent]) -> None:
+        """Sing with the singer's expression from now on: a phrase is sung with the changes
+        made before its first note (``expression_of``), so a change re-renders only the
+        phrases that start after it, never the one sounding (phrase-ahead: a change in the
+        middle of a phrase is heard from the next one)."""
+        with self._lock:
+            self._expression = (base, tuple(sorted(events)))
+
+    def expression_of(self, phrase: tuple[Note, ...]) -> PhraseExpression:
+        """The expression that shapes ``phrase``: the base and the changes made before its
+        first note starts (each gliding in where it was made)."""
+        with self._lock:
+            base, events = self._expression
+        return base, tuple(e for e in events if e[0] < phrase[0].t_on)
 
     def key(self, phrase: tuple[Note, ...]) -> str:
-        """The cache key of a phrase."""
-        return phrase_key(self.bank, phrase, self.settings)
+        """The cache key of a phrase (its notes, settings and expression)."""
+        expression = self.expression_of(phrase)
+        extra = "" if expression == NEUTRAL_EXPRESSION else repr(expression)
+        return phrase_key(self.bank, phrase, self.settings, extra)
 
     def cached(self, phrase: tuple[Note, ...]) -> RenderedPhrase | None:
         """The phrase if it is already rendered."""
+        key = self.key(phrase)  # takes the lock itself
         with self._lock:
-            return self._cache.get(self.key(phrase))
+            return self._cache.get(key)
 
     def render(self, phrase: tuple[Note, ...]) -> RenderedPhrase:
         """The rendered phrase (from the cache when its content was rendered before)."""
-        key = self.key(phrase)
+        expression = self.expression_of(phrase)
+        extra = "" if expression == NEUTRAL_EXPRESSION else repr(expression)
+        key = phrase_key(self.bank, phrase, self.settings, extra)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
                 self._cache.move_to_end(key)
                 return hit
-        rendered = render_phrase(self.bank, phrase, self.settings)
+        rendered = render_phrase(self.bank, phrase, self.settings, expression=expression)
         with self._lock:
             self.renders += 1
             self._cache[key] = rendered
@@ -139,6 +164,17 @@ class PhraseTrack:
         for phrase in self._phrases:
             if phrase[0].t_on - self._lead_samples() < until_sample:
                 self.renderer.render(phrase)
+        return self.renderer.renders - before
+
+    def due(self, until_sample: int) -> list[tuple[Note, ...]]:
+        """The phrases starting before ``until_sample`` that are not rendered yet."""
+        return [p for p in self._phrases if p[0].t_on - self._lead_samples() < until_sample
+                and self.renderer.cached(p) is None]
+
+    def render_one(self, phrase: tuple[Note, ...]) -> int:
+        """Render one phrase (``due``); returns 1 if it was rendered, 0 if it was cached."""
+        before = self.renderer.renders
+        self.renderer.render(phrase)
         return self.renderer.renders - before
 
     def _lead_samples(self) -> int:

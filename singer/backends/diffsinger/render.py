@@ -6,6 +6,13 @@ OpenUtau does; durations are rounded on the frame grid from absolute boundaries 
 The f0 is the bank's pitch model when it has one, else the engine's own curve (preparation,
 overshoot, vibrato). The vocoder's output is resampled by a polyphase filter whose first
 output sample sits exactly on ``origin``, so phrases line up on the show clock to the sample.
+
+Expression (the singer's, ``PhraseExpression``): vibrato depth and rate shape the engine's f0
+curve (banks without a pitch model); ``breathiness`` and ``tension`` offset the variance
+curves the acoustic model takes when it declares them (breathiness: +20·log10(factor) dB,
+tension: +10·(value − 0.5) on the model's logit scale); ``formant_shift`` is the ``gender``
+input (key shift, 12·log2(factor) semitones within the bank's range) when the model takes
+it; ``volume`` scales the phrase's samples. ``expression_fields`` says which a bank honours.
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ import numpy as np
 from scipy import signal
 
 from singer.backends.diffsinger.bank import DiffSingerBank
+from singer.backends.diffsinger.config import DsConfig
 from singer.backends.diffsinger.phonemize import BankPhone, time_phones
 from singer.backends.diffsinger.predict import predict_pitch, predict_variances
 from singer.contracts import DEFAULT_HOP_SAMPLES, SAMPLE_RATE_HZ, Note
-from singer.performer import compile_track
+from singer.performer import Expression, ExpressionEvent, compile_track, expression_curves
 from singer.voices import VoiceProfile, get_voice
 
 HEAD_FRAMES = 8
@@ -50,6 +58,23 @@ class RenderSettings:
 
 
 DEFAULT_SETTINGS = RenderSettings()
+PhraseExpression = tuple[Expression, tuple[ExpressionEvent, ...]]
+"""A singer's base expression and the timed changes that reach a phrase."""
+NEUTRAL_EXPRESSION: PhraseExpression = (Expression(), ())
+
+
+def expression_fields(cfg: DsConfig, has_pitch_model: bool) -> frozenset[str]:
+    """The expression fields a bank with this dsconfig honours (see the module docstring)."""
+    out = {"volume"}
+    if not has_pitch_model:
+        out |= {"vibrato_depth", "vibrato_rate"}
+    if cfg.use_breathiness_embed:
+        out.add("breathiness")
+    if cfg.use_tension_embed:
+        out.add("tension")
+    if cfg.use_key_shift_embed:
+        out.add("formant_shift")
+    return frozenset(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +130,15 @@ def acceleration(bank: DiffSingerBank, settings: RenderSettings) -> dict[str, in
 
 
 def engine_f0_midi(notes: list[Note], times: np.ndarray, style: VoiceProfile,
-                   seed: int = 0) -> np.ndarray:
-    """The engine's sung pitch (MIDI) at show-sample ``times``: the built-in voice's curve."""
+                   seed: int = 0, expression: PhraseExpression = NEUTRAL_EXPRESSION
+                   ) -> np.ndarray:
+    """The engine's sung pitch (MIDI) at show-sample ``times``: the built-in voice's curve
+    (its vibrato following the expression's depth and rate)."""
     hop = DEFAULT_HOP_SAMPLES
     first = int(math.floor(times.min() / hop)) - 1
     stop = int(math.ceil(times.max() / hop)) + 2
-    track = compile_track(notes, style, hop=hop, seed=seed, frame_range=(first, stop))
+    track = compile_track(notes, style, hop=hop, seed=seed, frame_range=(first, stop),
+                          expression=expression[0], expression_events=expression[1])
     grid = (np.arange(first, stop)) * hop
     midi = 69.0 + 12.0 * np.log2(track.f0_hz / 440.0)
     return np.interp(times, grid, midi)
@@ -148,8 +176,10 @@ def _edge_fades(x: np.ndarray) -> np.ndarray:
 
 def render_phrase(bank: DiffSingerBank, notes: list[Note] | tuple[Note, ...],
                   settings: RenderSettings = DEFAULT_SETTINGS,
-                  phones: list[BankPhone] | None = None) -> RenderedPhrase:
-    """Sing one phrase of touching notes; the result is placed on show samples."""
+                  phones: list[BankPhone] | None = None,
+                  expression: PhraseExpression = NEUTRAL_EXPRESSION) -> RenderedPhrase:
+    """Sing one phrase of touching notes with ``expression``; the result is placed on show
+    samples."""
     notes = tuple(sorted(notes, key=lambda n: n.t_on))
     if not notes:
         raise ValueError("a phrase needs at least one note")
@@ -159,21 +189,32 @@ def render_phrase(bank: DiffSingerBank, notes: list[Note] | tuple[Note, ...],
     symbols, durations = layout(bank, phones, origin, settings)
     n_frames = int(durations.sum())
     times = origin + np.arange(n_frames) * frame
-    midi = engine_f0_midi(list(notes), times, get_voice(settings.pitch_style), settings.seed)
+    midi = engine_f0_midi(list(notes), times, get_voice(settings.pitch_style), settings.seed,
+                          expression)
     if "pitch" in bank.predictors:
         midi = predict_pitch(bank, symbols, durations, list(notes), origin, midi,
                              settings.steps, settings.speaker)
     f0 = (440.0 * 2.0 ** ((midi - 69.0) / 12.0)).astype(np.float32)
-    mel = run_acoustic(bank, symbols, durations, f0, midi, settings)
+    curves = expression_curves(*expression, times) if expression != NEUTRAL_EXPRESSION \
+        else None
+    mel = run_acoustic(bank, symbols, durations, f0, midi, settings, curves)
     wave = run_vocoder(bank, mel, f0)
-    out = _edge_fades(resample_to_show(wave, bank.sample_rate_hz))
+    out = resample_to_show(wave, bank.sample_rate_hz)
+    if curves is not None:
+        at = origin + np.arange(len(out), dtype=np.float64)
+        out = (out * np.interp(at, times, curves["volume"])).astype(np.float32)
+    out = _edge_fades(out)
+    extra = "" if expression == NEUTRAL_EXPRESSION else repr(expression)
     return RenderedPhrase(start=origin, samples=out, voice_start=phones[0].start,
-                          voice_end=phones[-1].end, key=phrase_key(bank, notes, settings))
+                          voice_end=phones[-1].end,
+                          key=phrase_key(bank, notes, settings, extra))
 
 
 def run_acoustic(bank: DiffSingerBank, symbols: list[str], durations: np.ndarray,
-                 f0: np.ndarray, midi: np.ndarray, settings: RenderSettings) -> np.ndarray:
-    """The acoustic model's mel ``[1, T, bins]`` (in the model's own log base)."""
+                 f0: np.ndarray, midi: np.ndarray, settings: RenderSettings,
+                 curves: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """The acoustic model's mel ``[1, T, bins]`` (in the model's own log base); ``curves``:
+    the expression per frame (``None``: neutral)."""
     cfg = bank.config
     n = int(durations.sum())
     feeds: dict[str, np.ndarray | int | float] = {
@@ -186,16 +227,35 @@ def run_acoustic(bank: DiffSingerBank, symbols: list[str], durations: np.ndarray
         feeds["languages"] = np.array([[bank.languages.get(s.split("/")[0], 0) if "/" in s
                                         else 0 for s in symbols]], np.int64)
     if cfg.use_key_shift_embed:
-        feeds["gender"] = np.zeros((1, n), np.float32)
+        gender = np.zeros(n, np.float32)
+        if curves is not None:
+            low, high = cfg.key_shift_range
+            gender = np.clip(12.0 * np.log2(curves["formant_shift"]), low, high)
+        feeds["gender"] = gender.astype(np.float32)[None, :]
     if cfg.use_speed_embed:
         feeds["velocity"] = np.ones((1, n), np.float32)
     if cfg.variance_embeds:
-        curves = predict_variances(bank, symbols, durations, midi, settings.steps,
-                                   settings.speaker)
+        predicted = predict_variances(bank, symbols, durations, midi, settings.steps,
+                                      settings.speaker)
         for name in cfg.variance_embeds:
-            feeds[name] = curves.get(name, np.zeros(n, np.float32))[None, :]
+            feeds[name] = _expressed(name, predicted.get(name, np.zeros(n, np.float32)),
+                                     curves)[None, :]
     (mel,) = bank.acoustic.run(feeds, ("mel",))
     return mel
+
+
+def _expressed(name: str, curve: np.ndarray, curves: dict[str, np.ndarray] | None
+               ) -> np.ndarray:
+    """A predicted variance curve with the singer's expression applied (breathiness in dB,
+    tension on the model's logit scale)."""
+    if curves is None:
+        return curve
+    if name == "breathiness":
+        return (curve + 20.0 * np.log10(np.maximum(curves["breathiness"], 0.01))
+                ).astype(np.float32)
+    if name == "tension":
+        return (curve + 10.0 * (curves["tension"] - 0.5)).astype(np.float32)
+    return curve
 
 
 def run_vocoder(bank: DiffSingerBank, mel: np.ndarray, f0: np.ndarray) -> np.ndarray:

@@ -17,12 +17,12 @@ from singer.backends.utau.analysis import SampleAnalyser
 from singer.backends.utau.bank import UtauBank
 from singer.backends.utau.line import UtauLine
 from singer.contracts import Note
-from singer.performer import Expression
+from singer.performer import Expression, ExpressionEvent
 from singer.voices import VoiceProfile, get_voice
 
 
 class UtauBackendLine(BackendLine):
-    """A ``UtauLine`` behind the contract (expression is fixed when the line opens)."""
+    """A ``UtauLine`` behind the contract."""
 
     def __init__(self, name: str, line: UtauLine) -> None:
         self.name = name
@@ -33,6 +33,13 @@ class UtauBackendLine(BackendLine):
     def set_notes(self, notes: list[Note] | tuple[Note, ...], changed_from: int = 0) -> None:
         """Sing ``notes``; blocks before ``changed_from`` stay cached."""
         self.line.set_notes(notes, changed_from)
+
+    def set_expression(self, base: Expression,
+                       events: tuple[ExpressionEvent, ...] | list[ExpressionEvent],
+                       changed_from: int = 0) -> None:
+        """Vibrato depth/rate in the f0 curve; breathiness (noise mix), formant shift
+        (envelope warp), tension (spectral tilt) and volume in the resynthesis."""
+        self.line.set_expression(base, tuple(events), changed_from)
 
     def note_on(self, sample: int, pitch_midi: float, lyric: str,
                 velocity: float = 0.8) -> LiveStart:
@@ -69,6 +76,8 @@ class UtauBackend(VoiceBackend):
     """A classic UTAU bank sung in-process (WORLD resampling, no external resampler)."""
 
     ahead = Ahead("streaming")
+    expression_fields = frozenset({"vibrato_depth", "vibrato_rate", "breathiness", "tension",
+                                   "volume", "formant_shift"})
 
     def __init__(self, bank: UtauBank, info: VoiceInfo, *, cache_dir: Path | str | None = None,
                  pitch_style: VoiceProfile | str = "soprano") -> None:

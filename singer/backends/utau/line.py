@@ -5,6 +5,8 @@ overlap the range from per-unit blocks cached on a grid fixed to each unit's sta
 units' order: rendering a range in any chunks gives the same samples as rendering it whole.
 A live note (``note_on``) starts its sample at once and is held (its vowel loops over its
 steady part) until ``note_off`` gives it an end; blocks already rendered stay valid.
+Expression (``set_expression``): vibrato depth and rate shape the f0 curve; breathiness,
+formant shift, tension and volume shape the resynthesis (``synthesis.Shaping``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from singer.backends.utau.analysis import SampleAnalyser
+from singer.backends.utau.analysis import FRAME_SAMPLES, SampleAnalyser
 from singer.backends.utau.bank import UtauBank
 from singer.backends.utau.oto import OtoEntry
 from singer.backends.utau.pitch import CONTEXT_SAMPLES, F0Source, PerformerPitch, hop_curve
@@ -24,13 +26,14 @@ from singer.backends.utau.plan import Unit, out_ms, plan_units, resolve_main
 from singer.backends.utau.syllables import syllable_of
 from singer.backends.utau.synthesis import (
     BLOCK_SAMPLES,
+    Shaping,
     UnitTrack,
     extend_track,
     frames_needed,
     render_block,
 )
 from singer.contracts import SAMPLE_RATE_HZ, Note
-from singer.performer import Expression
+from singer.performer import Expression, ExpressionEvent, expression_curves
 from singer.voices import VoiceProfile, get_voice
 
 HELD_SAMPLES = 600 * SAMPLE_RATE_HZ
@@ -65,6 +68,9 @@ class UtauLine:
         self._pitch = PerformerPitch(voice or get_voice("soprano"), seed=seed,
                                      expression=expression)
         self._f0: Callable[[np.ndarray], np.ndarray] = self._pitch
+        self._shaping: Shaping | None = None
+        if expression is not None and expression != Expression():
+            self._shaping = _shaping(expression, ())
         self._lock = threading.Lock()
         self._notes: list[Note] = []
         self._live: dict[int, LiveNote] = {}
@@ -106,6 +112,17 @@ class UtauLine:
             self._f0 = curve
             self._tracks.clear()
             self._blocks.clear()
+
+    def set_expression(self, base: Expression, events: tuple[ExpressionEvent, ...]
+                       | list[ExpressionEvent], changed_from: int = 0) -> None:
+        """Sing with expression ``base`` and its timed changes ``events``; what was rendered
+        before ``changed_from`` (minus the pitch curve's context) is kept."""
+        events = tuple(sorted(events))
+        self._pitch.set_expression(base, events, changed_from)
+        shaping = None if base == Expression() and not events else _shaping(base, events)
+        with self._lock:
+            self._shaping = shaping
+        self._replan(changed_from)
 
     def set_notes(self, notes: list[Note] | tuple[Note, ...], changed_from: int = 0) -> None:
         """Sing ``notes`` (live notes stay); what was rendered before ``changed_from`` (minus
@@ -188,16 +205,16 @@ class UtauLine:
     def _block(self, unit: Unit, block: int) -> np.ndarray:
         with self._lock:
             found = self._blocks.get((unit, block))
-            f0 = self._f0
+            f0, shaping = self._f0, self._shaping
             track_key = (unit.entry, unit.start, unit.skip_ms)
             track = self._tracks.get(track_key, UnitTrack())
         if found is not None:
             return found
         features = self.analyser.features(unit.entry.wav)
         track = extend_track(track, unit, features, frames_needed(block), f0, self.velocity)
-        samples = render_block(unit, block, track, features, self.gain)
+        samples = render_block(unit, block, track, features, self.gain, shaping)
         with self._lock:
-            if self._f0 is f0:
+            if self._f0 is f0 and self._shaping is shaping:
                 old = self._tracks.get(track_key)
                 if old is None or len(old.f0_hz) < len(track.f0_hz):
                     self._tracks[track_key] = track
@@ -219,7 +236,25 @@ class UtauLine:
             self._starts = np.array([u.start for u in units], dtype=np.int64)
             self._max_len = max((u.stop - u.start for u in units), default=0)
             live_keys = {(u.entry, u.start, u.skip_ms) for u in units}
-            self._tracks = {k: v for k, v in self._tracks.items()
+            # a unit sounding across the change keeps its frames before it (the phase goes
+            # on from there), the rest follows the new curve
+            self._tracks = {k: _truncated(v, (keep_before - k[1]) // FRAME_SAMPLES)
+                            for k, v in self._tracks.items()
                             if k in live_keys and k[1] < keep_before}
             self._blocks = {k: v for k, v in self._blocks.items()
                             if k[0].start + (k[1] + 1) * BLOCK_SAMPLES <= keep_before}
+
+
+def _truncated(track: UnitTrack, n_frames: int) -> UnitTrack:
+    """``track``'s first ``n_frames`` frames (all of it when it has no more)."""
+    if len(track.f0_hz) <= n_frames:
+        return track
+    return UnitTrack(track.f0_hz[:n_frames], track.source_frame[:n_frames],
+                     track.phase[:n_frames + 1])
+
+
+def _shaping(base: Expression, events: tuple[ExpressionEvent, ...]) -> Shaping:
+    """The expression curves the resynthesis reads, at any show samples."""
+    def at(samples: np.ndarray) -> dict[str, np.ndarray]:
+        return expression_curves(base, events, samples.astype(np.float64))
+    return at

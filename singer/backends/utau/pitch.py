@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from singer.contracts import DEFAULT_HOP_SAMPLES, SAMPLE_RATE_HZ, Note
-from singer.performer import Expression, sung_pitch_midi
+from singer.performer import Expression, ExpressionEvent, sung_pitch_midi
 from singer.voices import VoiceProfile
 
 F0Source = np.ndarray | Callable[[np.ndarray], np.ndarray]
@@ -51,6 +51,8 @@ class PerformerPitch:
         self.voice = voice
         self.seed = seed
         self.expression = expression
+        self.events: tuple[ExpressionEvent, ...] = ()
+        """Timed expression changes (vibrato depth and rate shape the curve)."""
         self.hop = hop
         self._notes: list[Note] = []
         self._blocks: dict[int, np.ndarray] = {}
@@ -61,6 +63,17 @@ class PerformerPitch:
         recomputed."""
         with self._lock:
             self._notes = sorted(notes, key=lambda n: n.t_on)
+            span = BLOCK_FRAMES * self.hop
+            reach = PAD_FRAMES * self.hop + CONTEXT_SAMPLES
+            self._blocks = {b: v for b, v in self._blocks.items()
+                            if (b + 1) * span + reach < changed_from}
+
+    def set_expression(self, base: Expression, events: tuple[ExpressionEvent, ...],
+                       changed_from: int = 0) -> None:
+        """Sing with expression ``base`` and its changes ``events`` (vibrato depth and rate);
+        blocks whose context reaches ``changed_from`` are recomputed."""
+        with self._lock:
+            self.expression, self.events = base, tuple(events)
             span = BLOCK_FRAMES * self.hop
             reach = PAD_FRAMES * self.hop + CONTEXT_SAMPLES
             self._blocks = {b: v for b, v in self._blocks.items()
@@ -87,7 +100,7 @@ class PerformerPitch:
     def _block(self, block: int) -> np.ndarray:
         with self._lock:
             found = self._blocks.get(block)
-            notes = self._notes
+            notes, expression, events = self._notes, self.expression, self.events
         if found is not None:
             return found
         first = block * BLOCK_FRAMES - PAD_FRAMES
@@ -95,9 +108,11 @@ class PerformerPitch:
         lo, hi = int(t[0]) - CONTEXT_SAMPLES, int(t[-1]) + CONTEXT_SAMPLES
         near = [n for n in notes if n.t_off > lo and n.t_on < hi]
         midi = sung_pitch_midi(near, self.voice, t, seed=self.seed, hop=self.hop,
-                               expression=self.expression) if near else np.full(len(t), 60.0)
+                               expression=expression, expression_events=events) \
+            if near else np.full(len(t), 60.0)
         value = midi[PAD_FRAMES:PAD_FRAMES + BLOCK_FRAMES]
         with self._lock:
-            if self._notes is notes:
+            if self._notes is notes and self.events is events \
+                    and self.expression is expression:
                 self._blocks[block] = value
         return value

@@ -127,6 +127,23 @@ def resolve_main(bank: UtauBank, syllable: Syllable, pitch: float,
                                f"{syllable.text!r} (aliases tried: {shown})")
 
 
+def check_singable(bank: UtauBank, notes: list[Note] | tuple[Note, ...],
+                   what: str = "") -> None:
+    """``UnknownSyllableError`` naming the first note of ``notes`` (its number from 1, its
+    time, ``what`` part) whose syllable the bank has no sample for; ``None`` if all sing."""
+    ordered = sorted(notes, key=lambda n: n.t_on)
+    for g in _groups(ordered, bank):
+        try:
+            resolve_main(bank, g.syllable, g.pitch, None)
+        except UnknownSyllableError as err:
+            note = ordered[g.first]
+            where = f"{what}, " if what else ""
+            raise UnknownSyllableError(
+                bank.root, None, f"{where}note {g.first + 1} ({note.lyric!r} at "
+                f"{note.t_on / SAMPLE_RATE_HZ:.2f} s, MIDI {note.pitch_midi:g}): "
+                f"{err.reason}") from None
+
+
 def plan_units(bank: UtauBank, notes: list[Note] | tuple[Note, ...],
                velocity: float = 100.0) -> list[Unit]:
     """Every sample that sings ``notes``, in start order (see the module docstring)."""

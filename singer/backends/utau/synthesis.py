@@ -8,6 +8,13 @@ vowel's steady part, so a note of any length (or a held live note) sustains. A p
 frame's periodic response scaled by the square root of the pulse period plus period-long
 noise through the frame's aperiodic filter, as WORLD synthesises. Blocks are overlap-added
 from the pulses reaching into them, so any block equals the same samples of a whole render.
+
+Expression (``Shaping``, per pulse at its show sample): ``breathiness`` scales the noise part
+(WORLD's aperiodic component) of voiced frames by its square (+12 dB per doubling: a
+recording's own breath noise is faint), consonants as recorded; ``formant_shift`` warps the spectral
+envelope of both parts along frequency (every formant times the factor) before the
+minimum-phase responses are rebuilt; ``tension`` tilts the spectrum above 500 Hz by up to
+±4 dB per octave (brighter above 0.5, darker below); ``volume`` scales the output samples.
 """
 
 from __future__ import annotations
@@ -18,7 +25,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from singer.backends.utau.analysis import FFT_SIZE, FRAME_MS, FRAME_SAMPLES, SampleFeatures
+from singer.backends.utau.analysis import (
+    FFT_SIZE,
+    FRAME_MS,
+    FRAME_SAMPLES,
+    SampleFeatures,
+    minimum_phase,
+)
 from singer.backends.utau.plan import Unit, consonant_speed
 from singer.contracts import SAMPLE_RATE_HZ
 
@@ -27,6 +40,12 @@ BLOCK_SAMPLES = 960
 STEADY_SHARE = 0.6
 """The last 60 % of the vowel is the steady part a long note loops over."""
 _NOISE = np.random.default_rng(20240917).standard_normal(1 << 16)
+TILT_PIVOT_HZ = 500.0
+TILT_DB_PER_OCTAVE = 4.0
+"""Spectral tilt above ``TILT_PIVOT_HZ`` at tension 1 (tension 0: the same, downwards)."""
+NEUTRAL = {"breathiness": 1.0, "formant_shift": 1.0, "tension": 0.5, "volume": 1.0}
+Shaping = Callable[[np.ndarray], dict[str, np.ndarray]]
+"""Expression curves at show samples (int64 array) -> field -> values (``NEUTRAL`` keys)."""
 
 
 @dataclass
@@ -78,10 +97,36 @@ def frames_needed(block: int) -> int:
     return (block + 1) * BLOCK_SAMPLES // FRAME_SAMPLES + 2
 
 
+def _shaped(periodic: np.ndarray, aperiodic: np.ndarray, formant: np.ndarray,
+            tension: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pulse responses ``[P, FFT]`` and noise filters ``[P, FFT/2+1]`` with their envelopes
+    warped by ``formant`` (per pulse: the factor every formant is scaled by) and tilted above
+    ``TILT_PIVOT_HZ`` by ``tension`` (0.5: none); minimum phase rebuilt."""
+    bins = np.arange(FFT_SIZE // 2 + 1, dtype=np.float64)
+    hz = bins * (SAMPLE_RATE_HZ / FFT_SIZE)
+    tilt_db = (TILT_DB_PER_OCTAVE * 2.0 * (tension[:, None] - 0.5)
+               * np.log2(np.maximum(hz, TILT_PIVOT_HZ) / TILT_PIVOT_HZ))
+    mag_p = np.abs(np.fft.rfft(periodic, axis=1))
+    mag_a = np.abs(aperiodic)
+    warped_p = np.empty_like(mag_p)
+    warped_a = np.empty_like(mag_a)
+    for i, alpha in enumerate(formant):
+        src = bins / float(alpha)
+        warped_p[i] = np.interp(src, bins, mag_p[i])
+        warped_a[i] = np.interp(src, bins, mag_a[i])
+    warped_p *= 10.0 ** (tilt_db / 20.0)
+    warped_a *= 10.0 ** (tilt_db / 20.0)
+    pulses = np.fft.irfft(minimum_phase(warped_p), n=FFT_SIZE, axis=1)
+    window = np.hanning(FFT_SIZE)
+    pulses -= window[None, :] * (pulses.sum(axis=1, keepdims=True) / window.sum())
+    return pulses, minimum_phase(warped_a)
+
+
 def render_block(unit: Unit, block: int, track: UnitTrack, features: SampleFeatures,
-                 gain: float = 1.0) -> np.ndarray:
+                 gain: float = 1.0, shaping: Shaping | None = None) -> np.ndarray:
     """Samples ``[block * B, (block + 1) * B)`` after the unit's start (float32; zeros past
-    its stop), from a track with at least ``frames_needed(block)`` frames."""
+    its stop), from a track with at least ``frames_needed(block)`` frames; ``shaping``: the
+    singer's expression (``None``: as recorded)."""
     b0 = block * BLOCK_SAMPLES
     b1 = b0 + BLOCK_SAMPLES
     length = unit.stop - unit.start
@@ -103,9 +148,21 @@ def render_block(unit: Unit, block: int, track: UnitTrack, features: SampleFeatu
             at = (int(cycle) * 7919 + unit.start) % (len(_NOISE) - FFT_SIZE)
             piece = _NOISE[at:at + n]
             noise[i, :n] = piece - piece.mean()
-        aperiodic = np.fft.irfft(np.fft.rfft(noise, axis=1) * features.aperiodic[src],
-                                 n=FFT_SIZE, axis=1)
-        pulses = features.periodic[src] * np.sqrt(period)[:, None] + aperiodic
+        periodic, filters = features.periodic[src], features.aperiodic[src]
+        breath = np.ones(len(cycles))
+        if shaping is not None:
+            curves = shaping(unit.start + times)
+            # breath noise of the voiced frames only: consonants stay as recorded
+            breath = np.where(features.f0_hz[src] > 0, curves["breathiness"] ** 2, 1.0)
+            warp = (np.abs(curves["formant_shift"] - 1.0) > 1e-4) \
+                | (np.abs(curves["tension"] - 0.5) > 1e-4)
+            if warp.any():
+                periodic, filters = periodic.astype(np.float64), filters.astype(np.complex128)
+                periodic[warp], filters[warp] = _shaped(
+                    periodic[warp], filters[warp], curves["formant_shift"][warp],
+                    curves["tension"][warp])
+        aperiodic = np.fft.irfft(np.fft.rfft(noise, axis=1) * filters, n=FFT_SIZE, axis=1)
+        pulses = periodic * np.sqrt(period)[:, None] + breath[:, None] * aperiodic
         for t, pulse in zip(times, pulses, strict=True):
             a, b = max(t, b0), min(t + FFT_SIZE, b1)
             if a < b:
@@ -113,4 +170,6 @@ def render_block(unit: Unit, block: int, track: UnitTrack, features: SampleFeatu
     n = np.arange(b0, b1)
     envelope = np.clip(n / max(unit.fade_in, 1), 0.0, 1.0) \
         * np.clip((length - n) / max(unit.fade_out, 1), 0.0, 1.0)
+    if shaping is not None:
+        envelope = envelope * shaping(unit.start + n)["volume"]
     return (out * envelope * gain).astype(np.float32)
