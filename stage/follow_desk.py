@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 
 from mocap.performer_audio import PushedAudioSource
 from mocap.performer_midi import MidiEventQueue, PerformerMidiError
@@ -28,6 +29,9 @@ FOLLOW_KINDS = frozenset({"follow.start", "follow.stop", "perform.note_on",
 """The cue kinds the desk answers (every other cue goes to the show)."""
 PAGE = "page"
 """``--performer-audio page``: the ``/perform`` page's microphone (over WebRTC)."""
+NOTES = "notes"
+"""A cue's ``input notes``: note events sent over OSC/MQTT (``perform.note_on``)."""
+MIDI_SUFFIXES = (".mid", ".midi")
 
 
 class FollowDesk:
@@ -57,15 +61,17 @@ class FollowDesk:
         """The show sample the armed follower started at (its part's beat 0)."""
         return self.live.start_sample if self.live is not None else None
 
-    def arm(self, part: str) -> dict[str, object]:
-        """Follow ``part`` of the loaded song from now (``FollowError`` naming what is wrong;
-        a follower already running goes on until the new one is ready)."""
+    def arm(self, part: str, source: str | None = None) -> dict[str, object]:
+        """Follow ``part`` of the loaded song from now, on the input ``source`` names
+        (``streams.cue.FOLLOW_INPUTS``; ``None``: the command line's). ``FollowError``
+        names what is wrong; a follower already running goes on until the new one is
+        ready, and goes on for good when the new one is refused."""
         score = self.director.song
         if score is None:
             raise FollowError("no song loaded: load the duet score first (song.load)")
-        live = LiveFollow(self.director, score, part,
-                          audio=None if self.audio == PAGE else self.audio, midi=self.midi,
-                          pushed=self.page_audio, on_silence=self.on_silence)
+        audio, midi, pushed = self._input(source)
+        live = LiveFollow(self.director, score, part, audio=audio, midi=midi, pushed=pushed,
+                          on_silence=self.on_silence)
         live.open(lambda: self.director.pacer.playout_sample)
         self._drop()
         self.live = live
@@ -74,6 +80,43 @@ class FollowDesk:
         log.info("follow mode armed: %s follows %r (%s)", score.title, live.part.name,
                  live.input_name)
         return {"following": live.part.name, "input": live.input_name, "song": score.title}
+
+    def _input(self, source: str | None
+               ) -> tuple[str | None, str | None, PushedAudioSource | None]:
+        """(audio, midi, pushed) for ``LiveFollow`` from a cue's ``input``."""
+        if source is None:
+            return None if self.audio == PAGE else self.audio, self.midi, self.page_audio
+        if source == NOTES:
+            return None, None, None
+        if source == PAGE:
+            if self.page_audio is None:
+                raise FollowError("input page: this show does not receive the /perform "
+                                  "page's microphone (start it with --mocap webrtc "
+                                  "--performer-audio page)")
+            return None, None, self.page_audio
+        if source == "mic" or source.startswith("mic:"):
+            return source, None, None
+        if source.startswith("midi:"):
+            ref = source.removeprefix("midi:")
+            if Path(ref).suffix.lower() in MIDI_SUFFIXES:
+                return None, str(self._file(ref, source)), None
+            return None, ref, None
+        return str(self._file(source, source)), None, None
+
+    def _file(self, ref: str, source: str) -> Path:
+        """A performer file a remote cue names: a regular file inside the song folders
+        (resolved: no escaping through ``..`` or a link); the same one line for anything
+        else, whether or not it exists."""
+        for folder in self.director.songs.remote.folders:
+            try:
+                root = folder.resolve(strict=True)
+                path = (root / ref).resolve(strict=True)
+            except (OSError, RuntimeError, ValueError):
+                continue
+            if path.is_relative_to(root) and path.is_file():
+                return path
+        raise FollowError(f"input {source!r}: a cue names a performer file inside the song "
+                          "folders (--songs), or notes, page, mic[:DEVICE], midi:PORT")
 
     def disarm(self) -> dict[str, object]:
         """Stop following: the idol's notes stay where they were last placed."""
@@ -99,7 +142,9 @@ class FollowDesk:
             raise CueError(f"{cue.kind} addresses the performer: it takes no singer")
         try:
             if cue.kind == "follow.start":
-                return self.arm(str(cue.args["part"]))
+                source = cue.args.get("input")
+                return self.arm(str(cue.args["part"]),
+                                None if source is None else str(source))
             if cue.kind == "follow.stop":
                 return self.disarm()
         except FollowError as err:

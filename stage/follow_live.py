@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 HOLD_RETIME_S = 0.05
 MIDI_POLL_S = 0.005
+CLOCK_POLL_S = 0.01
+"""How often a follower armed before the show clock runs looks whether it runs yet."""
 
 
 class FollowError(ValueError):
@@ -128,12 +130,19 @@ class LiveFollow:
 
     async def run(self) -> None:
         """Follow until the input ends (a supervised helper: a restart starts over)."""
-        start = self.director.pacer.earliest_editable_sample()
+        pacer = self.director.pacer
+        # armed at the start (--follow): the clock's origin is set only once synthesis is
+        # ready (seconds, for a synthesis process), so the part's beat 0 is chosen on the
+        # running clock, not on one that is re-anchored afterwards
+        while pacer.chunks_played == 0:
+            await asyncio.sleep(CLOCK_POLL_S)
+        start = pacer.earliest_editable_sample()
         self.start_sample = start
         self.follower = ScoreFollower(self.part, start_sample=start,
                                       midi=self._audio is None, on_silence=self.on_silence)
         tm = self.score.tempo_map
-        self.retimers = {singer: IdolRetimer(idol_notes(part, tm), tm, start_sample=start)
+        self.retimers = {singer: IdolRetimer(idol_notes(part, tm), tm, start_sample=start,
+                                             call=self.part)
                          for singer, part in self._idol}
         self.director.retime_song({s: r.notes for s, r in self.retimers.items()}
                                   | {s: [] for s in self.silent_singers}, start)
@@ -141,11 +150,13 @@ class LiveFollow:
         async for states, heard in self._heard(start):
             if states:
                 self.last = states[-1]
-            holding = self.follower.holding(heard)
-            if not states and not (holding and heard - last_hold >= HOLD_RETIME_S
+            # held notes and phrase ends (a response waits for the call's heard end) are
+            # re-timed as time passes, not only at onsets
+            waiting = self.follower.holding(heard) or self.follower.at_phrase_end()
+            if not states and not (waiting and heard - last_hold >= HOLD_RETIME_S
                                    * SAMPLE_RATE_HZ):
                 continue
-            if holding:
+            if waiting:
                 last_hold = heard
             horizon = self.director.pacer.earliest_editable_sample()
             moved = {s: r.notes for s, r in self.retimers.items()

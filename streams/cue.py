@@ -7,6 +7,7 @@ a message naming what was wrong, replies with it, and counts it.
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -15,7 +16,7 @@ CueKind = Literal[
     "lyric", "note.on", "note.off", "voice", "expr",
     "go", "cue.start", "cue.stop", "thump", "panic", "playhead",
     "perform.note_on", "perform.note_off", "follow.start", "follow.stop",
-    "backing.gain", "backing.mute",
+    "backing.gain", "backing.mute", "chain.set",
 ]
 
 EXPRESSIONS = {
@@ -30,6 +31,8 @@ EXPRESSIONS = {
 """Live expressions: name -> (minimum, maximum, meaning)."""
 
 MAX_TEXT = 1000
+MAX_VOICE_NAME = 64
+"""Characters a voice name may hold (a bank's character name, in any script)."""
 
 
 class CueError(ValueError):
@@ -54,10 +57,14 @@ class Cue:
     - perform.note_on ``{"pitch": float, "velocity": float}`` / perform.note_off
       ``{"pitch": float}``: the performer's note events for follow mode (heard at
       ``at_sample``, else on arrival); follow.start ``{"part": str}`` (arm follow mode on
-      the loaded song's part: a name or a number from 1); follow.stop ``{}``;
+      the loaded song's part: a name or a number from 1) ``{"part": str, "input": str |
+      None}`` (``input``: ``FOLLOW_INPUTS``; ``None``: the command line's); follow.stop ``{}``;
     - backing.gain ``{"stem": str, "db": float, "fade_s": float}`` / backing.mute ``{"stem":
       str, "on": bool, "fade_s": float}``: a backing stem's gain or mute from ``at_sample``
-      over ``fade_s`` (the program mix, docs/mix.md).
+      over ``fade_s`` (the program mix, docs/mix.md);
+    - chain.set ``{"preset": str, "param": None, "value": None}`` or ``{"preset": None,
+      "param": "EFFECT.PARAM", "value": float}``: the vocal chain of ``singer`` (``None``:
+      every singer) from the next chunk mixed (docs/mix.md).
     """
 
     kind: CueKind
@@ -96,6 +103,36 @@ def name(value: object, what: str) -> str:
     return s
 
 
+def voice_name(value: object, what: str = "voice") -> str:
+    """A voice's name: any script (a bank's character name such as ``小测`` or
+    ``初音ミク V3``), at most ``MAX_VOICE_NAME`` characters, no control or format
+    characters, not blank."""
+    s = text(value, what)
+    if len(s) > MAX_VOICE_NAME:
+        raise CueError(f"{what} name is too long ({len(s)} characters, at most "
+                       f"{MAX_VOICE_NAME})")
+    bad = next((c for c in s if unicodedata.category(c)[0] == "C"), None)
+    if bad is not None:
+        raise CueError(f"{what} {s!r} holds the control character U+{ord(bad):04X}")
+    return s
+
+
+FOLLOW_INPUTS = "notes, page, mic, mic:DEVICE, midi:PORT, midi:FILE.mid or a sound file"
+"""What ``follow.start``'s ``input`` may name (resolved by ``stage.follow_desk``)."""
+MAX_FOLLOW_INPUT = 200
+
+
+def follow_input(value: object) -> str:
+    """A performer input for ``follow.start`` (``FOLLOW_INPUTS``): its form only; whether
+    it exists is the follow desk's to say."""
+    s = text(value, "input").strip()
+    if len(s) > MAX_FOLLOW_INPUT or s in ("midi", "midi:", "mic:") \
+            or any(unicodedata.category(c)[0] == "C" for c in s):
+        shown = s if len(s) <= 40 else s[:40] + "..."
+        raise CueError(f"input {shown!r}: want {FOLLOW_INPUTS}")
+    return s
+
+
 def make_cue(kind: str, args: dict[str, object], *, singer: str | None = None,
              at_sample: int | None = None, source: str = "") -> Cue:
     """Validate a command into a ``Cue`` (the single place every surface goes through)."""
@@ -120,7 +157,7 @@ def make_cue(kind: str, args: dict[str, object], *, singer: str | None = None,
     elif kind == "note.off":
         out = {"pitch": number(a.get("pitch"), "pitch (MIDI)", 0.0, 127.0)}
     elif kind == "voice":
-        out = {"name": name(a.get("name"), "voice")}
+        out = {"name": voice_name(a.get("name"))}
     elif kind == "expr":
         ename = name(a.get("name"), "expression")
         if ename not in EXPRESSIONS:
@@ -133,7 +170,8 @@ def make_cue(kind: str, args: dict[str, object], *, singer: str | None = None,
     elif kind == "perform.note_off":
         out = {"pitch": number(a.get("pitch"), "pitch (MIDI)", 0.0, 127.0)}
     elif kind == "follow.start":
-        out = {"part": text(a.get("part"), "part")}
+        out = {"part": text(a.get("part"), "part"),
+               "input": None if a.get("input") in (None, "") else follow_input(a["input"])}
     elif kind == "backing.gain":
         out = {"stem": name(a.get("stem"), "stem"), "db": number(a.get("db"), "gain (dB)",
                                                                   -96.0, 24.0),
@@ -144,6 +182,15 @@ def make_cue(kind: str, args: dict[str, object], *, singer: str | None = None,
             raise CueError(f"on must be 1 (mute) or 0 (unmute), got {on!r}")
         out = {"stem": name(a.get("stem"), "stem"), "on": bool(on),
                "fade_s": number(a.get("fade_s", 0.0), "fade_s", 0.0, 60.0)}
+    elif kind == "chain.set":
+        preset, param = a.get("preset"), a.get("param")
+        if (preset is None) == (param is None):
+            raise CueError("chain.set takes a preset, or a param with a value")
+        if preset is not None:
+            out = {"preset": name(preset, "chain preset"), "param": None, "value": None}
+        else:
+            out = {"preset": None, "param": name(param, "chain parameter"),
+                   "value": number(a.get("value"), "chain parameter value", -1e6, 1e6)}
     elif kind in ("cue.start", "cue.stop", "playhead"):
         out = {"id": name(a.get("id"), "cue id")}
     elif kind in ("song.stop", "go", "thump", "panic", "follow.stop"):

@@ -100,7 +100,7 @@ class DuetSession:
         for i, name in enumerate(names):
             part = parts[name]
             retimer = IdolRetimer(idol_notes(part, score.tempo_map), score.tempo_map,
-                                  loose_beats=loose_beats)
+                                  loose_beats=loose_beats, call=self.part)
             self.retimers[name] = retimer
             lines.append(SingerLine(name, profile, retimer.notes, seed=seed + i,
                                     hop=self.synth.hop))
@@ -129,8 +129,10 @@ class DuetSession:
         """The follower heard up to ``heard_sample``: re-time what can still change."""
         self.log += states
         horizon = max(heard_sample + int(EDIT_LEAD_S * SAMPLE_RATE_HZ), self.rendered_until)
-        holding = self.follower.holding(heard_sample)
-        due = holding and heard_sample - self._last_hold_retime >= HOLD_RETIME_S * SAMPLE_RATE_HZ
+        # held notes and phrase ends (the idol may answer once the call is heard to end)
+        # are re-timed as time passes, not only at onsets
+        waiting = self.follower.holding(heard_sample) or self.follower.at_phrase_end()
+        due = waiting and heard_sample - self._last_hold_retime >= HOLD_RETIME_S * SAMPLE_RATE_HZ
         repitched = self._repitch(states)
         if states or due or repitched:
             # What is before the horizon was sung with the notes as they were: render it

@@ -25,6 +25,8 @@ from singer.follow.part import FollowedPart
 from singer.follow.pitch import YinTracker
 from singer.follow.tempo import KalmanTempo
 
+SILENT_AFTER_S = 0.05
+"""A phrase's end is heard once the performer has been unvoiced this long (5 hops)."""
 MIN_CONFIDENCE = 0.3
 """Matches less sure than this (or off pitch by over a semitone) move no tempo."""
 HOLD_BEATS = 0.5
@@ -63,6 +65,7 @@ class ScoreFollower:
         self.part = part
         self.on_silence = on_silence
         self.silence_samples = int(silence_s * SAMPLE_RATE_HZ)
+        self.midi = midi
         self.tempo = KalmanTempo(part.bpm)
         self.matcher = NoteMatcher(part, pitch_sigma=0.25 if midi else 0.6)
         self._tracker = YinTracker(start_sample)
@@ -146,6 +149,36 @@ class ScoreFollower:
             return False
         hold_s = max(HOLD_BEATS * self.tempo.period_s, 0.15)
         return now > self.tempo.sample_of(owed) + hold_s * SAMPLE_RATE_HZ
+
+    def at_phrase_end(self) -> bool:
+        """True while the last note matched ends a phrase of the performer's part (the
+        idol may be due to answer it: re-time as the end is heard)."""
+        if not self.started:
+            return False
+        nxt = self.matcher.current + 1
+        return self.matcher.current >= 0 and (nxt >= len(self.part)
+                                              or self.part.notes[nxt].phrase_start)
+
+    def phrase_end_sample(self, index: int, now: int | None = None) -> float | None:
+        """Where the performer ended their note ``index`` (the last of a phrase: call and
+        response), as known at ``now``: its onset plus its written length at their tempo;
+        for audio, later if they held it on (the last voiced frame once they fell silent,
+        ``now`` while they still sound it). None until that note was the last one matched.
+        """
+        if not self.started or self.matcher.current != index or not self.history:
+            return None
+        now = self.heard_sample if now is None else now
+        onset = next((s.sample for s in reversed(self.history) if s.note_index == index),
+                     None)
+        if onset is None:
+            return None
+        note = self.part.notes[index]
+        written = onset + (note.beat_off - note.beat_on) * self.tempo.period_s * SAMPLE_RATE_HZ
+        if self.midi or self.last_voiced_sample <= written:
+            return written
+        if now - self.last_voiced_sample < SILENT_AFTER_S * SAMPLE_RATE_HZ:
+            return float(now)  # still sounding past its written end: not over yet
+        return float(self.last_voiced_sample)
 
     def beat_at(self, sample: int, now: int | None = None) -> float:
         """Where the performer is (or will be) at show ``sample``, as known at ``now``."""

@@ -7,20 +7,28 @@ prediction over ``loose_beats`` of score (*loose*), so a sung phrase keeps its s
 never lurches. Notes already started keep their start; only their ends move. Nothing is
 placed before ``horizon`` (the first sample an edit can still change), so the voice never
 jumps or clicks: it re-renders only audio not yet played.
+
+Call and response: an idol phrase that answers a phrase of the performer is placed from the
+call's heard end (``ScoreFollower.phrase_end_sample``) at the performer's tempo.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from singer.contracts import SAMPLE_RATE_HZ, Note
 from singer.follow.follower import ScoreFollower
-from singer.follow.part import PHRASE_REST_BEATS
+from singer.follow.part import PHRASE_REST_BEATS, FollowedPart
 from singer.score import Part
 from singer.tempo import TempoMap
 
 JUMP_BEATS = 0.5
 LEGATO_BEATS = 0.02
+TREND_AFTER_BEATS = 1.5
+"""An idol note this many beats or more past the performer's last onset heard is moved by
+the tempo's trend too (``KalmanTempo.trend_s``)."""
 MOVE_SAMPLES = 24
 """Moves smaller than this (0.5 ms) are not worth an edit."""
 
@@ -47,6 +55,40 @@ def idol_notes(part: Part, tempo_map: TempoMap) -> list[IdolNote]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Response:
+    """An idol phrase that answers a phrase of the performer (call and response): it starts
+    after the call's last note ends and before the performer's next note."""
+
+    call_index: int
+    """The performer's note that ends the call (``FollowedPart.notes`` index)."""
+    call_end_beat: float
+    first: int
+    """The idol notes ``first``..``stop`` - 1 make the response."""
+    stop: int
+
+
+def responses(line: list[IdolNote], call: FollowedPart) -> list[Response]:
+    """The idol's phrases in ``line`` that answer a phrase of the performer's part."""
+    out: list[Response] = []
+    notes = call.notes
+    for k, n in enumerate(line):
+        if not n.phrase_start:
+            continue
+        ended = [c for c, p in enumerate(notes) if p.beat_off <= n.beat_on + LEGATO_BEATS]
+        if not ended:
+            continue
+        c = ended[-1]
+        nxt = notes[c + 1].beat_on if c + 1 < len(notes) else float("inf")
+        if nxt <= n.beat_on or (c + 1 < len(notes) and not notes[c + 1].phrase_start):
+            continue  # the performer is still singing then: not an answer
+        stop = k
+        while stop < len(line) and line[stop].beat_on < nxt:
+            stop += 1
+        out.append(Response(c, notes[c].beat_off, k, stop))
+    return out
+
+
 class IdolRetimer:
     """Keeps one idol line's schedule (``notes``, on the show clock) in step with a follower.
 
@@ -55,9 +97,12 @@ class IdolRetimer:
     """
 
     def __init__(self, line: list[IdolNote], tempo_map: TempoMap, start_sample: int = 0,
-                 loose_beats: float = 1.0) -> None:
+                 loose_beats: float = 1.0, call: FollowedPart | None = None) -> None:
+        """``call``: the performer's part, to find the idol's responses to its phrases
+        (placed from the heard end of the call, at the performer's tempo)."""
         self.line = line
         self.loose_beats = loose_beats
+        self.responses = responses(line, call) if call is not None else []
         self.times: list[tuple[int, int]] = [
             (start_sample + tempo_map.beat_to_sample(n.beat_on),
              start_sample + tempo_map.beat_to_sample(n.beat_off)) for n in line]
@@ -76,6 +121,7 @@ class IdolRetimer:
             return False
         now_beat = follower.beat_at(horizon)
         period = follower.tempo.period_s * SAMPLE_RATE_HZ
+        answered = self._answers(follower, horizon, period)
         changed = False
         new_times = list(self.times)
         floor = -1  # no note may start before the previous one
@@ -87,13 +133,19 @@ class IdolRetimer:
                 floor = max(floor, on)
                 continue
             started = on < horizon
-            target_off = follower.sample_of(n.beat_off)
+            origin = answered.get(k)
+            target_off = follower.sample_of(n.beat_off) if origin is None \
+                else origin[0] + (n.beat_off - origin[1]) * period
             if started:
                 new_on = on
             else:
-                target_on = follower.sample_of(n.beat_on)
+                target_on = follower.sample_of(n.beat_on) if origin is None \
+                    else origin[0] + (n.beat_on - origin[1]) * period
+                if origin is None and not follower.holding(horizon):
+                    target_on += _trend_samples(follower, n.beat_on)
                 error_beats = abs(on - target_on) / period
-                tight = n.phrase_start or error_beats > JUMP_BEATS or self.loose_beats <= 0
+                tight = n.phrase_start or error_beats > JUMP_BEATS or self.loose_beats <= 0 \
+                    or origin is not None
                 share = 1.0 if tight else _loose_share(n.beat_on - now_beat, self.loose_beats)
                 new_on = int(round(on + (target_on - on) * share))
                 if n.beat_on < now_beat - 1e-6 and target_off <= horizon:
@@ -125,6 +177,27 @@ class IdolRetimer:
             self.times = new_times
         return changed
 
+    def _answers(self, follower: ScoreFollower, horizon: int, period: float
+                 ) -> dict[int, tuple[float, float]]:
+        """Each note of a response whose call has ended (or is ending now): (show sample,
+        score beat) it is placed from -- the response's first note, which goes the score's
+        gap after the call's heard end, at the performer's tempo."""
+        out: dict[int, tuple[float, float]] = {}
+        for r in self.responses:
+            end = follower.phrase_end_sample(r.call_index)
+            if end is None:
+                continue
+            first = self.line[r.first]
+            on = self.times[r.first][0]
+            if on < horizon and r.first not in self.dropped:  # started: the rest follows it
+                origin = (float(on), first.beat_on)
+            else:
+                origin = (max(end + (first.beat_on - r.call_end_beat) * period, horizon),
+                          first.beat_on)
+            for k in range(r.first, r.stop):
+                out[k] = origin
+        return out
+
     def repitch(self, beat_on: float, pitch_midi: float) -> bool:
         """Sing the note at score ``beat_on`` at ``pitch_midi`` instead; True if it changed."""
         for k, n in enumerate(self.line):
@@ -146,3 +219,18 @@ def _loose_share(beats_ahead: float, loose_beats: float) -> float:
     """Inside a phrase, the share of the way to the prediction a note moves: half for a note
     about to start, all of it for one ``loose_beats`` or more ahead."""
     return min(1.0, max(0.5, 0.5 + 0.5 * beats_ahead / loose_beats))
+
+
+def _trend_samples(follower: ScoreFollower, beat: float) -> float:
+    """Where the tempo's recent trend moves an idol note that falls with a performer note
+    still to be heard, far (``TREND_AFTER_BEATS`` or more) past the last one heard: across
+    a long performer note the plain prediction misses by as much as rubato drifted. MIDI
+    input only."""
+    anchor = follower.tempo.anchor
+    if not follower.midi or anchor is None or beat - anchor.beat < TREND_AFTER_BEATS:
+        return 0.0  # (audio onsets jitter too much for a trend: measured worse, 28 -> 31 ms)
+    onsets = follower.part.onsets
+    j = int(np.searchsorted(onsets, beat - 1e-3))
+    if j >= len(onsets) or abs(onsets[j] - beat) > 1e-3 or follower.matcher.current >= j:
+        return 0.0
+    return follower.tempo.trend_s(beat) * SAMPLE_RATE_HZ

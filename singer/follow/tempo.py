@@ -21,6 +21,11 @@ ONSET_JITTER_S = 0.025
 OUTLIER_RATIO = 0.3
 """A period observation off the prediction by more than this fraction moves no tempo."""
 BASELINE_BEATS = 1.0
+TREND_SPANS = 4
+TREND_MIN_BEATS = 0.4
+TREND_SHARE = 0.5
+"""Share of the period's trend ``trend_s`` predicts with (measured on MIDI case B: 0.35
+and 1.0 did worse than 0.5-0.7; docs/follow.md)."""
 HISTORY = 16
 
 
@@ -63,6 +68,26 @@ class KalmanTempo:
         if self.anchor is None:
             raise RuntimeError("no onset matched yet")
         return self.anchor.beat + (sample - self.anchor.sample) / (self.period_s * SAMPLE_RATE_HZ)
+
+    def trend_s(self, beat: float) -> float:
+        """Seconds the period's recent trend adds to the prediction of ``beat``: a line
+        through the local periods of the last ``TREND_SPANS`` spans (each ``TREND_MIN_BEATS``
+        or longer) continued past the anchor, damped by ``TREND_SHARE`` (rubato turns; a
+        whole trend overshoots). 0 without enough history."""
+        if self.anchor is None:
+            return 0.0
+        hist = list(self._history)
+        points = [((a.beat + b.beat) / 2, (b.sample - a.sample) / SAMPLE_RATE_HZ
+                   / (b.beat - a.beat)) for a, b in zip(hist[:-1], hist[1:], strict=True)
+                  if b.beat - a.beat >= TREND_MIN_BEATS][-TREND_SPANS:]
+        if len(points) < 2 or points[-1][0] - points[0][0] < 1.0:
+            return 0.0
+        xs = [x for x, _ in points]
+        ys = [y for _, y in points]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        slope = sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x in xs)
+        ahead = beat - self.anchor.beat
+        return TREND_SHARE * 0.5 * slope * ahead * ahead
 
     def update(self, beat: float, sample: int, jump: bool = False) -> bool:
         """The performer played score ``beat`` at show ``sample``; False if it moved no tempo.

@@ -31,14 +31,20 @@ def test_midi_rubato_fermata_skip_on_the_second_score() -> None:
     score = corpus.score_b()
     perf = corpus.perform(score, bpm=96.0, curve=corpus.rubato(), meter=3, skip_bar=5,
                           fermata_note=4, sing=False)
-    events = corpus.midi_events(perf, seed=5)
-    result = duet_from_midi(DuetSession(score, "performer", midi=True), events)
-    values = idol_asynchrony_ms(score, perf, result.audio, [(0, 6), (4, 13), (15, 24)])
+    values: list[float] = []
+    for seed in range(1, 7):  # six draws of deleted and inserted notes: 30 idol notes
+        events = corpus.midi_events(perf, seed=seed)
+        result = duet_from_midi(DuetSession(score, "performer", midi=True), events)
+        values += [v for v in idol_asynchrony_ms(score, perf, result.audio,
+                                                 [(0, 6), (4, 13), (15, 24)])
+                   if np.isfinite(v)]
     med, p95 = summary(values)
-    # Short of the 20 / 50 ms: here every idol note follows a performer note held
-    # for a whole bar, and the tempo is predicted across it while the rubato moves it
-    # (measured: median ~36 ms, p95 ~110 ms; docs/follow.md).
-    assert len(values) >= 4 and med <= 50.0 and p95 <= 150.0, (values, med, p95)
+    # Short of the 20 / 50 ms: every idol note here falls with a performer note that
+    # follows one held for a bar or more, so it is predicted across the rubato (with the
+    # tempo's trend: p95 136 -> 56 ms); where the performer comes earlier than predicted
+    # the note is placed once heard, the edit lead (25 ms) and a 10 ms hop late: the median
+    # (~36 ms; docs/follow.md)
+    assert len(values) >= 24 and med <= 45.0 and p95 <= 80.0, (values, med, p95)
 
 
 def test_midi_file_as_the_performer(tmp_path: Path) -> None:
