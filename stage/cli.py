@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from singer.contracts import SAMPLE_RATE_HZ
-from stage import duet_cli, mix_cli, provenance_cli, soak_cli, voices_cli
+from stage import duet_cli, mix_cli, provenance_cli, soak_cli, timecode_cli, voices_cli
 from stage.cli_types import (
     host_port,
     ice_server,
@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "comma-separate to give each part its voice")
     p.add_argument("--voices", metavar="DIR", action="append", default=[],
                    help=voices_cli.VOICES_DIR_HELP)
+    p.add_argument("--voice-steps", type=_step_count, default=None, metavar="N",
+                   help=VOICE_STEPS_HELP)
     p.add_argument("--seed", type=int, default=0, help="random seed (jitter, noise)")
     p.add_argument("--lang", default="auto", choices=["auto", "zh", "en"],
                    help="lyrics language (default: detect)")
@@ -142,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="voice of the lead singer: " + voices_cli.VOICE_HELP)
     p.add_argument("--voices", metavar="DIR", action="append", default=[],
                    help=voices_cli.VOICES_DIR_HELP)
+    p.add_argument("--voice-steps", type=_step_count, default=None, metavar="N",
+                   help=VOICE_STEPS_HELP)
     p.add_argument("--record", metavar="DIR", default=None,
                    help="write what was streamed to DIR/audio.wav")
     p.add_argument("--headless", action="store_true", help="no sound card")
@@ -177,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     provenance_cli.add_show_options(p)
     duet_cli.add_serve_options(p)
     mix_cli.add_serve_options(p)
+    timecode_cli.add_serve_options(p)
     p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("mocap", help="motion capture alone: camera/video/images -> VMC",
@@ -227,6 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--backends", default="builtin",
                    help="comma-separated backends to measure: builtin, utau, diffsinger "
                         "(the last two on stand-in banks; default builtin)")
+    b.add_argument("--steps", default="",
+                   help="DiffSinger rows: comma-separated diffusion steps, one row each "
+                        "(default 20, OpenUtau's)")
+    b.add_argument("--depth", type=float, default=None,
+                   help="DiffSinger rows: shallow-diffusion depth 0..1 (banks that have it)")
+    b.add_argument("--live-notes", type=int, default=None,
+                   help="DiffSinger rows: live notes played as the show plays them "
+                        "(default 50)")
     b.set_defaults(run=cmd_bench_voice)
     b = bench.add_parser("osc", help="OSC note-on -> first sample latency, malformed floods")
     b.add_argument("--json", action="store_true", help="one JSON object per line (default)")
@@ -242,9 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="one JSON object per line (default)")
     b.add_argument("--viewers", default=None,
                    help="comma-separated viewer counts (one page, the rest WHEP listeners or, "
-                        "with --janus, Janus subscribers; default 1,2,4,8,16,24, with --janus "
+                        "with --janus, Janus subscribers; default 1,4,16,24, with --janus "
                         "1,2,4,8,16,32,64)")
     b.add_argument("--cues", type=int, default=8, help="cues per viewer count")
+    b.add_argument("--smoke", action="store_true",
+                   help="a short run for CI: 1 and 2 viewers, 3 cues each, 1 s CPU windows")
     b.add_argument("--janus", action="store_true",
                    help="watch through a local Janus (the Debian package) the engine publishes "
                         "into: engine and Janus CPU per viewer, cue -> audible through Janus")
@@ -256,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(run=cmd_bench_mocap)
     provenance_cli.add_bench(bench)
     duet_cli.add_bench(bench)
+    mix_cli.add_bench(bench)
     provenance_cli.add_commands(sub)
     voices_cli.add_commands(sub)
     duet_cli.add_commands(sub)
@@ -300,10 +316,11 @@ def _voices(arg: str | None, song: str, dirs: list[str] | None = None) -> list[s
 
 def cmd_render(args: argparse.Namespace) -> int:
     """``livesinger render``: offline render with a progress bar."""
+    import numpy as np
     import soundfile as sf
     from tqdm import tqdm
 
-    from singer.render import build_ensemble, render_ensemble
+    from singer.render import build_ensemble, render_ensemble, render_ensemble_parts
 
     try:
         infos = voices_cli.resolve_refs(args.voice, DEMO_VOICES.get(Path(args.score).stem,
@@ -317,21 +334,29 @@ def cmd_render(args: argparse.Namespace) -> int:
     score_file = mix_cli.score_path(args.score, args.songs)
     try:  # a bad backing is said before the render, not after it
         program_mix = mix_cli.wants_program(args, score_file)
+        mix_cli.check_chains(args, score)
     except ValueError as err:
         raise CliError(str(err)) from None
     banks = any(info.type != "builtin" for info in infos)
-    ensemble = None if banks else build_ensemble(score, voices, seed=args.seed)
+    # the singers named as a live show names them: the same noise, so the same samples
+    ensemble = None if banks else build_ensemble(score, voices, seed=args.seed,
+                                                 singers=mix_cli.live_singers(score))
     total = ensemble.end_sample if ensemble else score.end_sample
     with tqdm(total=round(total / SAMPLE_RATE_HZ, 1), unit="s", desc="rendering",
               disable=None, bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s audio") as bar:
         def progress(done: int, _total: int) -> None:
             bar.n = round(done / SAMPLE_RATE_HZ, 1)
             bar.refresh()
-        if ensemble is not None:
+        parts = None
+        if ensemble is not None and program_mix:  # each singer apart, for their chains
+            parts = render_ensemble_parts(ensemble, progress=progress)
+            audio = parts.sum(axis=0, dtype=np.float32)
+        elif ensemble is not None:
             audio = render_ensemble(ensemble, progress=progress)
         else:
             try:
-                audio = voices_cli.render_with_backends(score, infos, args.seed, progress)
+                audio = voices_cli.render_with_backends(score, infos, args.seed, progress,
+                                                        steps=args.voice_steps)
             except voices_cli.VoiceRefError as err:
                 raise CliError(str(err)) from None
     out = Path(args.output)
@@ -340,7 +365,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     program = None
     if program_mix:
         try:
-            program = mix_cli.render_program_mix(args, score, audio, score_file)
+            program = mix_cli.render_program_mix(
+                args, score, mix_cli.singer_voices(score, parts, audio), score_file)
         except ValueError as err:
             raise CliError(str(err)) from None
         audio = program.program
@@ -422,7 +448,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         show=args.show, token=args.token, viewer_token=args.viewer_token,
         record=Path(args.record) if args.record else None,
         headless=args.headless, voice=voice, voices_dirs=tuple(Path(d) for d in args.voices),
-        song=args.song,
+        voice_steps=args.voice_steps, song=args.song,
         cues=Path(args.cues) if args.cues else None,
         songs=Path(args.songs) if args.songs else None, max_singers=args.max_singers,
         avatar=Path(args.avatar) if args.avatar else None, chunk_ms=args.chunk_ms,
@@ -430,7 +456,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         vmc_out=args.vmc_out, realtime_priority=REALTIME_PRIORITY if args.realtime else None,
         synthesis=args.synthesis, ice_servers=tuple(args.ice_server), publish=tuple(args.publish),
         **provenance_cli.show_options(args), **duet_cli.serve_options(args),
-        **mix_cli.serve_options(args))  # type: ignore[arg-type]
+        **mix_cli.serve_options(args),  # type: ignore[arg-type]
+        **timecode_cli.serve_options(args))  # type: ignore[arg-type]
     _run_show(opts)
     return 0
 
@@ -479,7 +506,11 @@ def cmd_bench_webrtc(args: argparse.Namespace) -> int:
     (or, through Janus, aiortc subscribers)."""
     from stage.bench_web import bench_webrtc
 
-    viewers = args.viewers or ("1,2,4,8,16,32,64" if args.janus else "1,2,4,8,16,24")
+    smoke = args.smoke
+    viewers = args.viewers or ("1,2" if smoke else "1,2,4,8,16,32,64" if args.janus
+                               else "1,4,16,24")
+    cues = 3 if smoke else args.cues
+    cpu_window_s = 1.0 if smoke else 3.0
     try:
         counts = tuple(int(v) for v in viewers.split(","))
     except ValueError:
@@ -494,9 +525,10 @@ def cmd_bench_webrtc(args: argparse.Namespace) -> int:
 
         if janus_binary() is None:
             raise CliError("--janus: janus is not installed (Debian package 'janus')")
-        asyncio.run(bench_webrtc_janus(counts, cues=args.cues, on_row=on_row))
+        asyncio.run(bench_webrtc_janus(counts, cues=cues, cpu_window_s=cpu_window_s,
+                                       on_row=on_row))
         return 0
-    asyncio.run(bench_webrtc(counts, cues=args.cues, on_row=on_row))
+    asyncio.run(bench_webrtc(counts, cues=cues, cpu_window_s=cpu_window_s, on_row=on_row))
     return 0
 
 
@@ -557,6 +589,27 @@ def cmd_avatar_check(args: argparse.Namespace) -> int:
     return 0
 
 
+VOICE_STEPS_HELP = ("diffusion steps of a DiffSinger voice, 1..1000 (default 20, OpenUtau's; "
+                    "fewer render faster: see docs/voices.md for the steps a CPU needs)")
+
+
+def _step_count(text: str) -> int:
+    """``--voice-steps N``: a whole number from 1 to 1000."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 1000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a step count from 1 to 1000")
+    return int(text)
+
+
+def _steps_list(text: str) -> tuple[int, ...]:
+    """``--steps 20,10,5`` as numbers (each 1..1000; ``CliError`` naming a bad one)."""
+    out = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        if not item.isdigit() or not 1 <= int(item) <= 1000:
+            raise CliError(f"--steps: {item!r} is not a step count from 1 to 1000")
+        out.append(int(item))
+    return tuple(out)
+
+
 def cmd_bench_voice(args: argparse.Namespace) -> int:
     """``livesinger bench voice``: JSON lines of chunk timings."""
     from singer.bench import run_voice_benchmarks
@@ -575,8 +628,14 @@ def cmd_bench_voice(args: argparse.Namespace) -> int:
     if set(backends) - {"builtin"}:
         from singer.backends.bench import run_backend_benchmarks
 
+        steps = _steps_list(args.steps)
+        if args.depth is not None and not 0.0 < args.depth <= 1.0:
+            raise CliError(f"--depth {args.depth:g}: want a number in (0, 1]")
+        if args.live_notes is not None and args.live_notes < 0:
+            raise CliError(f"--live-notes {args.live_notes}: want 0 or more")
         for row in run_backend_benchmarks([b for b in backends if b != "builtin"],
-                                          max(counts), args.seconds):
+                                          max(counts), args.seconds, steps=steps,
+                                          depth=args.depth, live_notes=args.live_notes):
             print(json.dumps(row), flush=True)
     return 0
 

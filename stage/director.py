@@ -20,9 +20,17 @@ from typing import Literal
 
 import numpy as np
 
-from singer.backends.live import BankRef, check_live_note, check_syllable, live_lead_samples
+from singer.backends.live import (
+    BankRef,
+    check_expression,
+    check_lyrics,
+    check_syllable,
+    live_lead_samples,
+    load_text,
+    sings_held_notes,
+)
 from singer.contracts import SAMPLE_RATE_HZ, Note
-from singer.ensemble import Ensemble, SingerLine
+from singer.ensemble import Ensemble, HeldNote, SingerLine
 from singer.lyrics import LyricError, detect_language, phonemize_word
 from singer.score import Score, ScoreError
 from singer.synth import HarmonicNoiseSynth
@@ -46,6 +54,8 @@ EDIT_QUIET_S = 0.03
 """After an edit, prefetching waits this long: the audio thread re-renders undisturbed."""
 CUE_LIST_FIRES = frozenset({"go", "cue.start"})
 PrefetchMode = Literal["params", "controls", "off"]
+Resolved = tuple[VoiceProfile, BankRef | None]
+"""A voice as a cue names it: the built-in profile and the bank (``None``: built in)."""
 
 
 @dataclass
@@ -55,6 +65,11 @@ class _SongPlacement:
     anchor_sample: int  # show sample at which ...
     anchor_beat: float  # ... this beat plays
     bpm: float | None  # tempo override (None: the score's own tempo map)
+    until_beat: float | None = None
+    """The override ends at this beat (a locked backing starts there): the score's tempo
+    map from it on."""
+    rate: float = 1.0
+    """Speed factor on top (the timecode chase's trim): score samples per show sample."""
 
 
 @dataclass
@@ -62,6 +77,7 @@ class _SingerState:
     live: list[Note] = field(default_factory=list)
     song: list[Note] = field(default_factory=list)
     open_notes: dict[float, int] = field(default_factory=dict)  # pitch -> index in live
+    held: dict[float, int] = field(default_factory=dict)  # pitch -> its HeldNote id
     lyrics: deque[tuple[str, tuple[str, ...]]] = field(default_factory=deque)
 
     def drop_ended(self, before: int) -> None:
@@ -88,7 +104,8 @@ class Director:
     def __init__(self, synth: HarmonicNoiseSynth, load_score: ScoreLoader, *,
                  voice: str = "soprano", seed: int = 0, default_syllable: str = "la",
                  cue_list: CueList | None = None, song_folders: Sequence[Path] | None = None,
-                 max_singers: int = MAX_SINGERS, voices_dirs: Sequence[Path] = ()) -> None:
+                 max_singers: int = MAX_SINGERS, voices_dirs: Sequence[Path] = (),
+                 voice_steps: int | None = None) -> None:
         """``load_score`` parses local references (paths, names) in a worker process when it
         can be sent to one; remote ``song.load`` cues may name only library songs and files
         inside ``song_folders`` (default: the song library's folders). ``max_singers`` caps
@@ -101,7 +118,11 @@ class Director:
         self.default_syllable = default_syllable
         self.max_singers = max_singers
         self.voices_dirs = tuple(voices_dirs)
+        self.voice_steps = voice_steps
+        """Diffusion steps of every DiffSinger voice the show sings with (``None``: 20)."""
         profile, bank = self._resolve_voice(voice)
+        if bank is not None:
+            load_text(bank)  # before the show: cues consult the bank's oto.ini / dictionaries
         self.ensemble = Ensemble(synth, [SingerLine(LEAD, profile, seed=seed, hop=synth.hop,
                                                     bank=bank)])
         self.cue_list = cue_list or CueList([])
@@ -115,14 +136,35 @@ class Director:
         self._placement: _SongPlacement | None = None
         self._stopped_beat = 0.0
         self.cues_applied = 0
+        self._held_ids = 0  # ids of live notes a phrase-ahead bank sings as held notes
         self.last_cue_latency_ms: float | None = None
         self._last_edit = 0.0
         self.transport_listeners: list[Callable[[str, int, float | None], None]] = []
         """Told ``("play", at_sample, from_beat)`` / ``("stop", at_sample, None)`` whenever
         the song's transport changes, however it was asked (cue, GO, tempo, panic): the
-        program mix's backing follows it (``stage.program``)."""
+        program mix's backing follows it (``stage.program``). ``("backing", at_sample,
+        beat | None)`` moves the backing alone (a tempo override ending where the backing's
+        span starts), and ``("trim", at_sample, beat)`` a timecode chase trim (the song
+        re-timed in place, no jump: ``chase_listeners`` get its rate); other listeners
+        ignore them."""
         self.follow_status: Callable[[], dict[str, object]] | None = None
         """Follow mode's state for ``status()`` (set by ``stage.follow_live``)."""
+        self.chase_listeners: list[Callable[[int, float, float], None]] = []
+        """Told ``(at_sample, beat, rate)`` at every timecode chase placement (after its
+        ``play`` for a locate, or alone for a trim, which transport listeners hear as
+        ``trim``): from ``at_sample`` the song should be at ``beat``, running at ``rate`` times
+        the score's speed; the backing resamples onto it (``BackingPlayer.chase``)."""
+        self.transport_hold: str | None = None
+        """The cue that stopped the song (``song.stop``, ``cue.stop``, ``panic``): the
+        timecode chase leaves the transport alone until a ``song.play`` (or GO playing) —
+        a timecode locate also ends a stop's hold, never a panic's (docs/timecode.md)."""
+        self.locked_span: Callable[[], tuple[float, float] | None] = lambda: None
+        """The beats a backing track locks (``BackingPlayer.locked_beats``; ``None``: no
+        backing): tempo cues and follower re-timings may not move the voice inside it."""
+        self._retime_refused = False
+        self.delegates: dict[str, Callable[[Cue], object]] = {}
+        """Cue kinds another stage answers (the program mix's ``backing.*`` and
+        ``chain.set``), so a fired cue-list entry reaches them like a direct cue."""
         self.prefetch: PrefetchMode = "params"
         """What ``run_prefetch`` computes ahead: ``params`` (controls and synthesis
         parameters, for the synthesis thread), ``controls`` (where a synthesis process
@@ -138,6 +180,9 @@ class Director:
     def attach(self, pacer: AudioPacer) -> None:
         """Use ``pacer``'s clock and re-render through it after every edit."""
         self._pacer = pacer
+        # rendering here (a synthesis thread): a held note's first segment is waited for
+        # only within its chunk's budget
+        self.ensemble.seconds_until = pacer.clock.seconds_until
 
     async def run_prefetch(self, period_s: float = 0.05, ahead_s: float = 0.05) -> None:
         """Keep every singer's coming control blocks computed off the audio thread.
@@ -166,8 +211,13 @@ class Director:
             await asyncio.sleep(period_s)
 
     def render(self, start_sample: int, n_samples: int) -> np.ndarray:
-        """The pacer's renderer: the ensemble's mono mix (runs in the synth thread)."""
+        """The ensemble's mono mix (a renderer for a pacer with no program mix)."""
         return self.ensemble.render_mix_samples(start_sample, n_samples)
+
+    def render_parts(self, start_sample: int, n_samples: int) -> np.ndarray:
+        """The show pacer's renderer: one row per singer (``[singers, n]``; the pacer plays
+        their sum and hands the rows to the program mix); runs in the synth thread."""
+        return self.ensemble.render(start_sample, n_samples)
 
     @property
     def pacer(self) -> AudioPacer:
@@ -195,6 +245,7 @@ class Director:
                 score = await self.songs.load_remote(str(cue.args["song"]))
             except (ScoreError, ValueError, OSError) as err:
                 raise CueError(str(err)) from None
+            await self._check_song_voices(score)  # a song the voices cannot sing: refused
             await self._add_singers(self._part_singers(score), score.title)
             at = self._edit_sample(cue)
             reply = self.install(score, at)
@@ -203,12 +254,71 @@ class Director:
         if cue.kind in CUE_LIST_FIRES:
             async with self._cue_list_lock:  # the next GO waits: it fires the next cue
                 return await self._fire(cue, received_ns)
+        voices = await self._resolve_cue_voices([cue])  # folders scanned off the loop
+        if cue.kind == "song.play" and self.song is not None:
+            await self._check_song_voices(self.song)  # the voice may have changed since
         if cue.singer is not None:
             await self._add_singers([cue.singer])
         at = self._edit_sample(cue)
-        reply = self._apply(cue, at)
+        reply = self._apply(cue, at, voices)
         self._edited(cue, at, received_ns)
         return reply
+
+    async def _resolve_cue_voices(self, cues: Iterable[Cue]) -> dict[str, Resolved]:
+        """The voices ``voice`` cues among ``cues`` name, looked up in a worker thread (the
+        voices folders are scanned and a bank's text files read there, never on the event
+        loop); a bank switched to while a song plays must sing the rest of its lyrics
+        (``CueError`` naming the bank and the syllable otherwise)."""
+        out: dict[str, Resolved] = {}
+        for cue in cues:
+            if cue.kind != "voice":
+                continue
+            ref = str(cue.args["name"])
+            if ref not in out:
+                out[ref] = await asyncio.to_thread(self._resolve_voice_text, ref)
+            bank = out[ref][1]
+            if bank is not None and self._placement is not None:
+                names = [cue.singer] if cue.singer else list(self._singers)
+                jobs = [(bank, tuple(self._singers[n].song), n) for n in names
+                        if n in self._singers and self._singers[n].song]
+                await self._check_lyrics(jobs)
+        return out
+
+    def _resolve_voice_text(self, ref: str) -> Resolved:
+        """``_resolve_voice`` for a cue (no paths), with the bank's text files read (in a
+        worker thread)."""
+        profile, bank = self._resolve_voice(ref, paths=False)
+        if bank is not None:
+            try:
+                load_text(bank)
+            except (ValueError, OSError) as err:
+                raise CueError(f"voice {bank.name!r}: {err}") from None
+        return profile, bank
+
+    async def _check_song_voices(self, score: Score) -> None:
+        """``CueError`` (one line: the bank, the part, the note and its syllable) if a part of
+        ``score`` is sung by a bank that cannot sing one of its lyrics (checked in a worker
+        thread: it reads the bank's text files)."""
+        lead = self._line(LEAD).bank
+        jobs = []
+        for name, part in zip(self._part_singers(score), score.parts, strict=True):
+            line = self.ensemble.line(name)
+            bank = line.bank if line is not None else lead
+            if bank is not None and part.notes:
+                jobs.append((bank, tuple(part.notes), f"part {part.name or name!r}"))
+        await self._check_lyrics(jobs)
+
+    @staticmethod
+    async def _check_lyrics(jobs: list[tuple[BankRef, tuple[Note, ...], str]]) -> None:
+        def check() -> None:
+            for bank, notes, what in jobs:
+                check_lyrics(bank, notes, what)
+        if not jobs:
+            return
+        try:
+            await asyncio.to_thread(check)
+        except ValueError as err:
+            raise CueError(str(err)) from None
 
     def _edit_sample(self, cue: Cue) -> int:
         """Where ``cue`` lands: its own sample, or the next chunk that can still change."""
@@ -227,7 +337,8 @@ class Director:
         self._fold_played()
 
     def apply_now(self, cue: Cue, at: int) -> object:
-        """Apply ``cue`` at show sample ``at`` right away (setting up before the show runs)."""
+        """Apply ``cue`` at show sample ``at`` right away (setting up before the show runs:
+        a voice is looked up here, on the caller's thread)."""
         reply = self._apply(cue, at)
         self.pacer.rewind(at)
         return reply
@@ -306,8 +417,12 @@ class Director:
         """Stop the song loader's worker (the show is over)."""
         self.songs.close()
 
-    def _apply(self, cue: Cue, at: int) -> object:
+    def _apply(self, cue: Cue, at: int, voices: dict[str, Resolved] | None = None) -> object:
+        """Apply ``cue`` at ``at``; ``voices``: the voices ``voice`` cues name, looked up off
+        the loop (``_resolve_cue_voices``; a voice not there is looked up here)."""
         kind, args = cue.kind, cue.args
+        if kind in self.delegates:
+            return self.delegates[kind](cue)
         if kind == "note.on":
             return self._note_on(self._singer(cue.singer), float(args["pitch"]),  # type: ignore[arg-type]
                                  float(args["velocity"]), args["syllable"], at)  # type: ignore[arg-type]
@@ -316,7 +431,8 @@ class Director:
         if kind == "lyric":
             return self._queue_lyric(self._singer(cue.singer), str(args["text"]))
         if kind == "voice":  # a remote cue names a voice; it never opens a server path
-            profile, bank = self._resolve_voice(str(args["name"]), paths=False)
+            found = (voices or {}).get(str(args["name"]))
+            profile, bank = found or self._resolve_voice_text(str(args["name"]))
             switched = at
             for name in self._targets(cue.singer):
                 line = self._line(name)
@@ -326,19 +442,30 @@ class Director:
                     switched = line.set_bank(bank, at)
             return {"voice": bank.name if bank else profile.name, "at_sample": switched}
         if kind == "expr":
-            for name in self._targets(cue.singer):
+            targets = self._targets(cue.singer)
+            for name in targets:  # a bank voice that cannot honour it: refused, nothing changes
+                bank = self._line(name).bank
+                if bank is not None:
+                    try:
+                        check_expression(bank, str(args["name"]))
+                    except ValueError as err:
+                        raise CueError(str(err)) from None
+            for name in targets:
                 self._line(name).add_expression(at, str(args["name"]), float(args["value"]))  # type: ignore[arg-type]
             return {"expr": args["name"], "value": args["value"], "at_sample": at}
         if kind == "song.play":
+            self.transport_hold = None
             beat = args["beat"]
             return self._play(self._stopped_beat if beat is None else float(beat), at)  # type: ignore[arg-type]
         if kind == "song.stop":
+            self.transport_hold = kind
             return self._stop(at)
         if kind == "song.seek":
             return self._seek(float(args["beat"]), at)  # type: ignore[arg-type]
         if kind == "tempo":
             return self._tempo(float(args["bpm"]), at)  # type: ignore[arg-type]
         if kind == "panic":
+            self.transport_hold = kind
             self._stop(at)
             for name in list(self._singers):
                 for pitch in list(self._singers[name].open_notes):
@@ -351,6 +478,7 @@ class Director:
             return {"standby": entry.id, "name": entry.name}
         if kind == "cue.stop":
             entry = self.cue_list.find(str(args["id"]))
+            self.transport_hold = kind
             self._stop(at)
             return {"cue": entry.id, "stopped": True}
         raise CueError(f"command {kind!r} is not handled by the show")
@@ -367,6 +495,15 @@ class Director:
                     scores[k] = await self.songs.load(str(sub.args["song"]))
                 except (ScoreError, ValueError, OSError) as err:
                     raise CueError(f"cue {entry.id}: {err}") from None
+        try:  # voices looked up and lyrics checked off the loop, before anything changes
+            voices = await self._resolve_cue_voices(entry.commands)
+            for score in scores.values():
+                await self._check_song_voices(score)
+            if self.song is not None and not scores and \
+                    any(sub.kind == "song.play" for sub in entry.commands):
+                await self._check_song_voices(self.song)
+        except CueError as err:
+            raise CueError(f"cue {entry.id}: {err}") from None
         names = [s.singer for s in entry.commands if s.singer is not None]
         for score in scores.values():
             names += self._part_singers(score)
@@ -378,7 +515,7 @@ class Director:
             if k in scores:
                 replies.append(self.install(scores[k], at))
             else:
-                replies.append(self._apply(replace(sub, at_sample=at), at))
+                replies.append(self._apply(replace(sub, at_sample=at), at, voices))
         self._edited(cue, at, received_ns)
         return {"cue": entry.id, "name": entry.name, "done": replies}
 
@@ -409,9 +546,21 @@ class Director:
 
     part_singers = _part_singers
 
-    def retime_song(self, notes: dict[str, list[Note]], at: int) -> None:
+    def retime_song(self, notes: dict[str, list[Note]], at: int) -> bool:
         """Follow mode: the song notes of each named singer are now ``notes`` (those before
-        ``at`` as they were sung); what is not played yet is rendered again from ``at``."""
+        ``at`` as they were sung); what is not played yet is rendered again from ``at``.
+        Inside the span a backing track locks nothing changes and it returns False (logged
+        once per refused stretch): the voice keeps the score's time there."""
+        beat = self.beat_at(at)
+        if beat is not None:
+            try:
+                self._retime_until(beat, "follower re-timing")
+            except CueError as err:
+                if not self._retime_refused:
+                    log.info("%s", err)
+                self._retime_refused = True
+                return False
+        self._retime_refused = False
         playout = self.pacer.playout_sample
         for name, line_notes in notes.items():
             settled = self._line(name).settled_before(playout)
@@ -419,31 +568,46 @@ class Director:
             self._refresh(name, at)
         self._last_edit = time.monotonic()
         self.pacer.rewind(at, placed=True)
+        return True
 
     def _beat_offset(self, beat: float) -> float:
         """Samples from the placement's anchor beat to ``beat``."""
         assert self._placement is not None and self.song is not None
         p = self._placement
-        if p.bpm is not None:
-            return (beat - p.anchor_beat) * 60.0 / p.bpm * SAMPLE_RATE_HZ
         tm = self.song.tempo_map
-        return float(tm.beat_to_sample(beat) - tm.beat_to_sample(p.anchor_beat))
+        if p.bpm is None:
+            return float(tm.beat_to_sample(beat) - tm.beat_to_sample(p.anchor_beat)) / p.rate
+        if p.until_beat is not None and beat > p.until_beat:
+            return (self._beat_offset(p.until_beat)
+                    + float(tm.beat_to_sample(beat) - tm.beat_to_sample(p.until_beat)) / p.rate)
+        return (beat - p.anchor_beat) * 60.0 / p.bpm * SAMPLE_RATE_HZ / p.rate
 
     def beat_at(self, sample: int) -> float | None:
         """The song beat playing at a show sample (``None`` when no song plays)."""
         if self._placement is None or self.song is None:
             return None
         p = self._placement
-        if p.bpm is not None:
-            return p.anchor_beat + (sample - p.anchor_sample) / SAMPLE_RATE_HZ * p.bpm / 60.0
         tm = self.song.tempo_map
-        return tm.sample_to_beat(tm.beat_to_sample(p.anchor_beat) + sample - p.anchor_sample)
+        if p.bpm is not None:
+            beat = p.anchor_beat + (sample - p.anchor_sample) * p.rate / SAMPLE_RATE_HZ \
+                * p.bpm / 60.0
+            if p.until_beat is None or beat <= p.until_beat:
+                return beat
+            at_until = p.anchor_sample + self._beat_offset(p.until_beat)
+            return tm.sample_to_beat(tm.beat_to_sample(p.until_beat)
+                                     + (sample - at_until) * p.rate)
+        return tm.sample_to_beat(tm.beat_to_sample(p.anchor_beat)
+                                 + (sample - p.anchor_sample) * p.rate)
 
-    def _play(self, beat: float, at: int, bpm: float | None = None) -> object:
+    def _play(self, beat: float, at: int, bpm: float | None = None,
+              until_beat: float | None = None, rate: float = 1.0, tell: str = "play"
+              ) -> object:
         if self.song is None:
             raise CueError("no song loaded: send /livesinger/song/load <name> first")
         self._clear_song_from(at)
-        self._placement = _SongPlacement(at, beat, bpm)
+        if bpm is not None and until_beat is not None and beat >= until_beat:
+            bpm = until_beat = None  # past the override's end: the score's tempo
+        self._placement = _SongPlacement(at, beat, bpm, until_beat, rate)
         for name, notes in self._song_beats.items():
             placed = []
             for b_on, b_off, note in notes:
@@ -457,8 +621,39 @@ class Director:
                                    note.velocity))
             self._singers[name].song = placed
             self._refresh(name, at)
-        self._tell("play", at, beat)
+        self._tell(tell, at, beat)
+        if bpm is not None and until_beat is not None:  # the backing starts with its span
+            self._tell("backing", at, None)
+            self._tell("backing", at + int(round(self._beat_offset(until_beat))), until_beat)
         return {"playing": self.song.title, "from_beat": beat, "at_sample": at}
+
+    def chase_to(self, at: int, beat: float, rate: float, relocate: bool) -> None:
+        """Timecode chase (``stage.timecode_show``): from show sample ``at`` the song plays
+        from ``beat`` at ``rate`` times the score's speed. ``relocate``: a jump (a locate;
+        it starts a stopped song); otherwise a trim: the notes sounding at ``at`` keep their
+        onsets (only their ends move), so riding drift never re-attacks a note. Transport
+        listeners hear ``play`` for a locate, ``trim`` for a trim (no jump); chase listeners
+        hear both, with the rate."""
+        if self.song is None:
+            return
+        sounding = {} if relocate else {
+            name: [n for n in state.song if n.t_on < at < n.t_off]
+            for name, state in self._singers.items()}
+        self._play(beat, at, rate=rate, tell="play" if relocate else "trim")
+        for listener in self.chase_listeners:
+            listener(at, beat, rate)
+        for name, notes in sounding.items():
+            state = self._singers[name]
+            for old in notes:
+                for i, new in enumerate(state.song):
+                    if new.t_on == at and new.pitch_midi == old.pitch_midi \
+                            and new.lyric == old.lyric:
+                        state.song[i] = replace(new, t_on=old.t_on)  # the same note, on
+                        break
+            if notes:
+                self._refresh(name, at)
+        self._last_edit = time.monotonic()
+        self.pacer.rewind(at, placed=True)
 
     def _clear_song_from(self, at: int) -> None:
         for name, state in self._singers.items():
@@ -487,14 +682,37 @@ class Director:
         if self._placement is None:
             self._stopped_beat = beat
             return {"cued_beat": beat}
-        return self._play(beat, at, self._placement.bpm)
+        p = self._placement
+        bpm, until = p.bpm, None
+        span = self.locked_span() if bpm is not None else None
+        if span is not None:  # a tempo override never reaches into the backing's span
+            if beat < span[0]:
+                until = span[0]
+            elif beat < span[1]:
+                bpm = None
+        return self._play(beat, at, bpm, until, p.rate)
 
     def _tempo(self, bpm: float, at: int) -> object:
         if self._placement is None or self.song is None:
             raise CueError("no song is playing: tempo applies to the playing song")
         beat = self.beat_at(at)
         assert beat is not None
-        return {"bpm": bpm, **self._play(beat, at, bpm)}  # type: ignore[dict-item]
+        until = self._retime_until(beat, f"tempo {bpm:g}")
+        return {"bpm": bpm, **self._play(beat, at, bpm, until)}  # type: ignore[dict-item]
+
+    def _retime_until(self, beat: float, what: str) -> float | None:
+        """Where a re-timing from ``beat`` must end: the first beat of the span a backing
+        track locks (``None``: no span ahead); ``CueError`` naming the span when ``beat`` is
+        inside it (the backing cannot be re-timed: nothing changes)."""
+        span = self.locked_span()
+        if span is None:
+            return None
+        first, last = span
+        if first <= beat < last:
+            raise CueError(f"{what} at beat {beat:.3f} refused: the backing track locks beats "
+                           f"{first:g}..{last:g} to the score's tempo; re-time before beat "
+                           f"{first:g} or from beat {last:g}")
+        return first if beat < first else None
 
     # -- live singing ---------------------------------------------------------------------
 
@@ -531,7 +749,6 @@ class Director:
         lead = None
         if bank is not None:  # checked before anything changes: a bad syllable changes nothing
             try:
-                check_live_note(bank)
                 check_syllable(bank, lyric, pitch)
             except ValueError as err:
                 raise CueError(str(err)) from None
@@ -540,7 +757,7 @@ class Director:
             state.lyrics.popleft()
         # Legato: a note still sounding ends where this one starts.
         for open_pitch in list(state.open_notes):
-            self._close(state, open_pitch, at)
+            self._close(singer, open_pitch, at)
         # A live note cannot sing its consonants in the past: they start now (a bank's sample
         # starts now, its vowel one preutterance later).
         if lead is None:
@@ -549,6 +766,14 @@ class Director:
                     phonemes, velocity)
         state.live.append(note)
         state.open_notes[pitch] = len(state.live) - 1
+        line = self._line(singer)
+        if any(b is not None and sings_held_notes(b) for _, b in line.banks):
+            # a phrase-ahead bank sings it as a held note (first segment in its worker; it
+            # sounds from ``at`` or the first chunk after that segment is ready), leaving the
+            # open note (there for lip-sync) out of its phrases
+            self._held_ids += 1
+            state.held[pitch] = self._held_ids
+            line.held_note_on(HeldNote(self._held_ids, at, pitch, lyric, velocity, note.t_on))
         self._refresh(singer, at)
         return {"singer": singer, "pitch": pitch, "lyric": lyric, "at_sample": at}
 
@@ -556,15 +781,18 @@ class Director:
         state = self._singers[singer]
         if pitch not in state.open_notes:
             return {"singer": singer, "pitch": pitch, "sounding": False}
-        self._close(state, pitch, at)
+        self._close(singer, pitch, at)
         self._refresh(singer, at)
         return {"singer": singer, "pitch": pitch, "at_sample": at}
 
-    @staticmethod
-    def _close(state: _SingerState, pitch: float, at: int) -> None:
+    def _close(self, singer: str, pitch: float, at: int) -> None:
+        state = self._singers[singer]
         index = state.open_notes.pop(pitch)
         note = state.live[index]
         state.live[index] = replace(note, t_off=max(at, note.t_on + 1))
+        held = state.held.pop(pitch, None)
+        if held is not None:
+            self._line(singer).held_note_off(held, at)
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -594,7 +822,7 @@ class Director:
             return get_voice(info.name), None
         ensemble = getattr(self, "ensemble", None)
         profile = ensemble.lines[0].voice if ensemble is not None else get_voice("soprano")
-        return profile, BankRef.of(info)
+        return profile, BankRef.of(info, getattr(self, "voice_steps", None))
 
     def _line(self, name: str) -> SingerLine:
         line = self.ensemble.line(name)

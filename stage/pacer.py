@@ -42,7 +42,9 @@ from stage.clock import ClockSync
 log = logging.getLogger(__name__)
 
 ChunkRenderer = Callable[[int, int], np.ndarray]
-"""``render(start_sample, n_samples) -> float32 mono``; called from the worker thread."""
+"""``render(start_sample, n_samples) -> float32``: mono ``[n]``, or one row per singer
+``[rows, n]`` (played as their sum, the rows kept in ``AudioChunk.parts``); called from the
+worker thread."""
 ChunkSink = Callable[[AudioChunk], None]
 """Receives every chunk at its play time; must not block (queue it and return)."""
 
@@ -375,21 +377,22 @@ class AudioPacer:
             generation, samples = ready
             if self._in_xrun:
                 samples = samples.copy()
-                samples[:FADE_SAMPLES] *= np.linspace(0.0, 1.0, FADE_SAMPLES)
+                samples[..., :FADE_SAMPLES] *= np.linspace(0.0, 1.0, FADE_SAMPLES)
                 self._in_xrun = False
             elif self._on_standby and standby is not None:
                 # the edit lands a chunk late: crossfade from the audio it superseded
                 samples = samples.copy()
                 ramp = np.linspace(0.0, 1.0, FADE_SAMPLES, dtype=np.float32)
-                samples[:FADE_SAMPLES] = (samples[:FADE_SAMPLES] * ramp
-                                          + standby[1][:FADE_SAMPLES] * (1.0 - ramp))
+                old = _same_rows(standby[1], samples)
+                samples[..., :FADE_SAMPLES] = (samples[..., :FADE_SAMPLES] * ramp
+                                               + old[..., :FADE_SAMPLES] * (1.0 - ramp))
             self._played_generation = generation
             self._on_standby = False
             self._skipping = False
             self._last = samples
             self._relax_edit_margin()
             self._relax_lookahead()
-            return AudioChunk(t, samples)
+            return _chunk(t, samples)
         if standby is not None and not self._in_xrun:
             # the edit's re-render is late: play what it superseded, land the edit next chunk
             self.late_edits += 1
@@ -399,7 +402,7 @@ class AudioPacer:
                          "later", t)
                 self._grow_edit_margin()
             self._last = standby[1]
-            return AudioChunk(t, standby[1])
+            return _chunk(t, standby[1])
         n = self.config.chunk_samples
         self.xruns += 1
         if not self._in_xrun:
@@ -415,10 +418,34 @@ class AudioPacer:
             self._grow_lookahead()
         cover = np.zeros(n, dtype=np.float32)
         if self._last is not None:
-            tail = self._last[::-1][:FADE_SAMPLES] * np.linspace(1.0, 0.0, FADE_SAMPLES)
-            cover[:len(tail)] = tail
-            self._last = np.zeros(n, dtype=np.float32)
-        return AudioChunk(t, cover)
+            cover = np.zeros((*self._last.shape[:-1], n), dtype=np.float32)
+            tail = self._last[..., ::-1][..., :FADE_SAMPLES] \
+                * np.linspace(1.0, 0.0, FADE_SAMPLES, dtype=np.float32)
+            cover[..., :tail.shape[-1]] = tail
+            self._last = np.zeros_like(cover)
+        return _chunk(t, cover)
+
+
+def _chunk(t: int, planes: np.ndarray) -> AudioChunk:
+    """A played chunk from what was rendered: mono as it is, or per-singer rows (``[rows,
+    n]``) summed, the rows kept as ``parts`` for the program mix (docs/mix.md)."""
+    if planes.ndim == 1:
+        return AudioChunk(t, planes)
+    return AudioChunk(t, planes.sum(axis=0, dtype=np.float32), planes)
+
+
+def _same_rows(planes: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``planes`` with as many rows as ``like`` (a singer joined between two renders:
+    the rows missing are silent; mono stays mono)."""
+    if planes.ndim == like.ndim and planes.shape == like.shape:
+        return planes
+    if like.ndim == 1:
+        return planes if planes.ndim == 1 else planes.sum(axis=0, dtype=np.float32)
+    rows = planes[None] if planes.ndim == 1 else planes
+    out = np.zeros_like(like)
+    k = min(len(rows), len(out))
+    out[:k] = rows[:k]
+    return out
 
 
 def _schedule_realtime(priority: int) -> bool:

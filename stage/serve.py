@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rigs.pose import PoseFrame
+from singer.backends.preparer import BankPreparer
 from singer.contracts import SAMPLE_RATE_HZ
 from singer.mix.backing_spec import BackingError
 from singer.provenance.aigc import DEFAULT_PRODUCER, AigcLabel
 from singer.provenance.consent import USAGES, ConsentError, voice_record
 from singer.provenance.live import MarkedFanout
 from singer.synth import HarmonicNoiseSynth
+from stage.collector import Collector
 from stage.console import ShowHealth, catalog
 from stage.cuelist import CueList, load_cue_list
 from stage.director import LEAD, MAX_SINGERS, Director
@@ -32,6 +34,7 @@ from stage.program import ProgramStage, WithProgram
 from stage.show_provenance import ShowProvenance, WithProvenance
 from stage.song_loader import local_loader
 from stage.supervise import Supervisor
+from stage.timecode_show import WithTimecode
 from streams.auth import is_loopback
 from streams.cue import CueError, CueHandler, make_cue
 from streams.ice import IceServerError, ice_configuration
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
     from streams.janus.publisher import JanusPublisher
     from streams.opus_encoder import ShowOpusEncoder
     from streams.osc import OscServer
+    from streams.timecode.smpte import Rate, Timecode
     from streams.vmc import VmcSender
     from streams.web import WebServer
 
@@ -120,10 +124,17 @@ class ServeOptions:
     """The performer's voice for ``follow``: ``mic[:DEVICE]`` or a sound file."""
     performer_midi: str | None = None
     """The performer's MIDI for ``follow``: a MIDI input port name or a ``.mid`` file."""
+    voice_steps: int | None = None
+    """Diffusion steps of DiffSinger voices (``--voice-steps``; ``None``: 20, OpenUtau's)."""
     on_silence: str = "hold"
     """Follow mode, when the performer falls silent: ``hold`` or ``carry`` on."""
     chain: str = "dry"
-    """The vocal chain preset on the voice in the program mix (``--chain``, docs/mix.md)."""
+    """The vocal chain preset of every singer in the program mix (``--chain``, docs/mix.md)."""
+    singer_chains: tuple[str, ...] = ()
+    """``SINGER=PRESET``: that singer's own chain (``--chain SINGER=PRESET``)."""
+    card_mix: str = "program"
+    """What the sound card plays: ``program`` or ``voice`` (the voice alone, e.g. in-ears;
+    ``--card-mix``)."""
     backing: tuple[Path, ...] = ()
     """Backing files mixed under every song (``--backing``); none: each song's own."""
     backing_offset: float = 0.0
@@ -131,6 +142,15 @@ class ServeOptions:
     usage: str = "personal"
     """What the show is for (``--usage``): personal, commercial or corporation; a voice or
     avatar whose record does not allow it is refused."""
+    chase: str | None = None
+    """Timecode the song's transport follows (``--chase mtc:PORT|ltc:mic[:DEV]|ltc:FILE``,
+    docs/timecode.md)."""
+    mtc_out: str | None = None
+    """MIDI port MTC is sent to, following the song position (``--mtc-out``)."""
+    timecode_rate: str = "25"
+    """Rate of LTC in and MTC out (``--timecode-rate``; MTC in carries its own)."""
+    timecode_start: str = "00:00:00:00"
+    """Timecode of the song's beat 0 (``--timecode-start``)."""
 
 
 SYNTHESIS_MODES = ("thread", "process")
@@ -187,12 +207,22 @@ def check_options(opts: ServeOptions) -> None:
             raise ServeError("--performer-audio page: the /perform page needs --mocap webrtc")
         if opts.on_silence not in ("hold", "carry"):
             raise ServeError(f"--on-silence {opts.on_silence}: want hold or carry")
-    from singer.mix.chain import PRESETS
+    from singer.mix.chain import PRESETS, chain_plan
+    from singer.mix.effects import ParamError
 
     if opts.chain not in PRESETS:
         raise ServeError(f"--chain {opts.chain}: want one of {', '.join(sorted(PRESETS))}")
+    try:
+        chain_plan(list(opts.singer_chains))
+    except ParamError as err:
+        raise ServeError(f"--chain: {err}") from None
+    if opts.card_mix not in MIXES:
+        raise ServeError(f"--card-mix {opts.card_mix}: want one of {', '.join(MIXES)}")
+    if opts.voice_steps is not None and not 1 <= opts.voice_steps <= 1000:
+        raise ServeError(f"--voice-steps {opts.voice_steps}: want 1 to 1000")
     if opts.usage not in USAGES:
         raise ServeError(f"--usage {opts.usage}: want one of {', '.join(USAGES)}")
+    _timecode_settings(opts)
     if opts.avatar is not None:
         from rigs.avatar import AvatarError
         from rigs.consent import read_avatar_licence
@@ -246,7 +276,8 @@ def realtime_gc() -> None:
     Everything alive once the show is set up (torch, models, the score) is frozen out of
     collection, and full collections are made rare: a full pass over a big heap holds the
     GIL for a hundred milliseconds or more, which stalls synthesis (measured as bursts of
-    xruns while viewers joined).
+    xruns while viewers joined). What is made after this and ends up in reference cycles (an
+    ended viewer's peer) is freed by ``stage.collector.Collector``'s scheduled full passes.
     """
     gc.collect()
     gc.freeze()
@@ -288,7 +319,8 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
     try:
         director = Director(synth, loader, voice=opts.voice, seed=opts.seed,
                             cue_list=cue_list, song_folders=[opts.songs] if opts.songs else None,
-                            max_singers=opts.max_singers, voices_dirs=opts.voices_dirs)
+                            max_singers=opts.max_singers, voices_dirs=opts.voices_dirs,
+                            voice_steps=opts.voice_steps)
     except CueError as err:
         raise ServeError(f"--voice: {err}") from None
     if opts.synthesis == "thread":  # a bank is loaded and warmed before the clock runs
@@ -302,9 +334,10 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
     if opts.synthesis == "process":
         from stage.synthesis import ProcessPacer
 
-        pacer = ProcessPacer(director.ensemble, config=config, device=opts.device)
+        pacer = ProcessPacer(director.ensemble, config=config, device=opts.device,
+                             planes=director.max_singers)  # each singer's voice apart
     else:
-        pacer = AudioPacer(director.render, config=config)
+        pacer = AudioPacer(director.render_parts, config=config)
     director.attach(pacer)
     provenance = _provenance(opts, director)
     # Every output gets the same marked chunk: the watermark (and the audible label) are
@@ -326,7 +359,8 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             raise ServeError(f"--song {opts.song}: {err}") from None
         if opts.play_song:
             director.apply_now(make_cue("song.play", {"beat": 0.0}), 0)
-            until = score.end_sample + int(0.5 * SAMPLE_RATE_HZ)
+            until = score.end_sample + program.latency_samples \
+                + int(program.tail_s * SAMPLE_RATE_HZ)  # the chains' tails are heard out
     follow = _follow(opts, director)
 
     feed, vmc, performer = _mocap_parts(opts, pacer)
@@ -341,6 +375,10 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
     control: CueHandler = WithProvenance(director, provenance)  # "aigc" in /status and MQTT
     control = _with_follow(control, follow)  # follow.start/stop, perform.note_on (docs/follow.md)
     control = WithProgram(control, program, director)  # backing.gain/mute, a song's backing
+    # tempo cues and the follower may not re-time the voice where the backing locks it
+    director.locked_span = lambda: program.player.locked_beats() if program.player else None
+    timecode = WithTimecode(control, None, None)  # "timecode" in /status and MQTT
+    control = timecode
     if publishers:
         from streams.janus.status import WithPublishers
 
@@ -354,6 +392,15 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
 
         health.hub = hub
         outputs.add_sink(hub.push_audio)
+        voice_hub = hub
+
+        def voice_only() -> None:  # the first /whep?mix=voice: feed its encoder from now on
+            fanout = mix_out("voice", outputs, program, director,
+                             opts.audible_label == "start")
+            if voice_hub.push_voice_only not in fanout.sinks:
+                fanout.add_sink(voice_hub.push_voice_only)
+
+        hub.wants_voice_only = voice_only
         meter = LevelMeter()
         outputs.add_sink(meter)
         songs = await asyncio.to_thread(catalog, opts.songs)
@@ -384,6 +431,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             raise ServeError(f"--mqtt: {err}") from None
 
     recorder = pose_recorder = card = voice_recorder = None
+    bank_worker: BankPreparer | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -401,12 +449,18 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             outputs.add_sink(recorder)
         if voice_recorder:  # the dry voice beside the program, for post-production
             program.dry_sinks.append(voice_recorder)
+            folder = opts.record
+            assert folder is not None
+            program.singer_sink = lambda singer: AudioRecorder(  # each singer's, apart
+                folder / f"voice-{singer}.wav", label)
         if opts.follow:
             _open_follow(opts, follow, pacer)
+        _open_timecode(opts, timecode, director, pacer)
         if not opts.headless:
             try:
                 card = SoundDeviceSink(chunk)
-                outputs.add_sink(card)
+                mix_out(opts.card_mix, outputs, program, director,
+                        opts.audible_label == "start").add_sink(card)
             except SoundDeviceUnavailable as err:
                 log.info("%s; carrying on without it", err)
                 print(f"livesinger: {err}; carrying on without it", file=sys.stderr)
@@ -417,6 +471,8 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
         pose_sinks.extend(publisher.push_pose for publisher in publishers)
         if opts.synthesis == "process":  # it renders from its own copy; ours serves lip-sync
             director.prefetch = "controls" if pose_sinks else "off"
+        if opts.synthesis == "thread":  # phrase-ahead banks' work beside the synthesis thread
+            bank_worker = BankPreparer(director.ensemble, lambda: pacer.playout_sample).start()
         realtime_gc()  # everything is set up: nothing of it needs collecting during the show
         async with asyncio.TaskGroup() as group:
             # Only the pacer ends the show; a helper that fails is logged and restarted.
@@ -426,6 +482,8 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             if console:
                 helpers.start("director console", console.run)
             helpers.start("prefetch", director.run_prefetch)
+            collector = Collector()  # the cycles realtime_gc leaves (ended peers): freed
+            helpers.start("collector", collector.run)
             if pose_sinks:
                 helpers.start("pose stream", lambda: run_pose_stream(
                     lambda: director.line(LEAD), lambda: pacer.playout_sample, pose_sinks,
@@ -435,6 +493,8 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
                 helpers.start("mocap", feed.run_guarded)
             if follow:
                 helpers.start("follow", follow.run)
+            if timecode.chase:
+                helpers.start("timecode chase", timecode.chase.run)
             if bridge:
                 helpers.start("mqtt", bridge.run)
             for number, publisher in enumerate(publishers, 1):
@@ -445,7 +505,8 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
                 handles.update(director=director, pacer=pacer, osc=osc, web=web, hub=hub,
                                mocap=feed, performer=performer, helpers=helpers,
                                publishers=publishers, provenance=provenance, follow=follow,
-                               outputs=outputs, mqtt=bridge, program=program)
+                               outputs=outputs, mqtt=bridge, program=program,
+                               timecode=timecode, collector=collector)
             while pacer.chunks_played == 0:  # ready means the show clock is running
                 await asyncio.sleep(0.01)
             provenance.announce()
@@ -466,9 +527,15 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             if surface:
                 with contextlib.suppress(Exception):
                     await surface.stop()
-        for sink in (recorder, voice_recorder, pose_recorder, card, follow):
+        for sink in (recorder, voice_recorder, pose_recorder, card, follow, timecode.chase,
+                     timecode.lead):
             if sink:
                 sink.close()
+        for singer_file in program.singer_sinks().values():
+            if isinstance(singer_file, AudioRecorder):
+                singer_file.close()
+        if bank_worker:
+            bank_worker.stop()
         director.close()
     summary: dict[str, object] = {
         "seconds": round(pacer.playout_sample / SAMPLE_RATE_HZ, 3), "xruns": pacer.xruns,
@@ -489,17 +556,42 @@ def _program_stage(opts: ServeOptions, outputs: MarkedFanout,
                    director: Director) -> ProgramStage:
     """The program mix in front of the marked fan-out, following the director's transport."""
     from singer.mix.backing_spec import files_spec
-    from singer.mix.chain import chain_preset
+    from singer.mix.chain import chain_plan
 
     try:
         override = files_spec([str(f) for f in opts.backing], opts.backing_offset) \
             if opts.backing else None
     except BackingError as err:
         raise ServeError(f"--backing: {err}") from None
-    stage = ProgramStage(outputs, chain_preset(opts.chain), backing_override=override,
+    _, per_singer = chain_plan(list(opts.singer_chains))
+    stage = ProgramStage(outputs, opts.chain, chains=per_singer,
+                         singers=lambda: [line.name for line in director.ensemble.lines],
+                         backing_override=override,
                          cue_backing=lambda: director.cue_list.backing, songs=opts.songs)
     director.transport_listeners.append(stage.transport)
+    director.chase_listeners.append(stage.chase)  # the backing resamples at the chase's rate
     return stage
+
+
+MIXES = ("program", "voice")
+"""What an output can carry: the program, or the voice alone (in-ear monitors)."""
+
+
+def mix_out(mix: str, outputs: MarkedFanout, program: ProgramStage, director: Director,
+            audible_label: bool) -> MarkedFanout:
+    """The marked fan-out an output asking for ``mix`` joins: the program's, or the voice
+    alone's (made on first use, watermarked with the same ID, the audible label too)."""
+    if mix == "program":
+        return outputs
+
+    def make() -> MarkedFanout:
+        fanout = MarkedFanout(outputs.label, audible_label=audible_label)
+        director.transport_listeners.append(fanout.transport)
+        return fanout
+
+    voice = program.voice_outputs(make)
+    assert isinstance(voice, MarkedFanout)
+    return voice
 
 
 def _synthesis_restarts(pacer: AudioPacer) -> str:
@@ -537,6 +629,55 @@ def _page_microphone(desk: FollowDesk, performer: object, pacer: AudioPacer) -> 
 
         desk.page_receiver = WebRtcAudio(desk.page_audio, lambda: pacer.playout_sample)
         performer.on_audio = desk.page_receiver.consume
+
+
+def _timecode_settings(opts: ServeOptions) -> tuple[Rate, Timecode]:
+    """``--timecode-rate`` and ``--timecode-start`` (``ServeError`` naming a bad one); a
+    malformed ``--chase`` is refused here too, before anything opens."""
+    from stage.timecode_show import TimecodeSpecError, parse_chase
+    from streams.timecode.smpte import TimecodeError, parse_timecode, rate
+
+    try:
+        tc_rate = rate(opts.timecode_rate)
+    except TimecodeError as err:
+        raise ServeError(f"--timecode-rate: {err}") from None
+    try:
+        start = parse_timecode(opts.timecode_start, tc_rate)
+    except TimecodeError as err:
+        raise ServeError(f"--timecode-start: {err}") from None
+    if opts.chase is not None:
+        try:
+            parse_chase(opts.chase)
+        except TimecodeSpecError as err:
+            raise ServeError(str(err)) from None
+    return tc_rate, start
+
+
+def _open_timecode(opts: ServeOptions, timecode: WithTimecode, director: Director,
+                   pacer: AudioPacer) -> None:
+    """Open ``--chase``'s source and ``--mtc-out``'s port (after the network ports, like
+    every device; one line naming the port or file that cannot be opened)."""
+    if opts.chase is None and opts.mtc_out is None:
+        return
+    from stage.timecode_show import MtcLead, ShowChase, TimecodeSpecError, open_chase_input
+    from streams.midi_ports import MidiPortError
+
+    tc_rate, start = _timecode_settings(opts)
+    if opts.chase is not None:
+        try:
+            source = open_chase_input(opts.chase, tc_rate, pacer.clock.now_sample)
+        except MidiPortError as err:
+            raise ServeError(f"--chase {opts.chase}: {err}") from None
+        except TimecodeSpecError as err:
+            raise ServeError(str(err)) from None
+        timecode.chase = ShowChase(director, source, tc_rate, start)
+    if opts.mtc_out is not None:
+        try:
+            lead = timecode.lead = MtcLead(opts.mtc_out, director, tc_rate, start)
+        except MidiPortError as err:
+            raise ServeError(f"--mtc-out {opts.mtc_out}: {err}") from None
+        director.transport_listeners.append(lead.transport)
+        pacer.add_sink(lead)
 
 
 def _open_follow(opts: ServeOptions, follow: FollowDesk, pacer: AudioPacer) -> None:

@@ -68,6 +68,8 @@ class Viewer:
     track: ShowAudioTrack | None
     """The RTP audio track (``None``: the page takes the voice on its data channel)."""
     kind: str  # "stage" or "whep"
+    mix: str = "program"
+    """What it hears: ``program`` or ``voice`` (the voice alone: ``/whep?mix=voice``)."""
     created: float = field(default_factory=time.monotonic)
     channel: RTCDataChannel | None = None
     voice: RTCDataChannel | None = None
@@ -87,7 +89,8 @@ class Viewer:
     def stats(self) -> dict[str, object]:
         """What the overlay and the status show for this viewer."""
         track = self.track
-        return {"id": self.id, "kind": self.kind, "state": self.pc.connectionState,
+        return {"id": self.id, "kind": self.kind, "mix": self.mix,
+                "state": self.pc.connectionState,
                 "path": self.path,
                 "audio_frames": (track.frames_sent if track else 0) + self.voice_frames,
                 "audio_dropped": (track.frames_dropped if track else 0) + self.voice_dropped,
@@ -114,9 +117,23 @@ class ViewerHub:
         self.voice_encoder = ShowOpusEncoder(VOICE_FRAME_SAMPLES)
         """The show's 10 ms Opus, encoded once for every ``voice`` data channel."""
         self._voice_subscription: Callable[[], None] | None = None
+        self.voice_only_encoder = ShowOpusEncoder(FRAME_SAMPLES)
+        """The voice alone (no backing), 20 ms Opus, for ``mix=voice`` listeners (in-ears);
+        fed only once the first of them asks (``wants_voice_only``)."""
+        self.wants_voice_only: Callable[[], None] | None = None
+        """Called when a ``mix=voice`` listener is answered: the show then feeds
+        ``push_voice_only`` (the cost of a voice-only stream is paid only from then on)."""
 
-    async def answer(self, sdp: str, kind: str = "stage") -> tuple[Viewer, str]:
-        """Answer an SDP offer: a new viewer receiving audio (+ pose if it offers a channel)."""
+    def push_voice_only(self, chunk: AudioChunk) -> None:
+        """Voice-only sink: encoded once for every ``mix=voice`` listener."""
+        self.voice_only_encoder.push(chunk)
+
+    async def answer(self, sdp: str, kind: str = "stage", mix: str = "program"
+                     ) -> tuple[Viewer, str]:
+        """Answer an SDP offer: a new viewer receiving audio (+ pose if it offers a channel);
+        ``mix="voice"``: the voice alone on its audio track."""
+        if mix not in ("program", "voice"):
+            raise OfferError(f"mix={mix[:40]!r}: want program or voice")
         if len(self.viewers) >= self.max_viewers:
             raise ViewersFull(f"too many viewers ({self.max_viewers}); try again later")
         if "v=0" not in sdp or "m=" not in sdp:
@@ -127,8 +144,11 @@ class ViewerHub:
                              + (" (nor a data channel for its voice)" if kind == "stage"
                                 else ""))
         pc = RTCPeerConnection(ice_configuration(self.ice_servers))
-        track = ShowAudioTrack(self.rtp_encoder) if has_audio else None
-        viewer = Viewer(secrets.token_urlsafe(12), pc, track, kind)
+        if mix == "voice" and self.wants_voice_only is not None:
+            self.wants_voice_only()
+        encoder = self.voice_only_encoder if mix == "voice" else self.rtp_encoder
+        track = ShowAudioTrack(encoder) if has_audio else None
+        viewer = Viewer(secrets.token_urlsafe(12), pc, track, kind, mix)
 
         @pc.on("datachannel")
         def on_datachannel(channel: RTCDataChannel) -> None:
