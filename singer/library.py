@@ -66,7 +66,7 @@ class SongLibrary:
     """The songs of one folder (not its subfolders), by name."""
 
     def __init__(self, folder: str | Path) -> None:
-        from singer.load import SUFFIX_FORMATS
+        from singer.scores.load import SUFFIX_FORMATS
 
         self.folder = Path(folder).expanduser()
         if not self.folder.is_dir():
@@ -103,7 +103,7 @@ class SongLibrary:
 
     def load(self, name: str, **options: Any) -> Score:
         """The score of song ``name`` (options as for ``load_score``)."""
-        from singer.load import load_score
+        from singer.scores.load import load_score
 
         return load_score(self.path(name), **options)
 
@@ -147,7 +147,7 @@ def default_libraries() -> list[SongLibrary]:
 
 
 def _describe(path: Path) -> SongInfo:
-    from singer.load import detect_format, load_score
+    from singer.scores.load import detect_format, load_score
 
     try:
         fmt = detect_format(path)

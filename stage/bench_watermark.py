@@ -37,8 +37,8 @@ def attack_suite(bed: np.ndarray, music: np.ndarray | None = None) -> dict[str, 
 
 def demo_renders() -> dict[str, np.ndarray]:
     """The demo songs rendered unmarked (soprano and tenor)."""
-    from singer.load import load_score
     from singer.render import render_score
+    from singer.scores.load import load_score
 
     return {"jasmine": render_score(load_score("jasmine"), "soprano"),
             "twinkle": render_score(load_score("twinkle"), "tenor")}

@@ -288,8 +288,8 @@ def load_score_or_song(ref: str, language: str = "auto",  # type: ignore[no-unty
 
     ``encoding`` names the charset of the score's text (checked first: an unknown name is an
     error even for a file that turns out to be ASCII)."""
-    from singer.load import load_score
     from singer.score import ScoreError
+    from singer.scores.load import load_score
     from singer.text_encoding import EncodingError, check_encoding
 
     options = {}

@@ -216,7 +216,7 @@ class ProgramStage:
         declared = self.cue_backing().get(ref)
         if declared is not None:
             return declared
-        from singer.load import resolve_score
+        from singer.scores.load import resolve_score
 
         try:
             path = resolve_score(ref, self.songs)

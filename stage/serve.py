@@ -239,7 +239,7 @@ def check_options(opts: ServeOptions) -> None:
 
 def score_loader(ref: str):  # type: ignore[no-untyped-def]
     """Load a score by path or library name (raises ``ScoreError`` with a clear message)."""
-    from singer.load import load_score
+    from singer.scores.load import load_score
 
     return load_score(ref)
 

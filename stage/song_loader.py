@@ -36,7 +36,7 @@ MAX_NAMES_SHOWN = 20
 def local_loader(songs: Path | None = None) -> ScoreLoader:
     """``load_score`` for local references, names looked up in ``songs`` (default: the song
     library); it can be sent to the worker process (the worker imports no more than it)."""
-    from singer.load import load_score
+    from singer.scores.load import load_score
 
     return functools.partial(load_score, songs=songs)
 
@@ -98,9 +98,9 @@ class RemoteSongs:
 
 def _warm_up() -> None:
     """Import the readers in the worker, so the first song parses as fast as the next."""
-    import singer.load
-    import singer.midi
-    import singer.musicxml  # music21, the slow import
+    import singer.scores.load
+    import singer.scores.midi
+    import singer.scores.musicxml  # music21, the slow import
 
     del singer
 

@@ -51,7 +51,7 @@ def median_cents(audio: np.ndarray, start: int, end: int, midi: float) -> float:
 
 @pytest.mark.timeout(120)
 async def test_a_director_runs_the_show_from_the_console(browser, tmp_path: Path) -> None:  # noqa: ANN001
-    from singer.load import load_score
+    from singer.scores.load import load_score
 
     cue_file = tmp_path / "show.yaml"
     cue_file.write_text(CUES, encoding="utf-8")

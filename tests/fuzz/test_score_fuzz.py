@@ -1,4 +1,4 @@
-"""Score files through ``singer.load.load_score`` (MusicXML, MIDI, USTX, UST): any bytes in
+"""Score files through ``singer.scores.load.load_score`` (MusicXML, MIDI, USTX, UST): any bytes in
 a file end in a ``Score`` or a one-line ``ScoreError``, within the deadline."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from singer.load import load_score
 from singer.score import Score, ScoreError
+from singer.scores.load import load_score
 from tests.fuzz.strategies import mutated
 from tests.singer.test_midi import _english_file
 from tests.singer.test_ust import ENGLISH, _ust

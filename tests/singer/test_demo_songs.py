@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from singer.musicxml import read_musicxml
 from singer.render import render_score
+from singer.scores.musicxml import read_musicxml
 from singer.songs import song_path
 from tests.measure import note_cents_errors
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from singer.contracts import SAMPLE_RATE_HZ
-from singer.load import detect_format, load_score
 from singer.score import ScoreError
+from singer.scores.load import detect_format, load_score
 from singer.songs import song_path
 from tests.singer.excerpts import sung_cents
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from singer.contracts import SAMPLE_RATE_HZ
-from singer.midi import read_midi
 from singer.score import ScoreError, TimeSignature
+from singer.scores.midi import read_midi
 from singer.tempo import TempoChange
 from tests.singer.excerpts import sung_cents
 

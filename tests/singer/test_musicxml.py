@@ -10,8 +10,8 @@ import pytest
 
 from singer.contracts import SAMPLE_RATE_HZ
 from singer.lyrics import phonemize_word
-from singer.musicxml import read_musicxml
 from singer.score import Score, ScoreError
+from singer.scores.musicxml import read_musicxml
 from singer.songs import DEMO_SONGS, song_path
 from singer.tempo import TempoChange
 

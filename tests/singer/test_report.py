@@ -9,9 +9,9 @@ import pytest
 from matplotlib import image
 
 from singer.contracts import SAMPLE_RATE_HZ
-from singer.load import load_score
 from singer.render import build_ensemble, render_ensemble
 from singer.report import measure_f0, write_report
+from singer.scores.load import load_score
 from stage.cli import main
 from tests.measure import note_cents_errors
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from singer.load import load_score
 from singer.score import ScoreError
-from singer.score_limits import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBERS, check_score_file
+from singer.scores.limits import MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBERS, check_score_file
+from singer.scores.load import load_score
 from singer.songs import song_path
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from singer.load import detect_format, load_score
 from singer.lyrics import mandarin_phonemes
 from singer.score import ScoreError
+from singer.scores.load import detect_format, load_score
 from singer.songs import song_path
 from singer.text_encoding import EncodingError, check_encoding, decode_file, decode_pieces
 from stage.cli import main

@@ -9,8 +9,8 @@ import pytest
 
 from singer.contracts import SAMPLE_RATE_HZ
 from singer.score import ScoreError, Vibrato
+from singer.scores.ust import read_ust
 from singer.tempo import TempoChange
-from singer.ust import read_ust
 from tests.singer.excerpts import sung_cents
 
 SR = SAMPLE_RATE_HZ

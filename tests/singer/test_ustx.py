@@ -10,8 +10,8 @@ import pytest
 from singer.contracts import SAMPLE_RATE_HZ
 from singer.render import build_ensemble, render_ensemble
 from singer.score import ScoreError, TimeSignature, Vibrato
+from singer.scores.ustx import read_ustx
 from singer.tempo import TempoChange
-from singer.ustx import read_ustx
 from tests.measure import f0_track
 from tests.singer.excerpts import sung_cents
 

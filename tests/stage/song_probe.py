@@ -1,13 +1,13 @@
 """A score loader for tests that notes which process parsed the song (it imports no more
-than ``singer.load``, so a worker process can run it)."""
+than ``singer.scores.load``, so a worker process can run it)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import replace
 
-from singer.load import load_score
 from singer.score import Score
+from singer.scores.load import load_score
 
 
 def load_noting_process(ref: str) -> Score:

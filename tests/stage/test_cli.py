@@ -10,7 +10,7 @@ import numpy as np
 import soundfile as sf
 
 from singer.contracts import SAMPLE_RATE_HZ
-from singer.musicxml import read_musicxml
+from singer.scores.musicxml import read_musicxml
 from singer.songs import song_path
 from stage.cli import main
 

@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from singer.contracts import SAMPLE_RATE_HZ
-from singer.load import load_score
+from singer.scores.load import load_score
 from stage.cli import main
 from tests.measure import note_cents_errors
 from tests.singer.backends.diffsinger_bank import BankSpec

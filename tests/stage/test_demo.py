@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 
 from singer.contracts import SAMPLE_RATE_HZ
-from singer.musicxml import read_musicxml
+from singer.scores.musicxml import read_musicxml
 from singer.songs import song_path
 from tests.measure import note_cents_errors
 

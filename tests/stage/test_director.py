@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk, Note
-from singer.musicxml import read_musicxml
 from singer.score import Score
+from singer.scores.musicxml import read_musicxml
 from singer.songs import song_path
 from singer.synth import HarmonicNoiseSynth
 from stage.cuelist import CueList, load_cue_list

@@ -16,9 +16,9 @@ from singer.backends.discovery import describe_bank
 from singer.backends.live import BankRef, open_bank
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
 from singer.ensemble import Ensemble, LineEdit, SingerLine
-from singer.load import load_score
 from singer.render import render_score_with
 from singer.score import Score
+from singer.scores.load import load_score
 from singer.synth import HarmonicNoiseSynth
 from singer.voices import get_voice
 from stage.director import Director

@@ -15,7 +15,7 @@ import pytest
 from singer.backends.discovery import describe_bank
 from singer.backends.live import BankRef, open_bank
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk, Note
-from singer.load import load_score
+from singer.scores.load import load_score
 from stage.serve import serve
 from tests.measure import StallWatch, note_cents_errors, xrun_budget
 from tests.singer.backends.diffsinger_bank import build_bank

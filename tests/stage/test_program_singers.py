@@ -17,12 +17,12 @@ import pytest
 import soundfile as sf
 
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
-from singer.load import load_score
 from singer.mix.chain import chain_preset
 from singer.mix.program import ProgramMix, render_program
 from singer.provenance.aigc import read_wav_label
 from singer.provenance.watermark import Embedder
 from singer.render import build_ensemble, render_ensemble_parts
+from singer.scores.load import load_score
 from stage.serve import ServeOptions, mix_out, serve
 from tests.measure import xrun_budget
 from tests.stage.test_serve_live import UdpOsc

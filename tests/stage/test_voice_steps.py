@@ -14,7 +14,7 @@ from singer.backends.diffsinger.render import acceleration
 from singer.backends.discovery import describe_bank
 from singer.backends.live import BankRef, open_bank
 from singer.contracts import SAMPLE_RATE_HZ
-from singer.load import load_score
+from singer.scores.load import load_score
 from stage.cli import main
 from tests.measure import note_cents_errors
 from tests.singer.backends.diffsinger_bank import build_bank

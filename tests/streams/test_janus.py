@@ -22,7 +22,7 @@ import pytest
 import soundfile as sf
 
 from singer.contracts import SAMPLE_RATE_HZ, Note
-from singer.load import load_score
+from singer.scores.load import load_score
 from stage.serve import ServeOptions, serve
 from streams.janus.fanout import Edge, fan_out
 from streams.janus.local import LocalJanus, janus_binary

@@ -20,9 +20,9 @@ from singer.backends.discovery import (
 )
 from singer.backends.utau.backend import UtauBackend
 from singer.contracts import SAMPLE_RATE_HZ
-from singer.load import load_score
 from singer.render import build_ensemble, render_ensemble, render_score_with
 from singer.score import Score
+from singer.scores.load import load_score
 from tests.measure import band_energy_onset, note_cents_errors
 from tests.singer.backends.scores import UTAU_SCORE, write_ust
 from tests.singer.backends.utau_bank import build_bank

@@ -12,8 +12,8 @@ import pytest
 from singer.backends.diffsinger.backend import DiffSingerBackend, DiffSingerLine
 from singer.backends.discovery import open_backend, resolve_voice
 from singer.contracts import SAMPLE_RATE_HZ, Note
-from singer.load import load_score
 from singer.render import render_score_with
+from singer.scores.load import load_score
 from tests.measure import band_energy_onset, note_cents_errors
 from tests.singer.backends.diffsinger_bank import build_bank
 from tests.singer.backends.scores import DIFFSINGER_SCORE, write_ust

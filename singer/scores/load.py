@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from singer.score import Score, ScoreError
-from singer.score_limits import check_score_file
+from singer.scores.limits import check_score_file
 
 if TYPE_CHECKING:
     from singer.library import SongLibrary
@@ -111,15 +111,15 @@ def resolve_score(ref: str | Path, songs: str | Path | SongLibrary | None = None
 
 def _reader(fmt: ScoreFormat) -> Callable[..., Score]:
     if fmt == "midi":
-        from singer.midi import read_midi
+        from singer.scores.midi import read_midi
         return read_midi
     if fmt == "ustx":
-        from singer.ustx import read_ustx
+        from singer.scores.ustx import read_ustx
         return read_ustx
     if fmt == "ust":
-        from singer.ust import read_ust
+        from singer.scores.ust import read_ust
         return read_ust
-    from singer.musicxml import read_musicxml
+    from singer.scores.musicxml import read_musicxml
     return read_musicxml
 
 
