@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,7 +33,9 @@ import mido
 import pytest
 
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
-START_TIMEOUT_S = 10.0
+START_TIMEOUT_S = 20.0
+_PROBE = ("import rtmidi; m = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name='probe'); "
+          "m.open_virtual_port('probe'); m.close_port()")
 
 
 class JackMidi:
@@ -146,25 +149,25 @@ def _start_jack(name: str | None = None) -> JackMidi:
     os.environ["JACK_DEFAULT_SERVER"] = name  # this process's clients use it
     os.environ["JACK_NO_START_SERVER"] = "1"  # never a server started behind our back
     deadline = time.monotonic() + START_TIMEOUT_S
-    # rtmidi opens a JACK client to list ports: it succeeds once the server runs
-    import rtmidi
-
+    # A client connecting while the server is still setting up its shared memory can crash
+    # libjack (a segfault, seen under load), so the probe runs in a process of its own and
+    # this process opens its clients only once one has connected.
+    env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
     while True:
         if process.poll() is not None:
             err = process.stderr.read().decode(errors="replace") if process.stderr else ""
             raise RuntimeError(f"jackd exited {process.returncode}: {err[-400:]}")
         try:
-            probe = rtmidi.MidiOut(rtapi=rtmidi.API_UNIX_JACK, name="probe")
-            probe.open_virtual_port("probe")
-            probe.close_port()
-            del probe
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"jackd {name} did not start in {START_TIMEOUT_S} s") \
-                    from None
-            time.sleep(0.1)
+            probe = subprocess.run([sys.executable, "-c", _PROBE], env=env, timeout=10,
+                                   capture_output=True, check=False)
+            if probe.returncode == 0:
+                break
+        except subprocess.TimeoutExpired:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"jackd {name} did not start in {START_TIMEOUT_S} s")
+        time.sleep(0.1)
     return JackMidi(name, process)
 
 
