@@ -15,6 +15,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -59,7 +60,8 @@ class LineEdit:
     process (the synthesis process) can replay it and stay sample for sample the same.
 
     ``op`` names the ``SingerLine`` method (``set_notes``, ``add_expression``, ``set_voice``,
-    ``set_bank``, ``fold_before``, ``held_on``, ``held_off``) or ``add_line``; ``args``
+    ``set_bank``, ``fold_before``, ``held_on``, ``held_off``, ``held_move``) or
+    ``add_line``; ``args``
     are its arguments (``set_notes`` sends how many leading and trailing notes stay and the
     notes between them, not the whole list).
     """
@@ -88,6 +90,20 @@ class HeldNote:
     velocity: float
     note_t_on: int
     off_sample: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveReport:
+    """Where a held live note really starts or ends (``Ensemble.live_reports``): the bank
+    worker made its segment ready (``sample``: where it sounds; later than the ``HeldNote``
+    asked when it was late), or the chunk holding the asked sample was rendered without it
+    (``sample`` ``None``: not known yet, a report with the sample follows)."""
+
+    singer: str
+    held_id: int
+    kind: str
+    """``on`` (the first segment) or ``off`` (the release)."""
+    sample: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +245,17 @@ class SingerLine:
         with self._lock:
             return tuple(self._held.values())
 
+    def held_note_moved(self, note_id: int, note_t_on: int) -> None:
+        """The held note ``note_id``'s note (for lip-sync) now starts at ``note_t_on`` (its
+        voice started later than asked): call before ``set_notes`` moves it there."""
+        with self._lock:
+            held = self._held.get(note_id)
+            if held is None or held.note_t_on == note_t_on:
+                return
+            self._held[note_id] = replace(held, note_t_on=note_t_on)
+        if self.listener is not None:
+            self.listener(LineEdit(self.name, "held_move", (note_id, note_t_on)))
+
     def notes_without_held(self) -> list[Note]:
         """The notes a phrase-ahead bank sings as phrases: all but the held live notes."""
         with self._lock:
@@ -369,6 +396,9 @@ class SingerLine:
         elif edit.op == "held_off":
             note_id, sample = edit.args
             self.held_note_off(note_id, sample)  # type: ignore[arg-type]
+        elif edit.op == "held_move":
+            note_id, note_t_on = edit.args
+            self.held_note_moved(note_id, note_t_on)  # type: ignore[arg-type]
         else:
             raise ValueError(f"unknown edit {edit.op!r} of singer {self.name!r}")
 
@@ -635,6 +665,11 @@ class Ensemble:
         self.bank_work = threading.Event()
         """Set when a bank line has work for ``prepare_banks`` now (a held note started or
         ended): the worker calling it waits on this between rounds."""
+        self.live_reports: Callable[[LiveReport], None] | None = None
+        """Told where held live notes really start and end (``LiveReport``), from the render
+        loop or the bank worker (so the show can keep the mouth on the voice)."""
+        self._report_lock = threading.Lock()  # a held note's queueing and its reports
+        self._held_of: dict[tuple[tuple[str, BankRef], int], int] = {}  # bank id -> held id
         self.seconds_until: Callable[[int], float] | None = None
         """The show clock (seconds until a show sample is due), where a render loop plays
         in real time: ``render`` then waits for a held note's first segment at most until
@@ -810,6 +845,7 @@ class Ensemble:
             if routed:  # notes over before the line opened are not sung again
                 self._routed[key] = {h.id: (0, True) for h in line.held_notes
                                      if h.off_sample is not None}
+                found.live_listener = partial(self._live_report, line.name, key)
         else:
             changed = line.take_change(key)
             if changed is not None:
@@ -818,18 +854,20 @@ class Ensemble:
                                 else line.notes, changed)
         routed_ids = self._routed.get(key)
         if routed_ids is not None:
-            self._sync_held(line, found, routed_ids)
+            self._sync_held(key, line, found, routed_ids)
         return found
 
-    def _sync_held(self, line: SingerLine, bank_line: BackendLine,
+    def _sync_held(self, key: tuple[str, BankRef], line: SingerLine, bank_line: BackendLine,
                    routed: dict[int, tuple[int, bool]]) -> None:
         """Queue the held notes' starts and ends the bank line has not heard of yet."""
         held = line.held_notes
         for note in held:
             got = routed.get(note.id)
             if got is None:
-                got = (bank_line.queue_note_on(note.sample, note.pitch_midi, note.lyric,
-                                               note.velocity), False)
+                with self._report_lock:  # its reports find it from the start
+                    got = (bank_line.queue_note_on(note.sample, note.pitch_midi, note.lyric,
+                                                   note.velocity), False)
+                    self._held_of[(key, got[0])] = note.id
                 routed[note.id] = got
                 self.bank_work.set()
             if note.off_sample is not None and not got[1]:
@@ -839,7 +877,24 @@ class Ensemble:
         if len(routed) > len(held):  # folded away: over for good
             ids = {h.id for h in held}
             for gone in [k for k in routed if k not in ids]:
+                with self._report_lock:
+                    self._held_of.pop((key, routed[gone][0]), None)
                 del routed[gone]
+
+    def _live_report(self, singer: str, key: tuple[str, BankRef], bank_id: int, kind: str,
+                     sample: int | None) -> None:
+        """A bank line's report on one of its live notes, as the held note it sings."""
+        with self._report_lock:
+            held_id = self._held_of.get((key, bank_id))
+        sink = self.live_reports
+        if held_id is not None and sink is not None:
+            sink(LiveReport(singer, held_id, kind, sample))
+
+    def live_latency_samples(self) -> int:
+        """How long after a held note's cue its segment is expected to be ready (the largest
+        of the phrase-ahead bank lines' ``live_latency_samples``; 0 with none open here)."""
+        lines = [self._bank_lines.get(key) for key in list(self._routed)]
+        return max([ln.live_latency_samples for ln in lines if ln is not None], default=0)
 
     def _wait_for_held(self, start: int, n: int) -> None:
         """Before rendering ``[start, start + n)`` in real time: give held notes that should

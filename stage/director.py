@@ -30,7 +30,7 @@ from singer.backends.live import (
     sings_held_notes,
 )
 from singer.contracts import SAMPLE_RATE_HZ, Note
-from singer.ensemble import Ensemble, HeldNote, SingerLine
+from singer.ensemble import Ensemble, HeldNote, LiveReport, SingerLine
 from singer.lyrics import LyricError, detect_language, phonemize_word
 from singer.score import Score, ScoreError
 from singer.synth import HarmonicNoiseSynth
@@ -78,6 +78,7 @@ class _SingerState:
     song: list[Note] = field(default_factory=list)
     open_notes: dict[float, int] = field(default_factory=dict)  # pitch -> index in live
     held: dict[float, int] = field(default_factory=dict)  # pitch -> its HeldNote id
+    waiting: set[int] = field(default_factory=set)  # held ids whose voice has not started
     lyrics: deque[tuple[str, tuple[str, ...]]] = field(default_factory=deque)
 
     def drop_ended(self, before: int) -> None:
@@ -137,6 +138,10 @@ class Director:
         self._stopped_beat = 0.0
         self.cues_applied = 0
         self._held_ids = 0  # ids of live notes a phrase-ahead bank sings as held notes
+        self._held_told: dict[int, set[str]] = {}  # held id -> kinds reported with a sample
+        self.live_latency: Callable[[], int] = self.ensemble.live_latency_samples
+        """Samples after a cue a held live note's segment is expected to be ready (the bank
+        worker's running high percentile): such a note is placed that late, voice and mouth."""
         self.last_cue_latency_ms: float | None = None
         self._last_edit = 0.0
         self.transport_listeners: list[Callable[[str, int, float | None], None]] = []
@@ -183,6 +188,25 @@ class Director:
         # rendering here (a synthesis thread): a held note's first segment is waited for
         # only within its chunk's budget
         self.ensemble.seconds_until = pacer.clock.seconds_until
+        # where held live notes really start and end: the mouth follows the voice
+        from stage.synthesis import ProcessPacer
+
+        if isinstance(pacer, ProcessPacer):
+            pacer.live_reports = self.on_live_report
+            self.live_latency = lambda: pacer.live_latency_samples
+        else:
+            try:
+                loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+
+            def report(got: LiveReport) -> None:  # from the render loop or the bank worker
+                if loop is None:
+                    self.on_live_report(got)
+                else:
+                    loop.call_soon_threadsafe(self.on_live_report, got)
+            self.ensemble.live_reports = report
+            self.live_latency = self.ensemble.live_latency_samples
 
     async def run_prefetch(self, period_s: float = 0.05, ahead_s: float = 0.05) -> None:
         """Keep every singer's coming control blocks computed off the audio thread.
@@ -755,6 +779,10 @@ class Director:
             lead = live_lead_samples(bank, lyric, pitch)
         if not isinstance(syllable, str) and state.lyrics:
             state.lyrics.popleft()
+        line = self._line(singer)
+        held_bank = any(b is not None and sings_held_notes(b) for _, b in line.banks)
+        if held_bank:  # voice and mouth start where the bank's first segment is expected
+            at += max(0, self.live_latency())
         # Legato: a note still sounding ends where this one starts.
         for open_pitch in list(state.open_notes):
             self._close(singer, open_pitch, at)
@@ -766,11 +794,11 @@ class Director:
                     phonemes, velocity)
         state.live.append(note)
         state.open_notes[pitch] = len(state.live) - 1
-        line = self._line(singer)
-        if any(b is not None and sings_held_notes(b) for _, b in line.banks):
+        if held_bank:
             # a phrase-ahead bank sings it as a held note (first segment in its worker; it
-            # sounds from ``at`` or the first chunk after that segment is ready), leaving the
-            # open note (there for lip-sync) out of its phrases
+            # sounds from ``at`` or the first chunk after that segment is ready: reported,
+            # ``on_live_report``), leaving the open note (there for lip-sync) out of its
+            # phrases
             self._held_ids += 1
             state.held[pitch] = self._held_ids
             line.held_note_on(HeldNote(self._held_ids, at, pitch, lyric, velocity, note.t_on))
@@ -781,6 +809,8 @@ class Director:
         state = self._singers[singer]
         if pitch not in state.open_notes:
             return {"singer": singer, "pitch": pitch, "sounding": False}
+        if pitch in state.held:  # the release is rendered in the bank worker: as long
+            at += max(0, self.live_latency())
         self._close(singer, pitch, at)
         self._refresh(singer, at)
         return {"singer": singer, "pitch": pitch, "at_sample": at}
@@ -794,12 +824,69 @@ class Director:
         if held is not None:
             self._line(singer).held_note_off(held, at)
 
+    def on_live_report(self, report: LiveReport) -> None:
+        """Keep a held live note's mouth on its voice (on the event loop): a note whose
+        segment missed its sample has its note (lip-sync) held back (``sample`` ``None``:
+        the mouth stays shut, or open through a late release) until the report of where its
+        voice starts (ends); the note then moves there."""
+        found = next(((name, h) for name in self._singers
+                      for h in self._line(name).held_notes if h.id == report.held_id), None)
+        if found is None:
+            return
+        name, held = found
+        state = self._singers[name]
+        told = self._held_told.setdefault(held.id, set())
+        if report.sample is None and report.kind in told:
+            return  # its real sample came first (two threads report)
+        index = next((i for i, n in enumerate(state.live)
+                      if n.t_on == held.note_t_on and n.pitch_midi == held.pitch_midi), None)
+        if index is None:
+            return
+        note = state.live[index]
+        waiting_before = set(state.waiting)
+        open_s = int(OPEN_NOTE_S * SAMPLE_RATE_HZ)
+        if report.kind == "on" and report.sample is None:
+            state.waiting.add(held.id)
+            changed = note.t_on
+        elif report.kind == "on":
+            assert report.sample is not None
+            told.add("on")
+            state.waiting.discard(held.id)
+            t_on = note.t_on + report.sample - held.sample
+            still_open = note.t_off - note.t_on == open_s
+            t_off = t_on + open_s if still_open else max(note.t_off, t_on + 1)
+            line = self._line(name)
+            line.held_note_moved(held.id, t_on)  # before the notes: it stays out of phrases
+            state.live[index] = replace(note, t_on=t_on, t_off=t_off)
+            changed = min(note.t_on, t_on)
+        elif report.sample is None:  # a late release: the mouth stays open meanwhile
+            state.live[index] = replace(note, t_off=note.t_on + open_s)
+            changed = note.t_off
+        else:
+            told.add("off")
+            state.live[index] = replace(note, t_off=max(report.sample, note.t_on + 1))
+            changed = min(note.t_off, report.sample)
+        if state.live[index] == note and report.sample is not None \
+                and held.id not in waiting_before:
+            return  # in time: the mouth was right all along
+        if len(self._held_told) > 256:
+            alive = {h.id for n in self._singers for h in self._line(n).held_notes}
+            self._held_told = {k: v for k, v in self._held_told.items() if k in alive}
+        self._refresh(name, max(changed, self.pacer.playout_sample))
+
     # -- helpers --------------------------------------------------------------------------
 
     def _refresh(self, singer: str, at: int) -> None:
         state = self._singers[singer]
         line = self._line(singer)
-        line.set_notes(_monophonic(state.live + state.song), changed_from=at)
+        notes = state.live
+        if state.waiting:  # held notes whose voice has not started: no mouth yet
+            line_held = {h.id: h for h in line.held_notes}
+            waiting = {(line_held[i].note_t_on, line_held[i].pitch_midi)
+                       for i in state.waiting if i in line_held}
+            state.waiting &= set(line_held)
+            notes = [n for n in notes if (n.t_on, n.pitch_midi) not in waiting]
+        line.set_notes(_monophonic(notes + state.song), changed_from=at)
         line.forget_before(self.pacer.playout_sample)
 
     def _resolve_voice(self, ref: str, paths: bool = True

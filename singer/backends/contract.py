@@ -40,6 +40,7 @@ them out: docs/voices.md, "In the live show"):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -110,6 +111,10 @@ class LiveStart:
     vowel_sample: int
 
 
+LiveListener = Callable[[int, str, "int | None"], None]
+"""``BackendLine.live_listener``: (live note id, ``on``/``off``, show sample or ``None``)."""
+
+
 class BackendLine(ABC):
     """One singer's line sung by a backend (thread-safe: edits on the event loop, renders in
     the synthesis thread, ``prepare`` in a worker)."""
@@ -167,6 +172,20 @@ class BackendLine(ABC):
     def has_queued(self) -> bool:
         """Whether queued live-note work waits for ``prepare``."""
         return False
+
+    live_listener: LiveListener | None = None
+    """Told where each queued live note really starts and ends (phrase-ahead backends):
+    ``(id, "on" | "off", sample)`` when its first segment / its release is ready (``sample``:
+    where it sounds, later than asked when it was late), ``(id, kind, None)`` when the
+    chunk holding its asked sample was rendered without it. Called from the render loop or
+    the worker, never under the line's own lock."""
+
+    @property
+    def live_latency_samples(self) -> int:
+        """How long after a ``queue_note_on``/``queue_note_off`` its segment is expected to
+        be ready, in show samples (a running high percentile; 0: at once, as streaming
+        backends do)."""
+        return 0
 
     def prepare(self, until_sample: int) -> int:
         """Do the work needed to render up to ``until_sample`` now (in a worker); returns how

@@ -19,11 +19,12 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from singer.contracts import SAMPLE_RATE_HZ
-from singer.ensemble import Ensemble
+from singer.ensemble import Ensemble, LiveReport
 from stage.clock import ClockSync
 from stage.pacer import AudioPacer, ChunkSink, PacerConfig
 from stage.synthesis.process import SynthesisProcess, SynthesisUnavailable
@@ -68,6 +69,15 @@ class ProcessPacer(AudioPacer):
         self.last_synthesis_exit: str | None = None
         self.voice_fallbacks = 0
         """Chunk rows a singer's voice failed to render, sung by the built-in voice."""
+        self.live_latency_samples = 0
+        """The synthesis process's expected held live note latency (``Ensemble
+        .live_latency_samples``), read from the ring every chunk."""
+        self.live_reports: Callable[[LiveReport], None] | None = None
+        """Told the synthesis process's held live note reports (``LiveReport``; its
+        ``singer`` is empty: the held note's id names it), on the event loop, every chunk."""
+        self.live_reports_lost = 0
+        """Reports overwritten in the ring before they were read (never expected)."""
+        self._reports_seen = 0
         self._rewinds: list[tuple[int, int]] = []  # (start sample, generation), unplayed
         self._floor_generation = 0  # every chunk still to play needs at least this one
         self._ring: ChunkRing | None = None
@@ -253,6 +263,24 @@ class ProcessPacer(AudioPacer):
         self.render_errors = ring.get("render_errors")
         self.voice_fallbacks = ring.get("voice_fallbacks")
         self.realtime_scheduling = bool(ring.get("realtime"))
+        self.live_latency_samples = ring.get("live_latency_samples")
+        if ring.get("live_reports") != self._reports_seen:
+            self._read_reports(ring)
+
+    def _read_reports(self, ring: ChunkRing) -> None:
+        self._reports_seen, reports, lost = ring.reports_since(self._reports_seen)
+        if lost:
+            self.live_reports_lost += lost
+            log.error("%d held live note reports were lost (read too late)", lost)
+        sink = self.live_reports
+        for held_id, kind, sample in reports:
+            if sink is None:
+                break
+            try:
+                sink(LiveReport("", held_id, "on" if kind == 0 else "off",
+                                None if sample < 0 else sample))
+            except Exception:  # a broken listener never stops the playout
+                log.exception("held live note report %d failed", held_id)
 
     def _grow_lookahead(self) -> None:
         if not self._restarting:  # a restart's gap says nothing about rendering speed

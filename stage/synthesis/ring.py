@@ -22,10 +22,16 @@ import numpy as np
 
 HEADER_FIELDS = ("origin_ns", "playout_sample", "played_generation", "lookahead_chunks",
                  "stopping", "stale_chunks", "render_errors", "realtime", "next_render",
-                 "heartbeat_ns", "generation", "voice_fallbacks")
+                 "heartbeat_ns", "generation", "voice_fallbacks", "live_latency_samples",
+                 "live_reports")
 """The header's int64 fields, in order (``ChunkRing.get``/``set`` by name)."""
 _H = {name: i for i, name in enumerate(HEADER_FIELDS)}
-_HEADER_SLOTS = 16
+REPORT_SLOTS = 16
+"""Held live notes' reports kept in the header (``push_report``): the reader looks every
+chunk; more than this between two looks loses the oldest (counted)."""
+_REPORT_FIELDS = 3  # held note id, kind (0: on, 1: off), show sample (-1: not known yet)
+_REPORTS_AT = 16
+_HEADER_SLOTS = _REPORTS_AT + REPORT_SLOTS * _REPORT_FIELDS
 _META = 4  # per slot: sequence, start sample, generation, monotonic ns rendered
 _SEQ, _START, _GEN, _DONE_NS = range(_META)
 BANKS = 2
@@ -107,6 +113,26 @@ class ChunkRing:
     def add(self, field: str, delta: int) -> None:
         """Add to a counter in the header (its one writer only)."""
         self.header[_H[field]] += delta
+
+    def push_report(self, held_id: int, kind: int, sample: int) -> None:
+        """Append a held note's report (its one writer: the synthesis process, under its
+        own lock): the entry first, then the count the reader goes by."""
+        count = self.get("live_reports")
+        at = _REPORTS_AT + (count % REPORT_SLOTS) * _REPORT_FIELDS
+        self.header[at:at + _REPORT_FIELDS] = (held_id, kind, sample)
+        self.header[_H["live_reports"]] = count + 1
+
+    def reports_since(self, seen: int) -> tuple[int, list[tuple[int, int, int]], int]:
+        """The reports pushed after the first ``seen``: (the count now, the reports kept
+        of them in order, how many were lost: overwritten before they were read)."""
+        count = self.get("live_reports")
+        first = max(seen, count - REPORT_SLOTS)
+        out = []
+        for k in range(first, count):
+            at = _REPORTS_AT + (k % REPORT_SLOTS) * _REPORT_FIELDS
+            held_id, kind, sample = (int(v) for v in self.header[at:at + _REPORT_FIELDS])
+            out.append((held_id, kind, sample))
+        return count, out, first - seen
 
     def write(self, start_sample: int, generation: int, samples: np.ndarray,
               rendered_ns: int, keep_generation: int) -> None:

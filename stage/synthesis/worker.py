@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -24,7 +25,7 @@ import numpy as np
 
 from singer.backends.preparer import BankPreparer
 from singer.contracts import SAMPLE_RATE_HZ
-from singer.ensemble import BLOCK_FRAMES, Ensemble, LineEdit, LineState, SingerLine
+from singer.ensemble import BLOCK_FRAMES, Ensemble, LineEdit, LineState, LiveReport, SingerLine
 from stage.clock import ClockSync
 from stage.synthesis.ring import ChunkRing
 
@@ -106,6 +107,11 @@ class Renderer:
         # bank voices are loaded here by their folder (never pickled) and warmed (every
         # sample analysed, every ONNX session run once) before the show clock runs
         self._ensemble.warm_banks()
+        # held live notes' real starts and ends, and their expected latency, go to the show
+        # through the ring's header (docs/synthesis.md)
+        self._report_lock = threading.Lock()
+        self._ensemble.live_reports = self._push_report
+        self._ring.set("live_latency_samples", self._ensemble.live_latency_samples())
         # the first render warms torch and the first blocks' caches: before the clock runs
         self._ensemble.render(spec.start_sample, spec.chunk_samples)
         self._ensemble.reset()
@@ -152,6 +158,7 @@ class Renderer:
                 ring.set("generation", self._generation)
                 ring.set("next_render", self._next)
                 ring.set("heartbeat_ns", time.monotonic_ns())
+                ring.set("live_latency_samples", self._ensemble.live_latency_samples())
                 if spec.until_sample is not None and self._next >= spec.until_sample:
                     wait_s = 0.01
                 elif self._next - playout > spec.max_ahead_samples or not self._clock.origin_ns:
@@ -169,6 +176,13 @@ class Renderer:
         finally:
             preparer.stop()
             self._ring.close()
+
+    def _push_report(self, report: LiveReport) -> None:
+        """A held live note's report into the ring (from the render loop or the bank
+        worker: one writer at a time)."""
+        with self._report_lock:
+            self._ring.push_report(report.held_id, 0 if report.kind == "on" else 1,
+                                   -1 if report.sample is None else report.sample)
 
     def _drain(self) -> bool:
         """Apply every message waiting on the pipe; False on ``stop``."""

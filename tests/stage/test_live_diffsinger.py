@@ -1,10 +1,13 @@
 """A DiffSinger bank in the live show: `serve --voice BANK` (synthesis process, phrase-ahead
 worker, recording) plays a scored song in tune within the xrun budget, and sings notes
-played over OSC (held notes) in tune, sustained while held, released at note-off."""
+played over OSC (held notes) in tune, sustained while held, released at note-off; with a
+bank as slow as a real one, each played note's mouth (the recorded pose stream) opens with its
+voice (the recorded audio)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,13 +15,14 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rigs.lipsync import MOUTH_EXPRESSIONS
 from singer.backends.discovery import describe_bank
 from singer.backends.live import BankRef, open_bank
-from singer.contracts import SAMPLE_RATE_HZ, AudioChunk, Note
+from singer.contracts import DEFAULT_HOP_SAMPLES, SAMPLE_RATE_HZ, AudioChunk, Note
 from singer.scores.load import load_score
 from stage.serve import serve
 from tests.measure import StallWatch, note_cents_errors, xrun_budget
-from tests.singer.backends.diffsinger_bank import build_bank
+from tests.singer.backends.diffsinger_bank import BankSpec, build_bank
 from tests.singer.backends.scores import DIFFSINGER_SCORE, sung_notes, write_ust
 from tests.stage.test_serve_live import Engine, UdpOsc, onset
 
@@ -192,3 +196,85 @@ async def test_a_live_note_the_bank_cannot_sing_is_refused_in_one_line(bank: Ban
     assert len(line.notes) == 1 and line.notes_without_held() == []  # held, not a phrase
     await director.handle(make_cue("note.off", {"pitch": 67}))
     assert [h.off_sample is not None for h in line.held_notes] == [True]
+
+
+SLOW_LAYERS = 320
+"""The slow test bank's wasted layers: a live note's first segment takes ~0.1 s on this
+machine alone, up to seconds under load (the 5 ms chunks' 20 ms lookahead is far less)."""
+MOUTH_OPEN = 0.1
+"""Mouth opening (the largest VRM mouth weight of a pose) from which the mouth is open."""
+LIPSYNC_LEAD_SAMPLES = 2 * DEFAULT_HOP_SAMPLES
+"""The lip-sync's own lead of its sound (docs/voices.md): the mouth is drawn from the built-in
+controls, a frame per hop, and opens up to two control frames before the note's sound."""
+
+
+@pytest.fixture(scope="module")
+def slow_bank(tmp_path_factory: pytest.TempPathFactory) -> BankRef:
+    folder = build_bank(tmp_path_factory.mktemp("voices") / "slow",
+                        BankSpec(work_layers=SLOW_LAYERS))
+    ref = BankRef.of(describe_bank(folder))
+    open_bank(ref)
+    return ref
+
+
+def _mouth_moves(poses: list[tuple[int, float]], after: int, to_open: bool
+                 ) -> tuple[int, int]:
+    """The span ``(last frame before, first frame after]`` in which the recorded mouth opens
+    (``to_open``) or shuts after show sample ``after`` (the pose stream samples it at
+    ``POSE_RATE_HZ``: that is as close as it is known)."""
+    before = after
+    for t, opening in poses:
+        if t < after:
+            continue
+        if (opening > MOUTH_OPEN) == to_open:
+            return before, t
+        before = t
+    raise AssertionError(f"the mouth never {'opens' if to_open else 'shuts'} after {after}")
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("synthesis", ["process", "thread"])
+async def test_a_slow_banks_played_notes_open_the_mouth_when_the_voice_starts(
+        slow_bank: BankRef, tmp_path: Path, synthesis: str) -> None:
+    # a bank whose first segment takes longer than the render loop's lookahead: each note
+    # is placed where its segment is expected (the reply says where), and where the voice
+    # still starts later, the mouth is moved there: the sound's onset in the recording and
+    # the mouth's opening in the recorded pose stream agree within a chunk (+ a pose frame)
+    engine = HandledEngine(tmp_path / "rec", voice=slow_bank.path, synthesis=synthesis)
+    played: list[tuple[int, int]] = []
+    async with engine:
+        ctl = UdpOsc(engine.osc)
+        director: Any = engine.handles["director"]
+        covers = CoverWatch(engine.handles["pacer"])
+        engine.handles["pacer"].add_sink(covers)  # type: ignore[attr-defined]
+        await asyncio.sleep(0.3)
+        for pitch, syllable in ((60, "a"), (64, "la"), (67, "wo"), (62, "a"), (65, "la")):
+            on = await ctl.ask("/livesinger/note/on", pitch, 0.8, syllable)
+            assert on["status"] == "ok", on
+            await asyncio.sleep(0.7)
+            released = await ctl.ask("/livesinger/note/off", pitch)
+            assert released["status"] == "ok", released
+            played.append((int(on["data"]["at_sample"]),  # type: ignore[call-overload, index]
+                           int(released["data"]["at_sample"])))  # type: ignore[call-overload, index]
+            await asyncio.sleep(0.8)
+        latency = director.live_latency()
+    assert latency > 0  # the bank worker's measured latency reached the show
+    audio = engine.audio()
+    lines = (tmp_path / "rec" / "pose.jsonl").read_text().splitlines()[1:]
+    poses = sorted((int(p["t"]), max(float(p["e"].get(k, 0.0)) for k in MOUTH_EXPRESSIONS))
+                   for p in map(json.loads, lines))
+    tolerance = CHUNK + LIPSYNC_LEAD_SAMPLES
+    quiet_from = 0
+    for k, (at, off) in enumerate(played):
+        # nothing before its at_sample (but an xrun's cover: a fade of the chunk before)
+        if not any(quiet_from - CHUNK <= c < at for c in covers.covered):
+            assert np.abs(audio[quiet_from:at]).max() < 1e-3, k
+        sound = onset(audio, at - CHUNK, threshold=0.01)
+        shut, opened = _mouth_moves(poses, quiet_from, to_open=True)
+        assert at <= sound < off, (k, at, sound, off)
+        assert shut - tolerance <= sound <= opened + tolerance, (k, shut, sound, opened)
+        # the mouth shuts with the voice's release (moved with it when that was late), and
+        # the voice is silent soon after
+        _, closed = _mouth_moves(poses, opened, to_open=False)
+        assert closed >= off - tolerance, (k, off, closed)
+        quiet_from = closed + int(0.35 * SR)

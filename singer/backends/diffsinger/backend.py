@@ -10,8 +10,10 @@ is not, which offline is simply the work).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +23,20 @@ from singer.backends.diffsinger.bank import DiffSingerBank
 from singer.backends.diffsinger.live import LiveNote
 from singer.backends.diffsinger.phrases import PhraseRenderer, PhraseTrack
 from singer.backends.diffsinger.render import RenderSettings, expression_fields, render_phrase
+from singer.backends.segment_latency import SegmentLatency
 from singer.contracts import SAMPLE_RATE_HZ, Note
 from singer.performer import Expression, ExpressionEvent
+
+log = logging.getLogger(__name__)
 
 LOOKAHEAD_S = 4.0
 """How far ahead of playout ``prepare`` is called by default (phrases are rendered from
 ``PhraseTrack``'s 2 s lead before their first note on top of this)."""
+TELL_LATE_AHEAD_S = 0.05
+"""A queued note-on/off whose segment is not ready when the render loop comes this close to
+its sample is told late (``live_listener``, sample ``None``): the show's mouth, drawn from the
+built-in controls, leads their sound by up to two control frames (20 ms), and must hear of it
+before it opens (a note ready after all is told again with its sample)."""
 HELD_AHEAD_S = 1.5
 """How far past the audio already played a held live note (``queue_note_on``) is extended:
 more is work a note-off throws away, and it delays the next note-on's first segment."""
@@ -41,6 +51,8 @@ class _QueuedNote:
     lyric: str
     velocity: float
     off_sample: int | None = None
+    asked_ns: int = field(default_factory=time.monotonic_ns)
+    late_told: bool = False  # the listener heard it missed its sample
 
 
 class DiffSingerLine(BackendLine):
@@ -56,6 +68,9 @@ class DiffSingerLine(BackendLine):
         self._live: dict[int, LiveNote] = {}
         self._queued: dict[int, _QueuedNote] = {}
         self._offs: dict[int, int] = {}  # started queued notes waiting for their release
+        self._offs_asked: dict[int, tuple[int, bool]] = {}  # id -> (asked ns, late told)
+        self.latency = SegmentLatency()
+        """The live segments' waits (``live_latency_samples``)."""
         self._deferred: set[int] = set()  # live notes only ``prepare`` renders
         self._played_to = 0  # end of the latest ``render``: audio before it is fixed
         self._next_id = 1
@@ -118,6 +133,7 @@ class DiffSingerLine(BackendLine):
             live = self._live.get(note_id)
             if live is not None and not live.released:
                 self._offs[note_id] = min(self._offs.get(note_id, sample), sample)
+                self._offs_asked.setdefault(note_id, (time.monotonic_ns(), False))
 
     def wait_ready(self, start_sample: int, until_sample: int, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for the queued notes that start in ``[start, until)`` to
@@ -136,6 +152,21 @@ class DiffSingerLine(BackendLine):
         """Whether a queued note-on or note-off waits for ``prepare``."""
         with self._lock:
             return bool(self._queued or self._offs)
+
+    @property
+    def live_latency_samples(self) -> int:
+        """A high percentile of the waits from a queued note-on/off to its segment being
+        ready (``SegmentLatency``), in show samples."""
+        return self.latency.expected_samples
+
+    def _tell(self, reports: list[tuple[int, str, int | None]]) -> None:
+        listener = self.live_listener
+        if listener is not None:
+            for report in reports:
+                try:
+                    listener(*report)
+                except Exception:  # the show's side is gone or broken: the voice sings on
+                    log.exception("telling the show about live note %d failed", report[0])
 
     def prepare(self, until_sample: int) -> int:
         """Render what is waiting, most urgent first: queued notes' first segments, queued
@@ -163,6 +194,7 @@ class DiffSingerLine(BackendLine):
         """Render the first segment of every queued note, in the order they start."""
         with self._lock:
             queued = sorted(self._queued.items(), key=lambda kv: kv[1].sample)
+        reports: list[tuple[int, str, int | None]] = []
         for live_id, q in queued:
             try:
                 live = LiveNote(self.renderer, q.sample, q.pitch_midi, q.lyric, q.velocity)
@@ -172,6 +204,7 @@ class DiffSingerLine(BackendLine):
                     del self._queued[live_id]
                     self._changed.notify_all()
                 raise
+            self.latency.record((time.monotonic_ns() - q.asked_ns) / 1e9)
             with self._changed:
                 # its first sound moves to the first sample not yet played, if that is later;
                 # nothing sounds before it (the SP lead-in before it is cut)
@@ -183,12 +216,16 @@ class DiffSingerLine(BackendLine):
                     if not other.released:
                         self._offs[other_id] = min(self._offs.get(other_id, q.sample + late),
                                                    q.sample + late)
+                        self._offs_asked.setdefault(other_id, (time.monotonic_ns(), False))
                 self._live[live_id] = live
                 self._deferred.add(live_id)
                 del self._queued[live_id]
                 if q.off_sample is not None:
                     self._offs[live_id] = max(q.off_sample, live.note.t_on)
+                    self._offs_asked[live_id] = (time.monotonic_ns(), False)
                 self._changed.notify_all()
+            reports.append((live_id, "on", q.sample + late))
+            self._tell(reports[-1:])
         return len(queued)
 
     def _release_queued(self) -> int:
@@ -204,10 +241,16 @@ class DiffSingerLine(BackendLine):
             except Exception:  # it ends where it is (the caller logs), nothing waits on it
                 with self._lock:
                     del self._offs[live_id], self._live[live_id]
+                    self._offs_asked.pop(live_id, None)
                 raise
             with self._lock:
+                asked_ns, _ = self._offs_asked.pop(live_id, (time.monotonic_ns(), False))
+                late = max(0, self._played_to - seg.start)
                 live.commit_release(seg, not_before=self._played_to)
                 del self._offs[live_id]
+            self.latency.record((time.monotonic_ns() - asked_ns) / 1e9)
+            # the vowel ends ``late`` after the note-off asked (the release moved as a whole)
+            self._tell([(live_id, "off", off + late)])
         return len(offs)
 
     def render(self, start_sample: int, n_samples: int) -> np.ndarray:
@@ -215,13 +258,31 @@ class DiffSingerLine(BackendLine):
         ``prepare`` has not started yet is not heard)."""
         with self._lock:
             track, lives = self.track, list(self._live.items())
-            self._played_to = start_sample + n_samples
+            self._played_to = end = start_sample + n_samples
+            missed = self._missed(end + int(TELL_LATE_AHEAD_S * SAMPLE_RATE_HZ))
+        if missed:
+            self._tell(missed)
         out = track.read(start_sample, n_samples)
         for live_id, live in lives:
             if not live.released and live_id not in self._deferred:
                 live.extend(start_sample + n_samples)  # offline, or prepare fell behind
             out += live.read(start_sample, n_samples)
         return out
+
+    def _missed(self, played_to: int) -> list[tuple[int, str, int | None]]:
+        """Queued note-ons and note-offs whose sample is before ``played_to`` without their
+        segment (each told once); under the lock."""
+        missed: list[tuple[int, str, int | None]] = []
+        for live_id, q in self._queued.items():
+            if q.sample < played_to and not q.late_told:
+                q.late_told = True
+                missed.append((live_id, "on", None))
+        for live_id, off in self._offs.items():
+            asked_ns, told = self._offs_asked.get(live_id, (0, False))
+            if off < played_to and not told:
+                self._offs_asked[live_id] = (asked_ns, True)
+                missed.append((live_id, "off", None))
+        return missed
 
     def forget_before(self, sample: int) -> None:
         """Drop live notes released and over before ``sample``."""
@@ -252,6 +313,8 @@ class DiffSingerBackend(VoiceBackend):
         self.settings = settings or RenderSettings()
         self.ahead = Ahead("phrase_ahead", int(lookahead_s * SAMPLE_RATE_HZ))
         self.expression_fields = expression_fields(bank.config, "pitch" in bank.predictors)
+        self.first_segment_s = 0.0
+        """A live note's first segment's render time at ``warm_up`` (0: not warmed)."""
 
     @classmethod
     def load(cls, folder: Path | str, info: VoiceInfo | None = None, *, device: str = "auto",
@@ -276,6 +339,11 @@ class DiffSingerBackend(VoiceBackend):
         note = Note(SAMPLE_RATE_HZ // 2, SAMPLE_RATE_HZ, 60.0,
                     f"[{' '.join(d.entries[grapheme])}]", ("a",))
         render_phrase(self.bank, [note], self.settings)
+        # a live note's first segment once, timed: the start value of the live latency
+        start = time.perf_counter()
+        LiveNote(PhraseRenderer(self.bank, self.settings), SAMPLE_RATE_HZ // 2, 60.0,
+                 note.lyric).begin()
+        self.first_segment_s = time.perf_counter() - start
 
     def open_line(self, name: str, notes: list[Note] | tuple[Note, ...] = (), *, seed: int = 0,
                   expression: Expression | None = None) -> DiffSingerLine:
@@ -284,4 +352,6 @@ class DiffSingerBackend(VoiceBackend):
         renderer = PhraseRenderer(self.bank, settings)
         if expression is not None:
             renderer.set_expression(expression, ())
-        return DiffSingerLine(name, renderer, notes)
+        line = DiffSingerLine(name, renderer, notes)
+        line.latency.seed(self.first_segment_s)
+        return line

@@ -45,6 +45,9 @@ class BankSpec:
     hop_size: int = 512
     num_mel_bins: int = 32
     vocoder_overrides: dict[str, object] = field(default_factory=dict)
+    work_layers: int = 0
+    """Dense 1024-wide layers the acoustic model runs per frame and throws away: a bank as
+    slow as a real one (its first live segment takes a real-sized render time)."""
 
 
 def _mel_centres(bins: int, fmin: float, fmax: float) -> torch.Tensor:
@@ -55,6 +58,8 @@ def _mel_centres(bins: int, fmin: float, fmax: float) -> torch.Tensor:
 class ToyAcoustic(torch.nn.Module):
     """tokens, durations, f0 (+ sampling, speaker) → mel [1, T, bins] in base ``base``."""
 
+    work: torch.Tensor
+
     def __init__(self, names: list[str], spec: BankSpec) -> None:
         super().__init__()
         self.names = names
@@ -64,9 +69,17 @@ class ToyAcoustic(torch.nn.Module):
         self.register_buffer("centres", _mel_centres(spec.num_mel_bins, 40.0, 16000.0))
         self.width = float(self.centres[1] - self.centres[0]) * 1.5
         self.log_base = math.log(10.0) if spec.mel_base == "10" else 1.0
+        self.work_layers = spec.work_layers
+        self.register_buffer("work", torch.randn(1024, 1024) / 32.0)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         x = dict(zip(self.names, inputs, strict=True))
+        wasted = torch.zeros(())
+        if self.work_layers:
+            h = (x["f0"][0] / 1000.0).unsqueeze(1).repeat(1, 1024)
+            for _ in range(self.work_layers):
+                h = torch.tanh(h @ self.work)
+            wasted = h.sum() * 0.0
         tokens, durations, f0 = x["tokens"][0], x["durations"][0], x["f0"][0]
         ends = torch.cumsum(durations, 0)
         t = torch.arange(f0.shape[0]).unsqueeze(1)
@@ -77,7 +90,7 @@ class ToyAcoustic(torch.nn.Module):
         lin = gain.unsqueeze(1) * (0.25 + bump) + 1e-4
         unused = sum((v.float().sum() * 0.0 for k, v in x.items()
                       if k not in ("tokens", "durations", "f0")), torch.zeros(()))
-        return (torch.log(lin) / self.log_base + unused).unsqueeze(0)
+        return (torch.log(lin) / self.log_base + unused + wasted).unsqueeze(0)
 
 
 class ToyVocoder(torch.nn.Module):

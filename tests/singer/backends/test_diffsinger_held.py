@@ -39,6 +39,8 @@ def _play(line: DiffSingerLine, start: int, end: int) -> np.ndarray:
 def test_a_note_ready_late_starts_at_the_first_chunk_after_it(backend: DiffSingerBackend
                                                               ) -> None:
     line = backend.open_line("live")
+    reports: list[tuple[int, str, int | None]] = []
+    line.live_listener = lambda *report: reports.append(report)
     at = SR // 2
     note = line.queue_note_on(at, 64.0, "la")
     assert line.has_queued
@@ -48,15 +50,25 @@ def test_a_note_ready_late_starts_at_the_first_chunk_after_it(backend: DiffSinge
     assert np.abs(early).max() == 0.0
     assert not line.wait_ready(at, at + CHUNK, 0.0)  # not ready: the render loop does not wait
     assert line.wait_ready(at + CHUNK, at + 2 * CHUNK, 0.0)  # later chunks never wait for it
+    # told late once, before its sample was rendered (the show's mouth must hear of it
+    # before it opens), then where it sounds once ready
+    assert reports == [(note, "on", None)]
     assert line.prepare(at + 4 * SR) >= 1
     assert not line.has_queued and line.wait_ready(at, at + CHUNK, 0.0)
     start = at + 20 * CHUNK  # the first chunk after it was ready
+    assert reports[1:] == [(note, "on", start)]
     held = _play(line, start, start + int(1.6 * SR))
     assert np.abs(held[:2]).max() < 0.01  # faded in from the cut, no step
     loud = np.nonzero(np.abs(held) > 1e-3)[0]
     assert len(loud) and loud[0] < CHUNK  # it starts right there, not its lead-in later
     line.queue_note_off(note, start + int(1.6 * SR))
     line.prepare(start + 6 * SR)
+    # asked at the end of what was played: its release (which starts a crossfade before the
+    # note-off) is late, moved as a whole, and the report says where the vowel now ends
+    off = start + int(1.6 * SR)
+    assert [r[:2] for r in reports[2:]] == [(note, "off")]
+    assert off < reports[2][2] <= off + int(0.1 * SR), reports  # type: ignore[operator]
+    assert line.live_latency_samples > 0  # the waits measured (and the warm-up's seed)
     audio = np.concatenate([np.zeros(start, np.float32), held,
                             _play(line, start + int(1.6 * SR), start + int(2.2 * SR))])
     errors = note_cents_errors(audio, [Note(start + SR // 10, start + int(1.5 * SR), 64.0, "la",
@@ -109,3 +121,19 @@ def test_held_notes_travel_as_edits_and_stay_out_of_the_phrases() -> None:
     assert SingerLine.from_state(line.state()).held_notes == line.held_notes
     line.fold_before(40_000)  # released, its note over: folded away with it
     assert line.held_notes == () and line.notes == [song]
+
+
+def test_the_live_latency_is_a_high_percentile_of_the_waits_seeded_at_warm_up() -> None:
+    from singer.backends.segment_latency import MARGIN_S, WINDOW, SegmentLatency
+
+    latency = SegmentLatency()
+    assert latency.expected_s == 0.0  # nothing known: no delay
+    latency.seed(0.1)  # the warm-up's render, doubled, until a few waits are measured
+    assert latency.expected_s == pytest.approx(0.2 + MARGIN_S)
+    latency.record(0.05)
+    assert latency.expected_s == pytest.approx(0.2 + MARGIN_S)
+    for k in range(WINDOW):
+        latency.record(0.3 if k == 0 else 0.04 + 0.001 * k)
+    # one slow wait in the window is above the 95th percentile; the window's top is not
+    assert latency.expected_s == pytest.approx(0.04 + 0.001 * (WINDOW - 1) + MARGIN_S)
+    assert latency.expected_samples == round(latency.expected_s * SR)
