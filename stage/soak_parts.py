@@ -72,6 +72,10 @@ class Broker:
         self.log = folder / "mosquitto.log"
         self.proc: asyncio.subprocess.Process | None = None
 
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
     async def start(self) -> None:
         """Start mosquitto and wait until it accepts connections."""
         with self.log.open("ab") as log:

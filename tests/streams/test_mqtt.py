@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import sys
 import textwrap
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from stage.soak_parts import Broker, free_port  # noqa: F401  (shared with other tests)
 from streams.mqtt import MqttBridge
 from tests.streams.test_osc import RecordingHandler, until
 
@@ -20,48 +20,6 @@ pytestmark = pytest.mark.timeout(30)
 
 SHOW = "test"
 CMD = f"livesinger/{SHOW}/cmd"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Broker:
-    """A mosquitto on a free loopback port, with a restart for outage tests."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = free_port()
-        self.config = tmp_path / "mosquitto.conf"
-        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-                               "persistence false\n")
-        self.log = tmp_path / "mosquitto.log"
-        self.proc: asyncio.subprocess.Process | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                "mosquitto", "-c", str(self.config), stdout=log, stderr=log)
-        for _ in range(200):
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                await asyncio.sleep(0.02)
-                continue
-            writer.close()
-            return
-        raise RuntimeError(f"mosquitto did not start: {self.log.read_text()}")
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        self.proc = None
 
 
 async def run(*argv: str, timeout: float = 5.0) -> tuple[int, str]:
