@@ -13,9 +13,10 @@ dictionaries and phoneme list which lyrics it sings.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from singer.contracts import SAMPLE_RATE_HZ, Note
 
@@ -45,6 +46,7 @@ class BankRef:
 
 _lock = threading.Lock()
 _backends: dict[BankRef, VoiceBackend] = {}
+T = TypeVar("T")
 _utau_banks: dict[str, UtauBank] = {}
 _lexicons: dict[str, BankLexicon] = {}
 _ds_fields: dict[str, frozenset[str]] = {}
@@ -65,28 +67,27 @@ def open_bank(ref: BankRef, device: str | None = None) -> VoiceBackend:
         return _backends.setdefault(ref, backend)
 
 
-def _utau_bank(ref: BankRef) -> UtauBank:
+def _loaded(cache: dict[str, T], path: str, load: Callable[[str], T]) -> T:
+    """``load(path)`` once per process (outside the lock: it reads files), kept in ``cache``."""
     with _lock:
-        bank = _utau_banks.get(ref.path)
-    if bank is None:
-        from singer.backends.utau.bank import UtauBank
-
-        bank = UtauBank.load(ref.path)
+        found = cache.get(path)
+    if found is None:
+        found = load(path)
         with _lock:
-            bank = _utau_banks.setdefault(ref.path, bank)
-    return bank
+            found = cache.setdefault(path, found)
+    return found
+
+
+def _utau_bank(ref: BankRef) -> UtauBank:
+    from singer.backends.utau.bank import UtauBank
+
+    return _loaded(_utau_banks, ref.path, UtauBank.load)
 
 
 def _lexicon(ref: BankRef) -> BankLexicon:
-    with _lock:
-        lexicon = _lexicons.get(ref.path)
-    if lexicon is None:
-        from singer.backends.diffsinger.phonemize import BankLexicon
+    from singer.backends.diffsinger.phonemize import BankLexicon
 
-        lexicon = BankLexicon.load(ref.path)
-        with _lock:
-            lexicon = _lexicons.setdefault(ref.path, lexicon)
-    return lexicon
+    return _loaded(_lexicons, ref.path, BankLexicon.load)
 
 
 def load_text(ref: BankRef) -> None:
