@@ -69,6 +69,16 @@ class MidiEventQueue:
             self.dropped += 1
             self._queue.put_nowait(event)
 
+    def wait(self, timeout_s: float) -> PerformerEvent | None:
+        """The oldest event, waiting up to ``timeout_s`` for one to come (None if none did):
+        a live loop wakes on a note-on's arrival."""
+        try:
+            if timeout_s <= 0:
+                return self._queue.get_nowait()
+            return self._queue.get(timeout=timeout_s)
+        except queue.Empty:
+            return None
+
     def drain(self) -> Iterator[PerformerEvent]:
         """The events queued so far, oldest first."""
         while True:
@@ -102,10 +112,28 @@ class MidiPortSource(MidiEventQueue):
         if missing is not None:
             raise PerformerMidiError(f"MIDI port {port!r}: {missing}")
         self._now = now_sample
+        self._watch: Any = None
         try:
             self._port: Any = open_input(port, self._on_message)
         except MidiPortError as err:
             raise PerformerMidiError(str(err)) from None
+
+    @property
+    def name(self) -> str:
+        """The port's full name (as the MIDI API lists it)."""
+        return str(self._port.name)
+
+    def present(self) -> bool:
+        """True while the port is still there (a keyboard unplugged, the sending program
+        quit: False). Lists the ports: call it a few times a second at most."""
+        from streams.midi_ports import InputWatch, MidiPortError
+
+        if self._watch is None:
+            try:
+                self._watch = InputWatch(self.name)
+            except MidiPortError:  # no client can be made: the MIDI API itself is gone
+                return False
+        return bool(self._watch.present())
 
     def _on_message(self, msg: Any) -> None:
         if msg.type == "note_on" and msg.velocity > 0:
@@ -114,3 +142,6 @@ class MidiPortSource(MidiEventQueue):
     def close(self) -> None:
         """Close the port."""
         self._port.close()
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None

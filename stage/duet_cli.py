@@ -6,11 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from singer.contracts import SAMPLE_RATE_HZ
 
@@ -24,8 +21,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("score", help="score file with several parts, or a library song name")
     p.add_argument("--follow", required=True, metavar="PART",
                    help="the performer's part (name, or number from 1)")
-    p.add_argument("--input", required=True, metavar="FILE.wav|midi:FILE.mid",
-                   help="the performer: a sound file, or a MIDI file as midi:FILE")
+    p.add_argument("--input", required=True, metavar="FILE.wav|midi:FILE.mid|midi:PORT",
+                   help="the performer: a sound file, a MIDI file as midi:FILE, or a live "
+                        "MIDI input port as midi:PORT (followed in real time from the moment "
+                        "it opens, the score's beat 0; until the song's end or Ctrl-C, "
+                        "exit 0; exit 1 if the port goes away; the files are written each "
+                        "way)")
     p.add_argument("--sing", action="append", metavar="PART", default=None,
                    help="a part the idol sings (repeatable; default: all the others)")
     p.add_argument("--voice", default="soprano", help="the idol's voice (default soprano)")
@@ -36,8 +37,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--on-silence", choices=["hold", "carry"], default="hold",
                    help="when the performer stops: hold, or carry on at the last tempo")
     p.add_argument("--record", required=True, metavar="DIR",
-                   help="writes DIR/audio.wav (the idol alone; sample 0 = input sample 0) "
-                        "and DIR/follow.jsonl")
+                   help="writes DIR/audio.wav (the idol alone; sample 0 = input sample 0, "
+                        "or the moment a live port opened) and DIR/follow.jsonl")
     p.add_argument("--songs", metavar="DIR", default=None, help="song library folder")
     p.set_defaults(run=cmd_duet)
 
@@ -66,13 +67,52 @@ def serve_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_bench(bench: Any) -> None:
     """Register ``bench duet``."""
-    b = bench.add_parser("duet", help="follower compute per 5 ms chunk, decision latency")
+    b = bench.add_parser("duet", help="follower compute per 5 ms chunk, decision latency, "
+                                      "idol-vs-performer asynchrony per tempo curve",
+                         description="The follower's compute per 5 ms chunk and onset -> "
+                                     "decision latency, then per tempo curve (steady, ramps "
+                                     "up and down, rubato, step, fermata, skipped bar) and "
+                                     "input (audio, MIDI) the idol's asynchrony measured in "
+                                     "its audio, with the targets beside (docs/follow.md). "
+                                     "One JSON object per line; progress on stderr.")
     b.add_argument("--json", action="store_true", help="(output is always JSON)")
+    b.add_argument("--smoke", "--quick", action="store_true",
+                   help="short run for CI: a short compute run, the step curve, MIDI only")
+    b.add_argument("--curves", type=_curve_list, default=None, metavar="NAME,...",
+                   help="only these curves (default: all)")
+    b.add_argument("--draws", type=_draws, default=3, metavar="N",
+                   help="MIDI: draws of the deleted and inserted notes per curve (default 3)")
+    b.add_argument("--table", action="store_true",
+                   help="also print the curve rows as a Markdown table on stderr")
     b.set_defaults(run=cmd_bench_duet)
 
 
+def _draws(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: want a whole number, 1 or more")
+    return n
+
+
+def _curve_list(text: str) -> tuple[str, ...]:
+    from singer.follow.corpus import CURVES
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    known = [c.name for c in CURVES]
+    unknown = [n for n in names if n not in known]
+    if not names or unknown:
+        named = ", ".join(unknown) if unknown else repr(text)
+        raise argparse.ArgumentTypeError(f"unknown curve(s) {named}; curves: "
+                                         f"{', '.join(known)}")
+    return names
+
+
 def cmd_duet(args: argparse.Namespace) -> int:
-    """``livesinger duet``: follow a recorded performer, write the idol and the follow log."""
+    """``livesinger duet``: follow a recorded performer (or one playing a live MIDI port),
+    write the idol and the follow log."""
     from mocap.performer_audio import PerformerAudioError, WavFileSource
     from mocap.performer_midi import PerformerMidiError, midi_file_events
     from singer.follow.duet import DuetSession, duet_from_audio, duet_from_midi
@@ -82,10 +122,13 @@ def cmd_duet(args: argparse.Namespace) -> int:
 
     score = load_score_or_song(args.score, songs=args.songs)
     is_midi = args.input.startswith("midi:")
+    folder = Path(args.record)
     try:
         session = DuetSession(score, args.follow, sing=args.sing, voice=args.voice,
                               midi=is_midi, on_silence=args.on_silence,
                               harmony=args.harmony)
+        if is_midi and is_port(args.input[5:]):
+            return _duet_on_port(session, args.input, folder)
         if is_midi:
             result = duet_from_midi(session, midi_file_events(args.input[5:]))
         else:
@@ -93,42 +136,58 @@ def cmd_duet(args: argparse.Namespace) -> int:
             result = duet_from_audio(session, source.chunks(), source.latency_samples)
     except (ScoreError, UnknownVoiceError, PerformerAudioError, PerformerMidiError) as err:
         raise CliError(str(err)) from None
-    folder = Path(args.record)
     result.write(folder)
     print(f"wrote {folder / 'audio.wav'} ({len(result.audio) / SAMPLE_RATE_HZ:.2f} s) and "
           f"{folder / 'follow.jsonl'} ({len(result.log)} events, {result.retimes} re-timings)")
     return 0
 
 
-def cmd_bench_duet(_args: argparse.Namespace) -> int:
-    """``livesinger bench duet``: the follower's cost per 5 ms chunk of a sung performance."""
-    from singer.follow.follower import ScoreFollower
-    from singer.follow.part import FollowedPart
-    from singer.render import render_score
-    from singer.score import SourceNote, assemble_score
-    from singer.tempo import TempoChange, TempoMap
+def is_port(spec: str) -> bool:
+    """``midi:SPEC`` names a live port unless SPEC is a file there or ends in .mid/.midi."""
+    path = Path(spec)
+    return not (path.suffix.lower() in (".mid", ".midi") or path.exists())
 
-    pitches = [60, 62, 64, 65, 67, 65, 64, 62] * 4
-    notes = [SourceNote(float(k), k + 0.95, float(p), "他卡怕撒"[k % 4])
-             for k, p in enumerate(pitches)]
-    score = assemble_score("bench", TempoMap([TempoChange(0.0, 110.0)]), {"performer": notes})
-    audio = render_score(score, "tenor")
-    follower = ScoreFollower(FollowedPart.of(score, "performer"))
-    chunk = SAMPLE_RATE_HZ // 200
-    costs = []
-    latencies = []
-    for i in range(0, len(audio), chunk):
-        t0 = time.perf_counter()
-        for state in follower.feed_audio(audio[i:i + chunk]):
-            latencies.append((state.decided_sample - state.sample) / SAMPLE_RATE_HZ * 1e3)
-        costs.append((time.perf_counter() - t0) * 1e3)
-    c = np.array(costs)
-    row = {"bench": "duet", "chunk_ms": 5.0, "chunks": len(c),
-           "compute_ms_p50": round(float(np.percentile(c, 50)), 4),
-           "compute_ms_p99": round(float(np.percentile(c, 99)), 4),
-           "compute_ms_max": round(float(c.max()), 4),
-           "decision_latency_ms_median": round(float(np.median(latencies)), 1)
-           if latencies else None,
-           "events": len(follower.history), "notes": len(notes)}
-    print(json.dumps(row), file=sys.stdout, flush=True)
+
+def _duet_on_port(session: Any, spec: str, folder: Path) -> int:
+    """Follow a live MIDI port in real time (``stage.duet_port``): exit status 0 at the
+    song's end or on SIGINT/SIGTERM, 1 when the port goes away; the files are written
+    each way."""
+    import torch
+
+    from stage.duet_port import PortDuet, describe, signals_stop
+
+    torch.set_num_threads(1)  # the idol is sung in real time, as in a show
+    duet = PortDuet(session, spec)  # PerformerMidiError: the port, and the ports there are
+    with signals_stop(duet):
+        print(describe(duet, folder), file=sys.stderr, flush=True)
+        end = duet.run()
+    result = duet.result()
+    result.write(folder)
+    wrote = (f"{folder / 'audio.wav'} ({len(result.audio) / SAMPLE_RATE_HZ:.2f} s) and "
+             f"{folder / 'follow.jsonl'} ({len(result.log)} events, {result.retimes} "
+             "re-timings)")
+    if end.reason == "port gone":
+        print(f"livesinger: error: MIDI port {duet.source.name!r} went away {end.at_s:.2f} s "
+              f"in; the duet so far is in {wrote}", file=sys.stderr, flush=True)
+        return 1
+    how = "stopped" if end.reason == "stopped" else "song over"
+    print(f"{how} at {end.at_s:.2f} s; wrote {wrote}")
+    return 0
+
+
+def cmd_bench_duet(args: argparse.Namespace) -> int:
+    """``livesinger bench duet``: JSON lines (the follower's compute, then asynchrony per
+    tempo curve and input)."""
+    from singer.follow.bench import run_duet_benchmarks, table
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    rows = []
+    for row in run_duet_benchmarks(smoke=args.smoke, curves=args.curves, draws=args.draws,
+                                   progress=progress):
+        rows.append(row)
+        print(json.dumps(row), file=sys.stdout, flush=True)
+    if args.table:
+        print(table(rows), file=sys.stderr, flush=True)
     return 0

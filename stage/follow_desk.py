@@ -128,7 +128,8 @@ class FollowDesk:
     def note_on(self, pitch: float, velocity: float, at_sample: int | None) -> dict[str, object]:
         """A performer's note-on (``CueError`` when nothing listens to note events)."""
         queue = self._notes()
-        at = self.director.pacer.playout_sample if at_sample is None else at_sample
+        # stamped with the instant it arrived (the playout sample is up to a chunk later)
+        at = self.director.pacer.clock.now_sample() if at_sample is None else at_sample
         try:
             queue.note_on(pitch, velocity, at)
         except PerformerMidiError as err:

@@ -14,6 +14,7 @@ the Director's status (``follow``: ``stage.follow_desk``), hence in MQTT and ``/
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -43,12 +44,31 @@ log = logging.getLogger(__name__)
 
 HOLD_RETIME_S = 0.05
 MIDI_POLL_S = 0.005
+"""Between note-ons the loop still wakes this often (holds and phrase ends are re-timed as
+time passes); a note-on itself wakes it at once."""
 CLOCK_POLL_S = 0.01
 """How often a follower armed before the show clock runs looks whether it runs yet."""
 
 
 class FollowError(ValueError):
     """Follow mode cannot start: the part or the input is wrong (one line)."""
+
+
+class _WakeOnNote(MidiEventQueue):
+    """A note event queue that wakes the follow loop as each note-on arrives (a note-on is
+    exact and instantaneous: waiting for a poll would make the idol's answer later)."""
+
+    wake: Callable[[], None] | None = None
+
+    def note_on(self, pitch: float, velocity: float, at_sample: int) -> None:
+        """Queue the note-on, then wake the loop (from any thread)."""
+        super().note_on(pitch, velocity, at_sample)
+        if self.wake is not None:
+            self.wake()
+
+
+class _WakingPort(_WakeOnNote, MidiPortSource):
+    """A MIDI input port whose note-ons wake the follow loop."""
 
 
 class LiveFollow:
@@ -98,11 +118,16 @@ class LiveFollow:
                     ".mid", ".midi"):
                 self._midi_file = midi_file_events(self.midi_spec)
             elif self.midi_spec is not None:
-                self._midi_port = MidiPortSource(self.midi_spec, now_sample)
+                self._midi_port = _WakingPort(self.midi_spec, self._clock_now)
             elif self._audio is None:
-                self._midi_port = MidiEventQueue()
+                self._midi_port = _WakeOnNote()
         except (PerformerAudioError, PerformerMidiError) as err:
             raise FollowError(str(err)) from None
+
+    def _clock_now(self) -> int:
+        """The show sample playing at this instant: note-ons are stamped with it (the
+        playout sample is the next chunk's start, up to a chunk later)."""
+        return self.director.pacer.clock.now_sample()
 
     @property
     def notes(self) -> MidiEventQueue | None:
@@ -191,27 +216,42 @@ class LiveFollow:
                     state = follower.feed_midi(event)
                     if state is not None:
                         states.append(state)
-                follower.heard_sample = self._now()
+                follower.heard_sample = max(follower.heard_sample, self._clock_now())
                 yield states, follower.heard_sample
 
     async def _midi_events(self, start: int) -> AsyncIterator[PerformerEvent | None]:
-        """Note-ons as they are due (None on idle polls, so holds are re-timed)."""
+        """Note-ons as they are due (None on idle polls, so holds are re-timed): a file's at
+        the instant the show clock reaches them (not before: a port could not tell the
+        future either), a port's or the surfaces' as they arrive."""
+        clock = self.director.pacer.clock
         if self._midi_file is not None:
             for event in self._midi_file:
                 at = start + event.onset_sample
-                while self._now() < at:
-                    await asyncio.sleep(MIDI_POLL_S)
-                    yield None
-                yield PerformerEvent(at, event.pitch_midi, self._now(), "midi", event.velocity)
+                while (wait_s := clock.seconds_until(at)) > 0:
+                    await asyncio.sleep(min(wait_s, MIDI_POLL_S))
+                    if clock.seconds_until(at) > 0:
+                        yield None
+                yield PerformerEvent(at, event.pitch_midi, max(at, self._clock_now()), "midi",
+                                     event.velocity)
             return
-        assert self._midi_port is not None
+        queue = self._midi_port
+        assert queue is not None
+        arrived = asyncio.Event()
+        if isinstance(queue, _WakeOnNote):
+            loop = asyncio.get_running_loop()
+            def wake() -> None:
+                loop.call_soon_threadsafe(arrived.set)
+
+            queue.wake = wake
         while True:
-            got = list(self._midi_port.drain())
+            arrived.clear()
+            got = list(queue.drain())
             for event in got:
                 yield event
             if not got:
                 yield None
-            await asyncio.sleep(MIDI_POLL_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrived.wait(), MIDI_POLL_S)
 
     def close(self) -> None:
         """Close the input."""

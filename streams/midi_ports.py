@@ -138,6 +138,35 @@ def open_timed_input(spec: str, callback: Callable[[mido.Message, float], None])
     return midi_in
 
 
+class InputWatch:
+    """Says whether a MIDI input port is still there. rtmidi gives no notice of a port going
+    away (a JACK client quitting, a keyboard unplugged), so ``present()`` lists the ports, on
+    one client kept open for it (a client per look would come and go on the JACK graph)."""
+
+    def __init__(self, name: str) -> None:
+        """``name``: the port's full name, as ``open_input`` resolved it (``port.name``)."""
+        api = rtmidi.API_UNIX_JACK if midi_api() == "jack" else rtmidi.API_LINUX_ALSA
+        backend()  # the API is compiled in
+        try:
+            self._in = rtmidi.MidiIn(rtapi=api, name="livesinger watch")
+        except Exception as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise MidiPortError(f"MIDI input unavailable through {midi_api().upper()}: "
+                                f"{reason}") from None
+        self.name = name
+
+    def present(self) -> bool:
+        """True while the port is listed."""
+        try:
+            return self.name in self._in.get_ports()
+        except Exception:  # the MIDI API itself went away (the JACK server stopped)
+            return False
+
+    def close(self) -> None:
+        """Release the client."""
+        self._in.delete()
+
+
 def open_output(spec: str) -> Any:
     """Open MIDI output port ``spec`` (``midi:PORT``)."""
     be = backend()

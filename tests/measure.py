@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from singer.contracts import SAMPLE_RATE_HZ, Note
+from singer.follow.evaluate import band_energy_onset as band_energy_onset  # (bench duet's too)
 
 
 def f0_track(audio: np.ndarray, floor_hz: float = 75.0, ceiling_hz: float = 1100.0,
@@ -40,28 +41,6 @@ def note_cents_errors(audio: np.ndarray, notes: list[Note] | tuple[Note, ...],
             continue
         errors.append(float(1200 * np.log2(np.median(f0[sel]) / target)))
     return errors
-
-
-def band_energy_onset(audio: np.ndarray, freq_hz: float, around_s: float,
-                      search_s: float = 0.15) -> float:
-    """Time (s) the energy in a narrow band at ``freq_hz`` first reaches half its later level.
-
-    A vowel's fundamental is absent in voiceless consonants, so this finds the vowel onset.
-    """
-    from scipy import signal
-
-    sos = signal.butter(4, [freq_hz * 0.85, freq_hz * 1.15], btype="band", fs=SAMPLE_RATE_HZ,
-                        output="sos")
-    band = signal.sosfiltfilt(sos, audio.astype(np.float64))
-    win = int(0.004 * SAMPLE_RATE_HZ)
-    env = np.sqrt(np.convolve(band ** 2, np.ones(win) / win, mode="same"))
-    a = max(0, int((around_s - search_s) * SAMPLE_RATE_HZ))
-    mid = int(around_s * SAMPLE_RATE_HZ)
-    b = int((around_s + search_s) * SAMPLE_RATE_HZ)
-    level = np.median(env[b:b + int(0.1 * SAMPLE_RATE_HZ)])
-    quiet = a + int(np.argmin(env[a:mid + 1]))  # the gap before this vowel
-    above = np.nonzero(env[quiet:b] >= 0.5 * level)[0]
-    return (quiet + above[0]) / SAMPLE_RATE_HZ if len(above) else float("nan")
 
 
 def formant_peaks(audio: np.ndarray, start_s: float, end_s: float,

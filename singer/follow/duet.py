@@ -2,9 +2,11 @@
 
 This is the live engine's loop without the wall clock (rehearsal, offline evaluation, tests):
 after each 10 ms of the performer's input arrives (``latency_samples`` after it was made),
-the follower updates, the idol's coming notes are re-timed from ``edit_lead_samples`` past
-that moment (what the pacer could still change), and the idol's audio is rendered up to
-there. So the idol never uses anything it could not have heard yet. The output is the idol
+or on each MIDI note-on's own sample, the follower updates, the idol's coming notes are
+re-timed from the first sample the live pacer could still change then (``edit_horizon``:
+the next 5 ms chunk boundary at least its 4 ms edit margin ahead), and the idol's audio is
+rendered up to there. So the idol never uses anything it could not have heard yet, nor
+changes audio the live engine would already have rendered for good. The output is the idol
 alone; output sample 0 = input sample 0.
 """
 
@@ -28,8 +30,12 @@ from singer.score import Score, ScoreError
 from singer.synth import HarmonicNoiseSynth
 from singer.voices import get_voice
 
-EDIT_LEAD_S = 0.025
-"""Pacer lookahead (4 × 5 ms) + edit margin: edits land at least this far after hearing."""
+CHUNK_SAMPLES = 240
+"""The live show's chunk (``serve --chunk-ms 5``): an edit starts on a chunk boundary."""
+EDIT_MARGIN_S = 0.004
+"""The live pacer's edit margin (``stage.pacer.PacerConfig.edit_margin_s``): the first chunk
+an edit can change starts at least this long after the edit is asked for. (The pacer's
+lookahead costs no edit latency: an edit renders again what was rendered ahead.)"""
 HOLD_RETIME_S = 0.05
 HARMONY = "harmony"
 """The idol line singing harmony to the performer."""
@@ -57,6 +63,14 @@ class DuetResult:
         with open(folder / "follow.jsonl", "w", encoding="utf-8") as fh:
             for state in self.log:
                 fh.write(json.dumps(state.as_json()) + "\n")
+
+
+def edit_horizon(heard_sample: int) -> int:
+    """The first show sample an edit asked for at ``heard_sample`` can change in a live show
+    (``AudioPacer.earliest_editable_sample``): the next chunk boundary at least
+    ``EDIT_MARGIN_S`` ahead."""
+    at = heard_sample + int(EDIT_MARGIN_S * SAMPLE_RATE_HZ)
+    return -(-at // CHUNK_SAMPLES) * CHUNK_SAMPLES
 
 
 def idol_parts(score: Score, follow: str, sing: Sequence[str] | None) -> list[str]:
@@ -128,7 +142,7 @@ class DuetSession:
     def after_hearing(self, states: list[FollowState], heard_sample: int) -> None:
         """The follower heard up to ``heard_sample``: re-time what can still change."""
         self.log += states
-        horizon = max(heard_sample + int(EDIT_LEAD_S * SAMPLE_RATE_HZ), self.rendered_until)
+        horizon = max(edit_horizon(heard_sample), self.rendered_until)
         # held notes and phrase ends (the idol may answer once the call is heard to end)
         # are re-timed as time passes, not only at onsets
         waiting = self.follower.holding(heard_sample) or self.follower.at_phrase_end()
@@ -203,20 +217,26 @@ def duet_from_audio(session: DuetSession, chunks: Iterable[AudioChunk],
 def duet_from_midi(session: DuetSession, events: Iterable[PerformerEvent],
                    end_sample: int | None = None, tail_s: float = 1.0,
                    hop_samples: int = 480) -> DuetResult:
-    """Follow the performer's note-ons (each acted on at its ``decided_sample``)."""
+    """Follow the performer's note-ons, each acted on at its own ``decided_sample`` (a
+    note-on is exact and instantaneous: the live loop wakes on its arrival), and every
+    ``hop_samples`` between them (holds and phrase ends are re-timed as time passes)."""
     pending = sorted(events, key=lambda e: e.decided_sample)
     last = pending[-1].decided_sample if pending else 0
     stop = end_sample if end_sample is not None else last + 4 * SAMPLE_RATE_HZ
     k = 0
-    for heard in range(hop_samples, stop + hop_samples, hop_samples):
-        states: list[FollowState] = []
-        while k < len(pending) and pending[k].decided_sample <= heard:
-            state = session.follower.feed_midi(pending[k])
-            if state is not None:
-                states.append(state)
-            k += 1
-        session.follower.heard_sample = heard
-        session.after_hearing(states, heard)
+    for tick in range(hop_samples, stop + hop_samples, hop_samples):
+        while k < len(pending) and pending[k].decided_sample <= tick:
+            heard = pending[k].decided_sample
+            states: list[FollowState] = []
+            while k < len(pending) and pending[k].decided_sample == heard:
+                state = session.follower.feed_midi(pending[k])
+                if state is not None:
+                    states.append(state)
+                k += 1
+            session.follower.heard_sample = max(session.follower.heard_sample, heard)
+            session.after_hearing(states, heard)
+        session.follower.heard_sample = tick
+        session.after_hearing([], tick)
     session.render_to(max(stop, _last_off(session)) + int(tail_s * SAMPLE_RATE_HZ))
     return DuetResult(session.audio, session.log, session.notes(), session.retimes)
 

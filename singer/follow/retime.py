@@ -1,8 +1,9 @@
 """Re-timing the idol's coming notes on the show clock from where the performer is predicted.
 
 Antescofo's two synchronisation strategies, per note: at a phrase start of the idol's line
-(and after any jump bigger than ``JUMP_BEATS``) the note goes exactly where the follower
-predicts the performer will be (*tight*); inside a phrase the schedule bends towards the
+(and after any jump bigger than ``JUMP_BEATS``, and for a note the performer has already
+reached: its onset was heard) the note goes exactly where the follower predicts or heard the
+performer to be (*tight*); inside a phrase the schedule bends towards the
 prediction over ``loose_beats`` of score (*loose*), so a sung phrase keeps its shape and
 never lurches. Notes already started keep their start; only their ends move. Nothing is
 placed before ``horizon`` (the first sample an edit can still change), so the voice never
@@ -121,6 +122,8 @@ class IdolRetimer:
             return False
         now_beat = follower.beat_at(horizon)
         period = follower.tempo.period_s * SAMPLE_RATE_HZ
+        heard = follower.matcher.current
+        heard_beat = float(follower.part.onsets[heard]) if heard >= 0 else -1.0
         answered = self._answers(follower, horizon, period)
         changed = False
         new_times = list(self.times)
@@ -144,8 +147,10 @@ class IdolRetimer:
                 if origin is None and not follower.holding(horizon):
                     target_on += _trend_samples(follower, n.beat_on)
                 error_beats = abs(on - target_on) / period
+                # a note the performer has reached (heard) goes where they are: exact
+                reached = n.beat_on <= heard_beat + 1e-3
                 tight = n.phrase_start or error_beats > JUMP_BEATS or self.loose_beats <= 0 \
-                    or origin is not None
+                    or origin is not None or reached
                 share = 1.0 if tight else _loose_share(n.beat_on - now_beat, self.loose_beats)
                 new_on = int(round(on + (target_on - on) * share))
                 if n.beat_on < now_beat - 1e-6 and target_off <= horizon:

@@ -16,9 +16,9 @@ import pytest
 import soundfile as sf
 
 from singer.contracts import SAMPLE_RATE_HZ
+from singer.follow import corpus
 from stage.serve import ServeOptions, serve
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.singer.follow import corpus
 from tests.stage.test_duet_cli import duet_musicxml
 
 

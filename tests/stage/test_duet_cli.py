@@ -13,8 +13,8 @@ import pytest
 import soundfile as sf
 
 from singer.contracts import SAMPLE_RATE_HZ
+from singer.follow import corpus
 from stage.cli import main
-from tests.singer.follow import corpus
 
 
 def duet_musicxml(path: Path, bars: int = 12) -> None:
@@ -87,9 +87,27 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "no part 'tenor' to follow" in done.stderr
 
 
-def test_bench_duet_prints_a_json_row(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "duet", "--json"]) == 0
-    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert row["bench"] == "duet" and row["events"] >= row["notes"] - 1
-    assert 0 < row["compute_ms_p50"] <= row["compute_ms_p99"]
-    assert 0 < row["decision_latency_ms_median"] < 100
+def test_bench_duet_prints_compute_and_asynchrony_per_curve(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``bench duet --smoke``: the compute row, then the step curve played as MIDI, measured
+    in the idol's audio, with its targets beside it; progress on stderr."""
+    assert main(["bench", "duet", "--json", "--smoke"]) == 0
+    captured = capsys.readouterr()
+    compute, curve = [json.loads(line) for line in captured.out.strip().splitlines()]
+    assert compute["bench"] == "duet" and compute["row"] == "compute"
+    assert compute["events"] >= compute["notes"] - 1
+    assert 0 < compute["compute_ms_p50"] <= compute["compute_ms_p99"]
+    assert 0 < compute["decision_latency_ms_median"] < 100
+    assert (curve["row"], curve["curve"], curve["input"]) == ("curve", "step", "midi")
+    assert curve["idol_notes"] >= 10 and curve["idol_notes_missing"] <= 1
+    assert 0 <= curve["async_ms_median"] <= curve["async_ms_p95"] < 200
+    assert (curve["async_target_ms_median"], curve["async_target_ms_p95"]) == (20.0, 50.0)
+    assert curve["tempo_error_pct_from_4_beats"] < 10 and curve["tempo_target_pct"] == 5.0
+    assert "bench duet: [1/1] step, midi" in captured.err
+
+
+def test_bench_duet_refuses_an_unknown_curve(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "duet", "--curves", "steady,polka"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "unknown curve(s) polka; curves: steady, ramp_up" in err

@@ -17,9 +17,9 @@ from pythonosc.udp_client import SimpleUDPClient
 
 from mocap.performer_midi import midi_backend_missing
 from singer.contracts import SAMPLE_RATE_HZ
+from singer.follow import corpus
+from singer.follow.evaluate import idol_asynchrony_ms, summary
 from stage.serve import ServeOptions, serve
-from tests.singer.follow import corpus
-from tests.singer.follow.evaluate import idol_asynchrony_ms, summary
 from tests.stage.test_duet_cli import duet_musicxml
 from tests.streams.test_mqtt import Broker, pub
 

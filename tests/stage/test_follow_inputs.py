@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from singer.follow import corpus
 from stage.serve import ServeOptions, serve
-from tests.singer.follow import corpus
 from tests.stage.test_duet_cli import duet_musicxml
 from tests.stage.test_follow_cues import _ready
 from tests.stage.test_follow_serve import _midi_file

@@ -14,11 +14,11 @@ import pytest
 import soundfile as sf
 
 from singer.contracts import SAMPLE_RATE_HZ
+from singer.follow import corpus
+from singer.follow.evaluate import idol_asynchrony_ms, summary
 from stage.serve import ServeOptions, serve
 from tests import midi_ports
 from tests.midi_ports import JackMidi
-from tests.singer.follow import corpus
-from tests.singer.follow.evaluate import idol_asynchrony_ms, summary
 from tests.stage.test_duet_cli import duet_musicxml
 from tests.stage.test_follow_cues import _ready
 

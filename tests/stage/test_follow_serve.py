@@ -12,9 +12,9 @@ import pytest
 import soundfile as sf
 
 from singer.contracts import SAMPLE_RATE_HZ
+from singer.follow import corpus
+from singer.follow.evaluate import idol_asynchrony_ms, summary
 from stage.serve import ServeError, ServeOptions, serve
-from tests.singer.follow import corpus
-from tests.singer.follow.evaluate import idol_asynchrony_ms, summary
 from tests.stage.test_duet_cli import duet_musicxml
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 
 from singer.contracts import SAMPLE_RATE_HZ
+from singer.follow import corpus
+from singer.follow.corpus import Performance
 from singer.follow.duet import DuetSession, duet_from_audio
 from singer.follow.retime import idol_notes
 from singer.score import Score
 from tests.measure import band_energy_onset
-from tests.singer.follow import corpus
-from tests.singer.follow.corpus import Performance
 
 SR = SAMPLE_RATE_HZ
 CALL = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 2.0]  # two bars; the idol answers in the next two

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from singer.contracts import AudioChunk
+from singer.follow import corpus
 from singer.follow.duet import HARMONY, DuetSession, duet_from_audio
 from singer.follow.harmony import Key, estimate_key, harmony_pitch
 from singer.score import Part
 from tests.measure import note_cents_errors
-from tests.singer.follow import corpus
 
 
 @pytest.mark.parametrize("pitch,interval,expected", [

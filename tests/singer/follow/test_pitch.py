@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from singer.contracts import SAMPLE_RATE_HZ
+from singer.follow import corpus
 from singer.follow.events import OnsetDetector
 from singer.follow.pitch import YinTracker
-from tests.singer.follow import corpus
 
 
 def _tone(hz: float, seconds: float = 0.5) -> np.ndarray:

@@ -1,6 +1,9 @@
-"""Duet scores and performances the follow tests build: the performer's part sung by the
-project's own voice along a known tempo curve, with a fermata and a skipped bar; ground truth
-(score beat → show sample) from that curve."""
+"""The duet corpus: scores with a performer's part and an idol's part, and performances of
+the performer's part along known tempo curves (steady, ramps, rubato, a step, a fermata, a
+skipped bar), sung by the project's own voice (its vibrato, noise at a chosen SNR) or played
+as MIDI note-ons (a share deleted, wrong notes inserted). Ground truth (score beat → show
+sample) comes from the curve. The follow tests and ``bench duet`` both use it.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from singer.score import Score, SourceNote, TimeSignature, assemble_score
 from singer.tempo import TempoChange, TempoMap
 
 SYLLABLES = list("他卡怕撒踢哭坡色哈发")
+TempoCurve = Callable[[float], float]
+"""Tempo factor (× the base bpm) at a performance beat."""
 
 
 @dataclass
@@ -47,10 +52,16 @@ class Performance:
         p = self.perf_beat(beat)
         return None if p is None else float(self.tempo_map.beat_to_sample(p))
 
+    def bpm_at(self, beat: float) -> float | None:
+        """The performer's true tempo (bpm) at score ``beat``."""
+        p = self.perf_beat(beat)
+        return None if p is None else self.tempo_map.bpm_at(p)
+
 
 def duet_score(rhythm: list[float], melody: list[int], harmony: list[int], bpm: float,
                meter: int, title: str, idol_rhythm: list[float] | None = None) -> Score:
-    """A two-part score: 'performer' sings ``melody``; 'idol' sings ``harmony``."""
+    """A two-part score: 'performer' sings ``melody``; 'idol' sings ``harmony`` (pitch 0:
+    a rest)."""
     perf = _line(rhythm, melody)
     idol = _line(idol_rhythm or rhythm, harmony, offset=3)
     return assemble_score(title, TempoMap([TempoChange(0.0, bpm)]),
@@ -85,7 +96,7 @@ def score_a(bars: int = 12) -> Score:
 
 def score_b() -> Score:
     """3/4 at 84 bpm in G major, 14 bars with eighth notes; the idol answers in long notes."""
-    bars = [[1, 0.5, 0.5, 1], [2, 1], [0.5, 0.5, 1, 1], [3]]
+    bars: list[list[float]] = [[1, 0.5, 0.5, 1], [2, 1], [0.5, 0.5, 1, 1], [3]]
     rhythm = [float(d) for k in range(14) for d in bars[k % 4]]
     scale = [55, 57, 59, 60, 62, 64, 66, 67, 69]
     walk = [4, 5, 7, 5, 4, 2, 4, 6, 5, 3, 1, 2, 4, 8, 7]
@@ -95,12 +106,13 @@ def score_b() -> Score:
     return duet_score(rhythm, melody, harmony, 84.0, 3, "duet B", idol_rhythm)
 
 
-def perform(score: Score, *, bpm: float, curve: Callable[[float], float] | None = None,
+def perform(score: Score, *, bpm: float, curve: TempoCurve | None = None,
             fermata_note: int | None = None, fermata_beats: float = 2.0,
             skip_bar: int | None = None, meter: int = 4, snr_db: float | None = 20.0,
             voice: str = "tenor", seed: int = 1, sing: bool = True) -> Performance:
     """The score's 'performer' part sung at ``bpm`` × ``curve(perf_beat)``, optionally with a
-    note held ``fermata_beats`` longer and bar ``skip_bar`` (0-based) left out."""
+    note held ``fermata_beats`` longer and bar ``skip_bar`` (0-based) left out; ``sing``
+    False: the notes alone (for MIDI), no audio."""
     tm = score.tempo_map
     part = score.parts[0]
     skip = None if skip_bar is None else (float(skip_bar * meter), float((skip_bar + 1) * meter))
@@ -135,17 +147,25 @@ def perform(score: Score, *, bpm: float, curve: Callable[[float], float] | None 
     return Performance(audio.astype(np.float32), perf_tm, skip, fermata, src)
 
 
-def rubato(depth: float = 0.08, period_beats: float = 16.0) -> Callable[[float], float]:
+def rubato(depth: float = 0.08, period_beats: float = 16.0) -> TempoCurve:
     """±``depth`` sinusoidal tempo."""
     return lambda b: 1.0 + depth * math.sin(2 * math.pi * b / period_beats)
 
 
-def step(at_beat: float, ratio: float = 1.15) -> Callable[[float], float]:
+def step(at_beat: float, ratio: float = 1.15) -> TempoCurve:
     """Tempo × ``ratio`` from ``at_beat`` on."""
     return lambda b: ratio if b >= at_beat else 1.0
 
 
+def ramp(from_beat: float, to_beat: float, ratio: float) -> TempoCurve:
+    """Tempo × 1 until ``from_beat``, moving linearly to × ``ratio`` at ``to_beat``, then
+    held there."""
+    span = to_beat - from_beat
+    return lambda b: 1.0 + (ratio - 1.0) * min(1.0, max(0.0, (b - from_beat) / span))
+
+
 def ms(samples: float) -> float:
+    """Samples → milliseconds."""
     return 1000.0 * samples / SAMPLE_RATE_HZ
 
 
@@ -163,3 +183,52 @@ def midi_events(perf: Performance, *, deleted: float = 0.02, inserted: float = 0
             extra = at + int(rng.uniform(0.1, 0.3) * SAMPLE_RATE_HZ)
             out.append(PerformerEvent(extra, float(rng.integers(48, 80)), extra, "midi"))
     return sorted(out, key=lambda e: e.onset_sample)
+
+
+@dataclass(frozen=True)
+class CurveCase:
+    """One tempo curve of the corpus, played on score A (4/4, score 100 bpm)."""
+
+    name: str
+    bpm: float
+    """The performer's base tempo (the score says 100)."""
+    curve: TempoCurve | None = None
+    changes: tuple[float, ...] = ()
+    """Score beats where the tempo changes (a step, a ramp's start and end, a fermata's held
+    note); the start (beat 0) always counts."""
+    fermata_note: int | None = None
+    skip_bar: int | None = None
+    step_beat: float | None = None
+    """A step change's score beat (its tempo error is measured 4 beats after)."""
+    bars: int = 12
+
+    def score(self) -> Score:
+        """The score this case is played on."""
+        return score_a(self.bars)
+
+    def perform(self, *, sing: bool, seed: int = 1) -> Performance:
+        """The performer along this curve: sung (with noise at 20 dB SNR), or the notes."""
+        return perform(self.score(), bpm=self.bpm, curve=self.curve,
+                       fermata_note=self.fermata_note, skip_bar=self.skip_bar, sing=sing,
+                       seed=seed)
+
+    def settle(self, meter: int = 4) -> list[tuple[float, float]]:
+        """Score-beat spans left out of the asynchrony: two bars after each change (after
+        a skipped bar: from its start to two bars past its end)."""
+        spans = [(c, c + 2.0 * meter) for c in (0.0, *self.changes)]
+        if self.skip_bar is not None:
+            spans.append((float(self.skip_bar * meter), float((self.skip_bar + 3) * meter)))
+        return spans
+
+
+CURVES = (
+    CurveCase("steady", 92.0),
+    CurveCase("ramp_up", 92.0, ramp(8.0, 40.0, 1.2), changes=(8.0, 40.0), bars=14),
+    CurveCase("ramp_down", 92.0, ramp(8.0, 40.0, 0.8), changes=(8.0, 40.0), bars=14),
+    CurveCase("rubato", 92.0, rubato(0.08, 16.0)),
+    CurveCase("step", 92.0, step(16.0, 1.15), changes=(16.0,), step_beat=16.0),
+    CurveCase("fermata", 92.0, fermata_note=9, changes=(11.0,)),
+    CurveCase("skip", 92.0, skip_bar=6),
+)
+"""The tempo curves ``bench duet`` measures: steady; ±20 % ramps over 8 bars; ±8 %
+sinusoidal rubato; a +15 % step; a 2-beat fermata; a skipped bar (each alone)."""
