@@ -124,6 +124,11 @@ class AudioPacer:
         """Chunks never rendered because their play time had passed when synthesis got to
         them (after a stall); playout covers them as xruns."""
         self._skipping = False  # in a burst of stale chunks (logged once per burst)
+        self.late_handouts = 0
+        """Chunks handed to the sinks more than ``stale_after_s`` after their time (the event
+        loop was held up): played, late, not xruns."""
+        self.handout_lag_max_ms = 0.0
+        """The latest any chunk was handed out after its time."""
         self.realtime_scheduling = False
         """Whether the synthesis thread got the real-time scheduling it asked for."""
         self._playout = 0  # show sample of the next chunk to play
@@ -331,6 +336,10 @@ class AudioPacer:
             delay = self.clock.seconds_until(self._playout)
             # a late chunk still yields once: catching up never monopolises the event loop
             await asyncio.sleep(max(delay, 0.0))
+            lag_s = -self.clock.seconds_until(self._playout)
+            if lag_s > self.config.stale_after_s:
+                self.late_handouts += 1
+                self.handout_lag_max_ms = max(self.handout_lag_max_ms, 1000 * lag_s)
             grace_ns = time.monotonic_ns() + int(self.config.playout_grace_s * 1e9)
             while self._rendering(self._playout) and time.monotonic_ns() < grace_ns:
                 await asyncio.sleep(GRACE_POLL_S)  # on its way: a moment more beats a cover

@@ -16,6 +16,9 @@ soak:
   source process killed and started again (75 %);
 - floods every surface with malformed input from a process of its own (``stage.soak_flood``).
 
+The show runs as ``serve --realtime`` runs it (SCHED_FIFO synthesis), the deployment a show
+machine should use, unless ``realtime=False`` (``--no-realtime``): ``serve``'s defaults.
+
 Progress goes to stderr once a minute (and at warm-up). File descriptors and threads are
 counted after warm-up and again at the end, once the churn is over and the listeners are
 gone; the RSS of the show's process and of its synthesis process is sampled every second
@@ -44,7 +47,7 @@ from typing import Any
 import aiohttp
 
 from singer.bench import machine_name
-from stage.serve import ServeOptions, serve
+from stage.serve import REALTIME_PRIORITY, ServeOptions, serve
 from stage.soak_parts import (
     CUE_ID_SCALE,
     Broker,
@@ -58,6 +61,8 @@ from stage.soak_parts import (
     loadavg,
     progress,
     rss_kb,
+    sched_report,
+    thread_sched,
     threads,
     unchanged,
     wait_for,
@@ -103,7 +108,8 @@ class Soak:
     """One soak run: the show, its load, its faults, and the counts of all of them."""
 
     def __init__(self, minutes: float, mocap: bool = True, flood_scale: float = 1.0,
-                 trace_memory: bool = False, loads: tuple[str, ...] = LOADS) -> None:
+                 trace_memory: bool = False, loads: tuple[str, ...] = LOADS,
+                 realtime: bool = True) -> None:
         unknown = set(loads) - set(LOADS)
         if unknown:
             raise ValueError(f"unknown soak loads {sorted(unknown)}; known: {', '.join(LOADS)}")
@@ -112,6 +118,8 @@ class Soak:
         self.minutes = minutes
         self.mocap = mocap
         self.flood_scale = flood_scale
+        self.realtime = realtime
+        """Run the show as ``serve --realtime`` (SCHED_FIFO synthesis), as a venue deploys it."""
         self.loads = tuple(load for load in LOADS if load in loads)
         self.cues_sent = self.cues_acked = self.songs_sent = self.songs_acked = 0
         self.notes_sent = 0
@@ -126,6 +134,8 @@ class Soak:
         self.rss_series: collections.deque[dict[str, float]] = collections.deque(
             maxlen=RSS_SERIES_MAX)
         self.mocap_source: MocapSource | None = None
+        self.sched_warm: dict[str, int] = {}
+        """The synthesis render thread's ``thread_sched`` at warm-up."""
         self.stop = asyncio.Event()
 
     async def run(self) -> dict[str, object]:
@@ -157,9 +167,11 @@ class Soak:
         vmc_port = free_port()
         opts = ServeOptions(osc_port=0, http_port=0, headless=True, mqtt=f"mqtt://127.0.0.1:"
                             f"{broker.port}", record=tmp / "recording",
-                            mocap=f"vmc:127.0.0.1:{vmc_port}" if self.mocap else None)
+                            mocap=f"vmc:127.0.0.1:{vmc_port}" if self.mocap else None,
+                            realtime_priority=REALTIME_PRIORITY if self.realtime else None)
         (tmp / "recording").mkdir()
-        progress(f"starting the show (mosquitto on port {broker.port})")
+        progress(f"starting the show (mosquitto on port {broker.port}, "
+                 f"{'serve --realtime' if self.realtime else 'default scheduling'})")
         engine = asyncio.ensure_future(serve(opts, on_ready, handles))
         try:
             waiter = asyncio.ensure_future(ready.wait())
@@ -220,6 +232,7 @@ class Soak:
                         raise result
             elapsed = time.monotonic() - start
             cpu = (cpu_s() - cpu_start) / elapsed
+            render_thread = sched_report(self.sched_warm, thread_sched(pacer.synthesis.pid))
             if flood is not None:
                 flood.send_signal(signal.SIGINT)
                 out, _ = await asyncio.wait_for(flood.communicate(), 30)
@@ -243,11 +256,14 @@ class Soak:
         mocap = handles.get("mocap")
         return {
             "minutes": self.minutes, "seconds": round(elapsed, 1), "loads": list(self.loads),
+            "realtime": {"asked": self.realtime, "granted": pacer.realtime_scheduling},
             "xruns": pacer.xruns - xruns_start,
             "xruns_after_warmup": xruns_after_warmup,
             "xruns_in_faults": xruns_in_faults,
             "xruns_outside_faults": xruns_after_warmup - xruns_in_faults,
             "late_edits": pacer.late_edits - late_start,
+            "late_handouts": pacer.late_handouts - int(marks.get("handouts", 0)),
+            "handout_lag_ms_max": round(pacer.handout_lag_max_ms, 1),
             "cues_sent": self.cues_sent, "cues_acknowledged": self.cues_acked,
             "cues_applied": tap.applied,
             "cues_lost": self.cues_sent - tap.distinct(self.cues_sent),
@@ -272,6 +288,7 @@ class Soak:
             "threads_start": int(marks.get("threads", threads())), "threads_end": threads(),
             "fd_allowance": FD_ALLOWANCE, "thread_allowance": THREAD_ALLOWANCE,
             "engine_cpu": round(cpu, 3), "synthesis": pacer.synthesis_state(),
+            "synthesis_thread": render_thread,
             "helper_restarts": {k: v for k, v in handles["helpers"].restarts.items() if v},
             "collector": handles["collector"].stats() if handles.get("collector") else None,
             "faults": self.faults, "machine": machine_name(), "cpus": os.cpu_count(),
@@ -461,7 +478,9 @@ class Soak:
             self._sample_rss(pacer, now)
             warmed = "fds" not in marks and elapsed >= warm_s
             if warmed:
-                marks.update(fds=fds(), threads=threads(), xruns=pacer.xruns)
+                marks.update(fds=fds(), threads=threads(), xruns=pacer.xruns,
+                             handouts=pacer.late_handouts)
+                self.sched_warm = thread_sched(pacer.synthesis.pid)
                 for track in self.rss.values():
                     track.rebase()
                 if self.trace_memory:  # from here on: what is still held at the end grew
@@ -513,10 +532,12 @@ async def _kill_listener(listener: Any) -> None:
 
 
 def soak(minutes: float, mocap: bool = True, flood_scale: float = 1.0,
-         trace_memory: bool = False, loads: tuple[str, ...] = LOADS) -> dict[str, object]:
+         trace_memory: bool = False, loads: tuple[str, ...] = LOADS,
+         realtime: bool = True) -> dict[str, object]:
     """Run a soak of ``minutes``; the report (see the module's docstring).
 
     ``trace_memory`` traces allocations from warm-up on and prints to stderr, at the end, the
     biggest of those still held (what grew). ``loads``: what runs beside the show (``LOADS``).
+    ``realtime``: the show as ``serve --realtime`` runs it (False: ``serve``'s defaults).
     """
-    return asyncio.run(Soak(minutes, mocap, flood_scale, trace_memory, loads).run())
+    return asyncio.run(Soak(minutes, mocap, flood_scale, trace_memory, loads, realtime).run())

@@ -62,6 +62,12 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--loads", type=loads, default=None, metavar="LIST",
                    help="only these beside the show: cues,notes,listeners,flood,faults or "
                    "none (default all; to find which load makes a figure)")
+    p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the show as `serve --realtime` does (SCHED_FIFO synthesis), as "
+                   "a show machine of its own should run it (default: the soak tests that "
+                   "deployment; docs/benchmarks.md#soak); --no-realtime: serve's default "
+                   "scheduling. The report's `realtime` says which, and whether the OS "
+                   "granted it")
     p.add_argument("--trace-memory", action="store_true",
                    help="trace allocations from warm-up on; print the biggest still held at "
                    "the end to stderr (slows the engine)")
@@ -74,6 +80,6 @@ def cmd_soak(args: argparse.Namespace) -> int:
 
     report = soak(args.minutes, mocap=not args.no_mocap, flood_scale=args.flood_scale,
                   trace_memory=args.trace_memory,
-                  loads=LOADS if args.loads is None else args.loads)
+                  loads=LOADS if args.loads is None else args.loads, realtime=args.realtime)
     print(json.dumps(report) if args.json else json.dumps(report, indent=2), flush=True)
     return 0

@@ -254,3 +254,37 @@ def images(folder: Path, count: int = 60) -> Path:
 def loadavg() -> float:
     """The machine's one-minute load average."""
     return round(os.getloadavg()[0], 2)
+
+
+def thread_sched(pid: int | None) -> dict[str, int]:
+    """How the kernel has run thread ``pid`` (a process's main thread: the synthesis
+    process's render loop) so far: on-CPU and run-queue wait time (ns), involuntary context
+    switches, and its process's minor and major page faults; empty if it is gone."""
+    if not pid:
+        return {}
+    task = Path(f"/proc/{pid}/task/{pid}")
+    try:
+        run_ns, wait_ns, _slices = (int(v) for v in (task / "schedstat").read_text().split())
+        status = (task / "status").read_text()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return {}
+    switches = next((int(line.split()[1]) for line in status.splitlines()
+                     if line.startswith("nonvoluntary_ctxt_switches:")), 0)
+    fields = stat[stat.rindex(")") + 2:].split()  # after the command's name: field 3 on
+    return {"pid": pid, "run_ns": run_ns, "wait_ns": wait_ns, "switches": switches,
+            "minor_faults": int(fields[7]), "major_faults": int(fields[9])}
+
+
+def sched_report(start: dict[str, int], end: dict[str, int]) -> dict[str, object]:
+    """``thread_sched`` from ``start`` to ``end`` (from the thread's start if ``end`` is a
+    later process: a replacement synthesis process)."""
+    if not end:
+        return {}
+    since = start if start.get("pid") == end["pid"] else dict.fromkeys(end, 0)
+    return {"pid": end["pid"], "since": "warm-up" if since is start else "its start",
+            "run_s": round((end["run_ns"] - since["run_ns"]) / 1e9, 2),
+            "run_queue_wait_s": round((end["wait_ns"] - since["wait_ns"]) / 1e9, 3),
+            "involuntary_switches": end["switches"] - since["switches"],
+            "minor_faults": end["minor_faults"] - since["minor_faults"],
+            "major_faults": end["major_faults"] - since["major_faults"]}

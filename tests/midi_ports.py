@@ -80,15 +80,17 @@ class JackMidi:
         return list(self.backend.get_output_names())
 
     def close(self) -> None:
-        for port in self._ports:
-            port.close()
-        self._ports.clear()
-        self.process.terminate()
         try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            for port in self._ports:
+                port.close()
+        finally:
+            self._ports.clear()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 class TimedInput:
@@ -123,6 +125,17 @@ class TimedInput:
         self._in.close_port()
 
 
+def _die_with_parent() -> None:
+    """In the jackd child before exec: be killed when the test process ends, however it ends
+    (a test killed by its timeout skips the fixture's teardown; a server left behind counts
+    against JACK's limit of servers and fails later tests with "too many servers")."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
 def start_jack(name: str | None = None, attempts: int = 3) -> JackMidi:
     """``_start_jack``, tried again when jackd fails to come up (it can fail to create its
     message thread on a machine under heavy load)."""
@@ -145,7 +158,8 @@ def _start_jack(name: str | None = None) -> JackMidi:
     name = name or f"livesinger-test-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen([jackd, "--no-realtime", "-n", name, "-d", "dummy",
                                 "-r", "48000", "-p", "256"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               preexec_fn=_die_with_parent)
     os.environ["JACK_DEFAULT_SERVER"] = name  # this process's clients use it
     os.environ["JACK_NO_START_SERVER"] = "1"  # never a server started behind our back
     deadline = time.monotonic() + START_TIMEOUT_S

@@ -11,14 +11,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from types import ModuleType
 from typing import Any, Literal, Protocol
 
 import numpy as np
-from scipy import signal
 
 from singer.contracts import SAMPLE_RATE_HZ
 
 FS = float(SAMPLE_RATE_HZ)
+
+
+def _signal() -> ModuleType:
+    """``scipy.signal``, imported on first use: over a second of imports that every
+    ``livesinger`` command line paid just to list the chain presets in its help."""
+    from scipy import signal
+
+    return signal
 BandKind = Literal["peak", "lowshelf", "highshelf", "highpass", "lowpass", "bandpass"]
 
 
@@ -119,7 +127,7 @@ class Equalizer:
     def process(self, chunk: np.ndarray) -> np.ndarray:
         if not self.bands or len(chunk) == 0:
             return chunk.astype(np.float32, copy=True)
-        out, self._zi = signal.sosfilt(self._sos, chunk.astype(np.float64), zi=self._zi)
+        out, self._zi = _signal().sosfilt(self._sos, chunk.astype(np.float64), zi=self._zi)
         return out.astype(np.float32)
 
     def reset(self) -> None:
@@ -202,12 +210,12 @@ class Compressor:
         """Gain (dB, ≤ makeup) for each sample of ``chunk``; advances the detector."""
         p = self.params
         a = _one_pole(p.attack_ms / 1000)
-        power, self._det_zi = signal.lfilter([1 - a], [1, -a], chunk.astype(np.float64) ** 2,
+        power, self._det_zi = _signal().lfilter([1 - a], [1, -a], chunk.astype(np.float64) ** 2,
                                              zi=self._det_zi)
         level_db = 10 * np.log10(np.maximum(power, 1e-12)) + 3.0103  # sine RMS → peak dB
         target = np.maximum(level_db - p.threshold_db, 0.0) * (1 - 1 / p.ratio)
         r = _one_pole(p.release_ms / 1000)
-        gr, self._gr_zi = signal.lfilter([1 - r], [1, -r], target, zi=self._gr_zi)
+        gr, self._gr_zi = _signal().lfilter([1 - r], [1, -r], target, zi=self._gr_zi)
         return p.makeup_db - gr
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
@@ -262,7 +270,7 @@ class DeEsser:
     def process(self, chunk: np.ndarray) -> np.ndarray:
         if len(chunk) == 0:
             return chunk.astype(np.float32, copy=True)
-        band, self._zi = signal.sosfilt(self._sos, chunk.astype(np.float64), zi=self._zi)
+        band, self._zi = _signal().sosfilt(self._sos, chunk.astype(np.float64), zi=self._zi)
         g = 10 ** (self._detector.gain_db(band) / 20)
         return (chunk + (g - 1) * band).astype(np.float32)
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import signal
 
-from singer.mix.effects import FS, ParamError, _replace_param
+from singer.mix.effects import FS, ParamError, _replace_param, _signal
 
 BASE_DELAYS = (1031, 1327, 1523, 1871, 2053, 2311, 2539, 2857)
 """Line lengths (samples at 48 kHz) for ``size`` 1."""
@@ -103,7 +102,7 @@ class FdnReverb:
         for k, line in enumerate(self._lines):
             idx = (self._pos[k] + np.arange(n)) % len(line)
             outs[k] = line[idx]
-        damped, self._lp_zi = signal.lfilter([1 - self._pole], [1, -self._pole], outs, axis=1,
+        damped, self._lp_zi = _signal().lfilter([1 - self._pole], [1, -self._pole], outs, axis=1,
                                              zi=self._lp_zi)
         back = self._matrix @ (damped * self._gains[:, None]) + np.outer(self._in_gain, feed)
         for k, line in enumerate(self._lines):

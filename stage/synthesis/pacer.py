@@ -27,6 +27,7 @@ from singer.contracts import SAMPLE_RATE_HZ
 from singer.ensemble import Ensemble, LiveReport
 from stage.clock import ClockSync
 from stage.pacer import AudioPacer, ChunkSink, PacerConfig
+from stage.synthesis.lateness import CAUSES
 from stage.synthesis.process import SynthesisProcess, SynthesisUnavailable
 from stage.synthesis.ring import ChunkRing
 from stage.synthesis.worker import StartSpec
@@ -78,6 +79,9 @@ class ProcessPacer(AudioPacer):
         self.live_reports_lost = 0
         """Reports overwritten in the ring before they were read (never expected)."""
         self._reports_seen = 0
+        self.late_causes = dict.fromkeys(CAUSES, 0)
+        """Chunks the synthesis process skipped or wrote after their play time, by cause
+        (``stage.synthesis.lateness``; over the show, restarts included)."""
         self._rewinds: list[tuple[int, int]] = []  # (start sample, generation), unplayed
         self._floor_generation = 0  # every chunk still to play needs at least this one
         self._ring: ChunkRing | None = None
@@ -288,7 +292,10 @@ class ProcessPacer(AudioPacer):
 
     def synthesis_state(self) -> dict[str, object]:
         """Where synthesis runs and how it fares, restarts and gaps included."""
+        if self._ring is not None:
+            self.late_causes = {cause: self._ring.get(f"late_{cause}") for cause in CAUSES}
         return {"mode": "process", "pid": self.synthesis.pid,
+                "late_causes": dict(self.late_causes),
                 "realtime": self.realtime_scheduling, "render_errors": self.render_errors,
                 "voice_fallbacks": self.voice_fallbacks,
                 "stale_chunks": self.stale_chunks, "restarts": self.synthesis_restarts,

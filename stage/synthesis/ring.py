@@ -23,15 +23,16 @@ import numpy as np
 HEADER_FIELDS = ("origin_ns", "playout_sample", "played_generation", "lookahead_chunks",
                  "stopping", "stale_chunks", "render_errors", "realtime", "next_render",
                  "heartbeat_ns", "generation", "voice_fallbacks", "live_latency_samples",
-                 "live_reports")
+                 "live_reports", "late_woke_late", "late_gc", "late_slow_work", "late_off_cpu")
 """The header's int64 fields, in order (``ChunkRing.get``/``set`` by name)."""
 _H = {name: i for i, name in enumerate(HEADER_FIELDS)}
 REPORT_SLOTS = 16
 """Held live notes' reports kept in the header (``push_report``): the reader looks every
 chunk; more than this between two looks loses the oldest (counted)."""
 _REPORT_FIELDS = 3  # held note id, kind (0: on, 1: off), show sample (-1: not known yet)
-_REPORTS_AT = 16
+_REPORTS_AT = 24
 _HEADER_SLOTS = _REPORTS_AT + REPORT_SLOTS * _REPORT_FIELDS
+assert len(HEADER_FIELDS) <= _REPORTS_AT, "the header's fields run into its report queue"
 _META = 4  # per slot: sequence, start sample, generation, monotonic ns rendered
 _SEQ, _START, _GEN, _DONE_NS = range(_META)
 BANKS = 2

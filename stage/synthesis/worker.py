@@ -11,6 +11,7 @@ sample, under a new generation) and ``stop``. It never waits on the show's event
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
@@ -18,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
@@ -27,6 +29,7 @@ from singer.backends.preparer import BankPreparer
 from singer.contracts import SAMPLE_RATE_HZ
 from singer.ensemble import BLOCK_FRAMES, Ensemble, LineEdit, LineState, LiveReport, SingerLine
 from stage.clock import ClockSync
+from stage.synthesis.lateness import StepTimer
 from stage.synthesis.ring import ChunkRing
 
 log = logging.getLogger(__name__)
@@ -131,24 +134,26 @@ class Renderer:
         self._ensemble.seconds_until = self._clock.seconds_until
         self._rendered = 0
         self._fallbacks = self._ensemble.voice_fallbacks
+        self._steps = StepTimer()  # a late or skipped chunk's cause, counted in the ring
+        self._preparer: BankPreparer | None = None
 
     def run(self) -> None:
         """Render until told to stop (or the show's end of the pipe closes)."""
         spec = self._spec
-        # phrase-ahead bank voices (DiffSinger) render their coming phrases and held live
-        # notes in this worker thread, beside the render loop
-        preparer = BankPreparer(self._ensemble, lambda: self._ring.get("playout_sample"))
-        preparer.start()
+        self._start_preparer()
         if spec.realtime_priority is not None:
             from stage.pacer import _schedule_realtime
 
             self._ring.set("realtime", int(_schedule_realtime(spec.realtime_priority)))
         self._conn.send(("started",))
         n = spec.chunk_samples
+        steps = self._steps
+        steps.mark("start")
         try:
             while True:
                 if not self._drain():
                     return
+                steps.mark("messages")
                 ring = self._ring
                 if ring.get("stopping"):
                     return
@@ -167,15 +172,38 @@ class Renderer:
                     ahead = ring.get("lookahead_chunks") * n
                     wait_s = self._clock.seconds_until(self._next - ahead)
                 if wait_s > 0:
+                    steps.mark("messages")
                     if wait_s < PREFETCH_MIN_WAIT_S or not self._prefetch_one(playout):
                         self._conn.poll(wait_s)  # a message wakes it at once
+                        steps.mark("wait", int(wait_s * 1e9))
+                    else:
+                        steps.mark("prefetch")
                     continue
                 self._render_next(playout)
         except (EOFError, OSError):  # the show went away
             return
         finally:
-            preparer.stop()
+            steps.close()
+            if self._preparer is not None:
+                self._preparer.stop()
             self._ring.close()
+
+    def _start_preparer(self) -> None:
+        """Start the bank worker once a singer has a phrase-ahead bank (DiffSinger): it
+        renders their coming phrases and held live notes beside the render loop.
+
+        Not before: a thread that only polls still takes this process's GIL every poll, and
+        when the OS preempts it while it holds the GIL, the render loop (``SCHED_FIFO``
+        with ``--realtime``) waits for an ordinary thread to be run again (priority
+        inversion). It is started with ordinary scheduling: a thread inherits its
+        creator's, and a bank's seconds of ONNX work must never hold a core in
+        ``SCHED_FIFO``.
+        """
+        if self._preparer is not None or not self._ensemble.has_phrase_ahead_banks():
+            return
+        with _ordinary_scheduling():
+            self._preparer = BankPreparer(self._ensemble,
+                                          lambda: self._ring.get("playout_sample")).start()
 
     def _push_report(self, report: LiveReport) -> None:
         """A held live note's report into the ring (from the render loop or the bank
@@ -194,6 +222,8 @@ class Renderer:
                 self._ensemble.apply(edit)
                 if edit.op == "set_bank":  # a new bank loads between chunks, not inside one
                     self._ensemble.warm_banks()
+                if edit.op in ("set_bank", "add_line"):
+                    self._start_preparer()
                 self._last_edit = time.monotonic()
             elif kind == "rewind":
                 _, start, generation = msg
@@ -222,8 +252,12 @@ class Renderer:
             self._ring.add("render_errors", 1)
             log.exception("rendering show samples %d..%d failed", t, t + n)
         else:
-            self._ring.write(t, self._generation, samples, time.monotonic_ns(),
+            done_ns = time.monotonic_ns()
+            self._ring.write(t, self._generation, samples, done_ns,
                              keep_generation=self._ring.get("played_generation"))
+            self._steps.mark("render")
+            if self._ring.get("playout_sample") > t:  # playout passed it: covered, an xrun
+                self._ring.add(f"late_{self._steps.blame()}", 1)
         fallbacks = self._ensemble.voice_fallbacks
         if fallbacks != self._fallbacks:  # counted show-wide: a restarted process adds on
             self._ring.add("voice_fallbacks", fallbacks - self._fallbacks)
@@ -235,18 +269,27 @@ class Renderer:
                 line.forget_before(playout)
 
     def _skip_stale(self, playout: int) -> None:
-        """Move past chunks already played or long due (as the synthesis thread does)."""
+        """Move past chunks already played, or long due while playout is on time.
+
+        A chunk playout has not reached is stale only by as much as playout itself is on
+        time: while playout lags the show clock (the show's event loop held up), it still
+        plays every chunk ahead of it, late, so those are rendered for it rather than
+        skipped (each skip would be an xrun). Unlike the synthesis thread, which shares its
+        process's stalls with playout, this process runs on when the show's loop does not.
+        """
         n = self._spec.chunk_samples
         t = self._next
         if t < playout:
             t = playout + n
-        while self._clock.origin_ns and \
-                self._clock.seconds_until(t) < -self._spec.stale_after_s:
-            t += n
+        if self._clock.origin_ns:
+            lag_s = max(0.0, -self._clock.seconds_until(playout))  # playout behind the clock
+            while self._clock.seconds_until(t) < -(self._spec.stale_after_s + lag_s):
+                t += n
         skipped = (t - self._next) // n
         if skipped <= 0:
             return
         self._ring.add("stale_chunks", skipped)
+        self._ring.add(f"late_{self._steps.blame()}", skipped)
         self._skipped += skipped
         now = time.monotonic()
         if now - self._skip_logged >= SKIP_LOG_PERIOD_S:
@@ -271,3 +314,22 @@ class Renderer:
                     line.block_params(ensemble.synth, block)
                     return True
         return False
+
+
+@contextlib.contextmanager
+def _ordinary_scheduling() -> Iterator[None]:
+    """The calling thread in ``SCHED_OTHER`` for the block (threads started in it inherit
+    that), then back in the class it had."""
+    try:
+        policy, param = os.sched_getscheduler(0), os.sched_getparam(0)
+    except (AttributeError, OSError):  # not Linux
+        yield
+        return
+    if policy == os.SCHED_OTHER:
+        yield
+        return
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    try:
+        yield
+    finally:
+        os.sched_setscheduler(0, policy, param)

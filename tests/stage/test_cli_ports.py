@@ -14,6 +14,7 @@ import pytest
 
 from stage.serve import ServeOptions, serve
 from streams.listen import ListenError
+from tests.stage.cli_runs import run_all
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVESINGER = str(ROOT / ".venv" / "bin" / "livesinger")
@@ -82,9 +83,18 @@ BAD = [
 ]
 
 
+@pytest.fixture(scope="module")
+def bad_port_runs() -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every ``BAD`` command line run once, all at once (each pays seconds of imports)."""
+    runs = run_all([[LIVESINGER, *argv] for argv, _ in BAD], timeout=120, cwd=ROOT)
+    return {" ".join(argv): done for (argv, _), done in zip(BAD, runs, strict=True)}
+
+
 @pytest.mark.parametrize(("argv", "needle"), BAD, ids=[" ".join(a) for a, _ in BAD])
-def test_a_bad_port_is_refused_by_the_parser(argv: list[str], needle: str) -> None:
-    done = livesinger(*argv, timeout=60)
+def test_a_bad_port_is_refused_by_the_parser(
+        argv: list[str], needle: str,
+        bad_port_runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    done = bad_port_runs[" ".join(argv)]
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if "error:" in line]
@@ -103,11 +113,15 @@ def test_an_osc_port_taken_on_udp_is_one_line_and_nothing_is_written(
 
 
 def test_ports_taken_on_tcp_name_the_surface(held_tcp: int) -> None:
-    done = livesinger("serve", "--headless", "--osc-port", str(held_tcp), "--http-port", "0")
+    osc, http = run_all([
+        [LIVESINGER, "serve", "--headless", "--osc-port", str(held_tcp), "--http-port", "0"],
+        [LIVESINGER, "serve", "--headless", "--osc-port", "0", "--http-port", str(held_tcp)]],
+        cwd=ROOT)
+    done = osc
     assert (done.returncode, done.stderr) == (2, f"livesinger: error: OSC cannot listen on "
                                                  f"127.0.0.1:{held_tcp}/tcp: address already "
                                                  "in use\n")
-    done = livesinger("serve", "--headless", "--osc-port", "0", "--http-port", str(held_tcp))
+    done = http
     assert (done.returncode, done.stderr) == (2, f"livesinger: error: HTTP cannot listen on "
                                                  f"127.0.0.1:{held_tcp}/tcp: address already "
                                                  "in use\n")

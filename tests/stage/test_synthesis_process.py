@@ -77,11 +77,12 @@ def test_edits_replayed_on_a_copy_render_the_same_samples() -> None:
 class ProcessShow:
     """A Director on a pacer whose synthesis runs in a process, recording what it plays."""
 
-    def __init__(self) -> None:
+    def __init__(self, realtime_priority: int | None = None) -> None:
         self.director = Director(HarmonicNoiseSynth(device="cpu"), local_loader())
         self.chunks: list[AudioChunk] = []
         self.pacer = ProcessPacer(self.director.ensemble, [self.chunks.append],
-                                  PacerConfig(240, 4), device="cpu")
+                                  PacerConfig(240, 4, realtime_priority=realtime_priority),
+                                  device="cpu")
         self.director.attach(self.pacer)
         self.director.prefetch = "controls"
 
