@@ -15,6 +15,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="short run for CI")
     parser.add_argument("--janus", action="store_true", help="watch through a local Janus")
+    parser.add_argument("--realtime", action="store_true",
+                        help="the engine as `serve --realtime` (SCHED_FIFO synthesis, nice -10)")
     args = parser.parse_args()
     if args.janus:
         from stage.bench_janus import bench_webrtc_janus
@@ -27,7 +29,8 @@ def main() -> None:
     counts = (1, 2) if args.smoke else VIEWER_COUNTS
     cues = 3 if args.smoke else 8
     asyncio.run(bench_webrtc(counts, cues=cues, cpu_window_s=1.0 if args.smoke else 3.0,
-                             on_row=lambda row: print(json.dumps(row), flush=True)))
+                             on_row=lambda row: print(json.dumps(row), flush=True),
+                             realtime=args.realtime))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,14 @@ AudioWorklet jitter buffer) and ``rtp`` (the WebRTC audio track, Chromium's NetE
 - underruns at the page (``underruns``, ``concealed_ms``, ``voice_lost``: data channel only;
   ``voice_dropped``: the frames of those the engine itself skipped, its channel too full),
   and what causes them: ``arrival_gap_ms_max`` (the longest wait between two voice frames at
-  the page) and ``send_gap_ms_max`` (between two frames handed to the channels by the engine).
+  the page) and ``send_gap_ms_max`` (between two frames handed to the channels by the engine),
+  with ``send_gap_cpu_ms`` (the event loop thread's own CPU time during that longest gap:
+  near the gap, work on the loop held the frames; near 0, the thread was not run).
+  ``output_glitches`` / ``output_glitch_ms``: the page's audio render thread running late past
+  its output buffer (data channel: the worklet's wall clock against its frames).
+- ``realtime``: the engine as ``serve --realtime`` (SCHED_FIFO synthesis, its event loop at a
+  raised nice value); ``page_query``: the stage page's options (``latency=``, ``buffer=``);
+  ``rtp_frame_ms``: the Opus frame on the stage page's RTP track.
 - ``loadavg_1m``: the machine's load when the row was measured (figures on a loaded machine
   are the machine's as much as the engine's).
 - CPU per viewer: the engine process's CPU time with N viewers minus with none, per viewer.
@@ -45,7 +52,7 @@ import numpy as np
 
 from singer.bench import machine_name
 from singer.contracts import SAMPLE_RATE_HZ
-from stage.serve import ServeOptions, serve
+from stage.serve import REALTIME_PRIORITY, ServeOptions, serve
 
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
@@ -90,12 +97,18 @@ VIEWER_COUNTS = (1, 4, 16, 24)
 async def bench_webrtc(viewer_counts: tuple[int, ...] = VIEWER_COUNTS, cues: int = 8,
                        cpu_window_s: float = 3.0,
                        on_row: Callable[[dict[str, object]], None] | None = None,
-                       paths: tuple[str, ...] = PATHS) -> list[dict[str, object]]:
+                       paths: tuple[str, ...] = PATHS, realtime: bool = False,
+                       page_query: str = "", rtp_frame_ms: int = 10
+                       ) -> list[dict[str, object]]:
     """One result per path and viewer count (each also handed to ``on_row`` as soon as
-    measured)."""
+    measured). ``realtime``: the engine as ``serve --realtime``; ``page_query``: extra stage
+    page options (``latency=interactive&buffer=peak``: the page as before issue 11's tuning);
+    ``rtp_frame_ms``: 10 or 20, the Opus frame of the stage page's RTP track."""
     for path in paths:
         if path not in PATHS:
             raise ValueError(f"a stage path is one of {PATHS}, not {path!r}")
+    if rtp_frame_ms not in (10, 20):
+        raise ValueError(f"the stage page's RTP frame is 10 or 20 ms, not {rtp_frame_ms}")
     from playwright.async_api import async_playwright
 
     ready = asyncio.Event()
@@ -106,9 +119,14 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = VIEWER_COUNTS, cues: int
         ports.update(p)
         ready.set()
 
-    opts = ServeOptions(osc_port=None, http_port=0, headless=True, chunk_ms=5.0)
+    opts = ServeOptions(osc_port=None, http_port=0, headless=True, chunk_ms=5.0,
+                        realtime_priority=REALTIME_PRIORITY if realtime else None)
     engine = asyncio.ensure_future(serve(opts, on_ready, handles))
     await asyncio.wait_for(ready.wait(), 60)
+    hub = handles.get("hub")
+    if hub is not None:
+        hub.stage_rtp_frame_samples = rtp_frame_ms * SAMPLE_RATE_HZ // 1000  # type: ignore[attr-defined]
+    extra = {"realtime": realtime, "page_query": page_query, "rtp_frame_ms": rtp_frame_ms}
     base = f"http://127.0.0.1:{ports['http']}"
     results: list[dict[str, object]] = []
     try:
@@ -118,7 +136,8 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = VIEWER_COUNTS, cues: int
                                                args=CHROMIUM_ARGS)
             for path in paths:
                 page = await browser.new_page(viewport={"width": 480, "height": 360})
-                await page.goto(base + f"/?overlay=0&audio={path}")
+                query = f"&{page_query}" if page_query else ""
+                await page.goto(base + f"/?overlay=0&audio={path}{query}")
                 await page.wait_for_function(CLOCK_READY[path], timeout=60_000)
                 if path == "datachannel":  # the buffer forgets the page's start-up stalls
                     await asyncio.sleep(BUFFER_PEAK_WINDOW_S)
@@ -129,6 +148,7 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = VIEWER_COUNTS, cues: int
                                              cpu_window_s, idle_cpu)
                     finally:
                         await _stop_listeners(listeners)
+                    row.update(extra)
                     results.append(row)
                     if on_row is not None:
                         on_row(row)
@@ -165,8 +185,12 @@ async def _stop_listeners(proc: asyncio.subprocess.Process | None) -> None:
         await proc.wait()
 
 
-PAGE_COUNTERS_KEYS = ("underruns", "concealed_ms", "voice_lost")
+PAGE_COUNTERS_KEYS = ("underruns", "concealed_ms", "skipped_ms", "voice_lost",
+                      "output_glitches", "output_glitch_ms")
 PAGE_COUNTERS = ("({underruns: window.livesinger.underruns, "
+                 "output_glitches: window.livesinger.outputGlitches, "
+                 "skipped_ms: window.livesinger.skippedMs, "
+                 "output_glitch_ms: window.livesinger.outputGlitchMs, "
                  "concealed_ms: window.livesinger.concealedMs, "
                  "voice_lost: window.livesinger.voiceLost, "
                  "vowels: window.livesinger.vowelSyncMs.length, "
@@ -184,17 +208,24 @@ class _SendGaps:
 
     def __init__(self) -> None:
         self.last: float | None = None
+        self.last_cpu = 0.0
         self.max_s = 0.0
+        self.max_cpu_s = 0.0
 
     def __call__(self, _frame: object) -> None:
-        now = time.monotonic()
-        if self.last is not None:
-            self.max_s = max(self.max_s, now - self.last)
-        self.last = now
+        now, cpu = time.monotonic(), time.thread_time()  # (called on the event loop thread)
+        if self.last is not None and now - self.last > self.max_s:
+            self.max_s, self.max_cpu_s = now - self.last, cpu - self.last_cpu
+        self.last, self.last_cpu = now, cpu
 
     def take_ms(self) -> float:
         """The longest gap since the last call, ms."""
         value, self.max_s = self.max_s, 0.0
+        return round(1000 * value, 1)
+
+    def take_cpu_ms(self) -> float:
+        """The event loop thread's CPU time during that gap, ms."""
+        value, self.max_cpu_s = self.max_cpu_s, 0.0
         return round(1000 * value, 1)
 
 
@@ -229,6 +260,7 @@ async def _measure_with(page, http: aiohttp.ClientSession,  # type: ignore[no-un
     xruns_before = pacer.xruns  # type: ignore[attr-defined]
     page_before = await page.evaluate(PAGE_COUNTERS)
     gaps.take_ms()
+    gaps.take_cpu_ms()
     late_before = pacer.late_edits  # type: ignore[attr-defined]
     cpu = await _engine_cpu(cpu_window_s)
     latencies, playout, engine_ms = [], [], []
@@ -256,7 +288,7 @@ async def _measure_with(page, http: aiohttp.ClientSession,  # type: ignore[no-un
     buffers = await page.evaluate(
         "({j: window.livesinger.latencyMs, o: window.livesinger.outputLatencyMs,"
         " m: window.livesinger.jitterBufferMinimumMs, t: window.livesinger.bufferTargetMs,"
-        " path: window.livesinger.path})")
+        " path: window.livesinger.path, h: window.livesinger.latencyHint})")
     await asyncio.sleep(0.5)  # the page measures each vowel once its frames are shown
     page_after = await page.evaluate(PAGE_COUNTERS)
     sync = await page.evaluate("window.livesinger.syncErrorsMs.slice(-400)")
@@ -284,6 +316,7 @@ async def _measure_with(page, http: aiohttp.ClientSession,  # type: ignore[no-un
         **{key: round(float(page_after[key]) - float(page_before[key]), 2)
            for key in PAGE_COUNTERS_KEYS},
         "output_latency_ms": _round(buffers["o"]),
+        "latency_hint": buffers["h"],
         "sync_err_ms_p50": _round(np.nanmedian(vowel_sync) if vowels > 0 else None),
         "sync_err_ms_p99": _round(np.nanpercentile(np.abs(vowel_sync), 99)
                                   if vowels > 0 else None),
@@ -291,6 +324,7 @@ async def _measure_with(page, http: aiohttp.ClientSession,  # type: ignore[no-un
         "frame_sync_ms_p50": round(float(np.nanpercentile(abs_sync, 50)), 3),
         "frame_sync_ms_p99": round(float(np.nanpercentile(abs_sync, 99)), 3),
         "arrival_gap_ms_max": _round(arrival_gap),
+        "send_gap_cpu_ms": gaps.take_cpu_ms(),
         "send_gap_ms_max": gaps.take_ms(),
         "voice_dropped": _voice_dropped(hub) - dropped_before,
         "cpu_per_viewer": round(max(0.0, cpu - idle_cpu) / count, 4),

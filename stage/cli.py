@@ -155,8 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chunks rendered ahead of playout (default 4: 20 ms at 5 ms chunks; "
                         "a live edit re-renders them, so it adds no latency)")
     p.add_argument("--realtime", action="store_true",
-                   help="schedule the synthesis thread SCHED_FIFO, as audio servers do (needs "
-                        "root or CAP_SYS_NICE; for an engine with the machine to itself)")
+                   help="schedule the synthesis thread SCHED_FIFO, as audio servers do, and "
+                        "the engine's other threads at nice -10 (needs root or CAP_SYS_NICE; "
+                        "for an engine with the machine to itself)")
     p.add_argument("--synthesis", choices=("process", "thread"), default="process",
                    help="render in a process of its own, off the network loop's GIL "
                         "(default), or in a thread of the engine (docs/synthesis.md)")
@@ -263,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--janus", action="store_true",
                    help="watch through a local Janus (the Debian package) the engine publishes "
                         "into: engine and Janus CPU per viewer, cue -> audible through Janus")
+    b.add_argument("--realtime", action="store_true",
+                   help="run the engine as `serve --realtime` does (SCHED_FIFO synthesis, the "
+                        "event loop at a raised nice value)")
+    b.add_argument("--page", default="", metavar="QUERY",
+                   help="stage page options, e.g. 'latency=interactive&buffer=peak' (the page "
+                        "before issue 11's tuning)")
+    b.add_argument("--rtp-frame-ms", type=int, choices=(10, 20), default=10,
+                   help="Opus frame on the stage page's RTP track (default 10)")
     b.set_defaults(run=cmd_bench_webrtc)
     b = bench.add_parser("mocap", help="capture -> PoseFrame latency and fps vs bare mediapipe")
     b.add_argument("--json", action="store_true", help="one JSON object per line (default)")
@@ -528,7 +537,11 @@ def cmd_bench_webrtc(args: argparse.Namespace) -> int:
         asyncio.run(bench_webrtc_janus(counts, cues=cues, cpu_window_s=cpu_window_s,
                                        on_row=on_row))
         return 0
-    asyncio.run(bench_webrtc(counts, cues=cues, cpu_window_s=cpu_window_s, on_row=on_row))
+    if args.page and (len(args.page) > 200 or any(c in args.page for c in " #?/")):
+        raise CliError(f"--page wants a query like 'latency=0&buffer=peak', got {args.page!r}")
+    asyncio.run(bench_webrtc(counts, cues=cues, cpu_window_s=cpu_window_s, on_row=on_row,
+                             realtime=args.realtime, page_query=args.page,
+                             rtp_frame_ms=args.rtp_frame_ms))
     return 0
 
 

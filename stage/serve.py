@@ -24,10 +24,12 @@ from singer.provenance.aigc import DEFAULT_PRODUCER, AigcLabel
 from singer.provenance.consent import USAGES, ConsentError, voice_record
 from singer.provenance.live import MarkedFanout
 from singer.synth import HarmonicNoiseSynth
+from stage.blas_threads import limit_blas_threads
 from stage.collector import Collector
 from stage.console import ShowHealth, catalog
 from stage.cuelist import CueList, load_cue_list
 from stage.director import LEAD, MAX_SINGERS, Director
+from stage.loop_priority import LoopPriority, raise_loop_priority
 from stage.pacer import AudioPacer, PacerConfig
 from stage.posing import run_pose_stream
 from stage.program import ProgramStage, WithProgram
@@ -91,9 +93,10 @@ class ServeOptions:
     chunk_ms: float = 5.0
     lookahead_chunks: int = 4
     realtime_priority: int | None = None
-    """Ask for ``SCHED_FIFO`` at this priority for the synthesis thread (``--realtime``): for
-    an engine with the machine to itself; beside a browser drawing WebGL in software it can
-    starve the page (measured)."""
+    """Ask for ``SCHED_FIFO`` at this priority for the synthesis thread (``--realtime``; the
+    engine's other threads, the event loop's among them, then run at nice −10:
+    ``stage.loop_priority``): for an engine with the machine to itself; beside a browser
+    drawing WebGL in software it can starve the page (measured)."""
     synthesis: str = "process"
     """Where chunks are rendered (``--synthesis``): ``process``, a process of its own, off
     this process's GIL (docs/synthesis.md), or ``thread``, a thread of this process."""
@@ -257,6 +260,7 @@ def realtime_threads() -> None:
     import torch
 
     torch.set_num_threads(1)
+    limit_blas_threads(1)  # numpy's OpenBLAS worker busy-waits beside the loop otherwise
     # The synthesis thread shares the GIL with the network: hand it over more often than
     # the default 5 ms so a chunk's many small steps are not each held up a whole interval.
     sys.setswitchinterval(REALTIME_SWITCH_INTERVAL_S)
@@ -432,6 +436,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
 
     recorder = pose_recorder = card = voice_recorder = None
     bank_worker: BankPreparer | None = None
+    loop_priority: LoopPriority | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -473,6 +478,8 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
             director.prefetch = "controls" if pose_sinks else "off"
         if opts.synthesis == "thread":  # phrase-ahead banks' work beside the synthesis thread
             bank_worker = BankPreparer(director.ensemble, lambda: pacer.playout_sample).start()
+        if opts.realtime_priority is not None:  # the viewers' hand-out runs on this loop
+            loop_priority = raise_loop_priority()
         realtime_gc()  # everything is set up: nothing of it needs collecting during the show
         async with asyncio.TaskGroup() as group:
             # Only the pacer ends the show; a helper that fails is logged and restarted.
@@ -536,12 +543,16 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
                 singer_file.close()
         if bank_worker:
             bank_worker.stop()
+        loop_nice = loop_priority.nice if loop_priority and loop_priority.raised else None
+        if loop_priority:
+            loop_priority.restore()
         director.close()
     summary: dict[str, object] = {
         "seconds": round(pacer.playout_sample / SAMPLE_RATE_HZ, 3), "xruns": pacer.xruns,
         "late_edits": pacer.late_edits, "cues": director.cues_applied,
         "helper_restarts": {k: v for k, v in helpers.restarts.items() if v},
         "synthesis": pacer.synthesis_state(),
+        "loop_nice": loop_nice,
         "recording": str(opts.record) if opts.record else None,
         "produce_id": provenance.label.ProduceID}
     print(f"livesinger: stopped after {pacer.playout_sample / SAMPLE_RATE_HZ:.1f} s, "

@@ -38,6 +38,8 @@ VOICE_BUFFER_BYTES = 4 * 1024
 voice is worth nothing to a page that buffers a few tens of ms."""
 VOICE_FRAME_SAMPLES = 480
 """10 ms: the low-latency path's Opus frame."""
+STAGE_RTP_FRAME_SAMPLES = VOICE_FRAME_SAMPLES
+"""The stage page's RTP fallback takes the 10 ms frames too (measured: docs/benchmarks.md)."""
 SYNC_EVERY_S = 0.5
 
 
@@ -117,6 +119,9 @@ class ViewerHub:
         self.voice_encoder = ShowOpusEncoder(VOICE_FRAME_SAMPLES)
         """The show's 10 ms Opus, encoded once for every ``voice`` data channel."""
         self._voice_subscription: Callable[[], None] | None = None
+        self.stage_rtp_frame_samples = STAGE_RTP_FRAME_SAMPLES
+        """The Opus frame a stage page's RTP track gets: 480 (the 10 ms voice encoder's) or
+        960 (the 20 ms frames WHEP players get)."""
         self.voice_only_encoder = ShowOpusEncoder(FRAME_SAMPLES)
         """The voice alone (no backing), 20 ms Opus, for ``mix=voice`` listeners (in-ears);
         fed only once the first of them asks (``wants_voice_only``)."""
@@ -147,6 +152,9 @@ class ViewerHub:
         if mix == "voice" and self.wants_voice_only is not None:
             self.wants_voice_only()
         encoder = self.voice_only_encoder if mix == "voice" else self.rtp_encoder
+        if kind == "stage" and mix == "program" \
+                and self.stage_rtp_frame_samples == VOICE_FRAME_SAMPLES:
+            encoder = self.voice_encoder
         track = ShowAudioTrack(encoder) if has_audio else None
         viewer = Viewer(secrets.token_urlsafe(12), pc, track, kind, mix)
 

@@ -62,6 +62,11 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
 CLOSE_ABOVE_BYTES = 1024 * 1024
 """A refused body declared larger than this is not read out: the connection is closed."""
+LINGER_S = 1.0
+"""How long the bytes of a body left unread (a refusal answered from the length alone) are
+read and dropped before the connection closes. aiohttp's default, 10 s, kept the handler
+that long even after the client had gone (the linger never learns of it), and a server stop
+waited for it (measured: 10.1 s)."""
 NOT_CHARGED = frozenset({409, 429})
 """4xx answers that are no fault of the client's request (busy performer, throttled)."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -166,7 +171,7 @@ class WebServer:
     async def start(self) -> None:
         """Listen (``port=0`` picks a free port, readable afterwards in ``port``)."""
         self._runner = web.AppRunner(
-            self.app, access_log=None,
+            self.app, access_log=None, lingering_time=LINGER_S,
             logger=ClientFaultLog(logging.getLogger("aiohttp.server"), {}))
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)

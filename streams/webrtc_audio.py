@@ -3,7 +3,8 @@
 aiortc's sender sends whatever ``recv()`` returns as soon as it returns, and sends an
 ``av.Packet`` as is (``OpusEncoder.pack``: no encoder of its own, the RTP timestamp is the
 sender's random origin + the packet's ``pts``). So this track encodes nothing and invents no
-timing: a ``ShowOpusEncoder`` (one for the whole show) hands it each 20 ms frame when its
+timing: a ``ShowOpusEncoder`` (one for the whole show) hands it each frame (20 ms; 10 ms for a
+stage page) when its
 last sample plays on the show clock, and ``recv()`` returns it. RTP timestamps are therefore
 strictly increasing, one frame apart, identical payloads for every viewer. A viewer that
 cannot keep up loses its own oldest frames (bounded queue); it never slows the pacer, the
@@ -20,15 +21,15 @@ import av
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from singer.contracts import AudioChunk
+from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
 from streams.opus_encoder import OpusFrame, ShowOpusEncoder
 
 log = logging.getLogger(__name__)
 
 FRAME_SAMPLES = 960
 """20 ms: the frame the RTP path sends (one packet per 20 ms, as browsers expect)."""
-QUEUE_FRAMES = 25
-"""At most 0.5 s waits for a slow viewer; older audio is dropped."""
+QUEUE_S = 0.5
+"""At most this much audio waits for a slow viewer; older audio is dropped."""
 
 
 class ShowAudioTrack(MediaStreamTrack):
@@ -45,7 +46,8 @@ class ShowAudioTrack(MediaStreamTrack):
         super().__init__()
         self._own_encoder = encoder is None
         self.encoder = encoder or ShowOpusEncoder(FRAME_SAMPLES, 96_000, "voip")
-        self._frames: asyncio.Queue[OpusFrame] = asyncio.Queue(QUEUE_FRAMES)
+        self._frames: asyncio.Queue[OpusFrame] = asyncio.Queue(
+            max(1, int(QUEUE_S * SAMPLE_RATE_HZ) // self.encoder.frame_samples))
         self._unsubscribe: Callable[[], None] | None = self.encoder.subscribe(self._enqueue)
         self.first_sample: int | None = None
         self.frames_sent = 0

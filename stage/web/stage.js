@@ -28,6 +28,8 @@ const live = window.livesinger = {
   vowelSyncMs: [], syncErrMsP50: null, syncErrMsP99: null,
   posesReceived: 0, lastPoseT: null, poseTimes: [], onsetsEpochMs: [], playoutLog: [], outputLatencyMs: null,
   path: null, voiceFrames: 0, voiceLost: 0, underruns: 0, concealedMs: 0, bufferMs: null,
+  outputGlitches: 0, outputGlitchMs: 0, // the worklet's render thread late past its buffer
+  skippedMs: 0, // a stall's backlog the worklet skipped to keep its latency
   bufferTargetMs: null, jitterBufferMinimumMs: null, janusClock: null, frameLatencyMs: 16.7, decodeErrors: 0,
   // the voice channel's trace (bounded): [perf ms, stream, show] per frame as it arrived and
   // as it was decoded, the worklet's level per report and each underrun with its cause
@@ -101,7 +103,21 @@ loader.load('/avatar.vrm', (gltf) => {
 const janusUrl = params.get('janus');
 const pc = new RTCPeerConnection();
 let transceiver = null; // the RTP path's audio
-const ctx = new AudioContext({ sampleRate: SAMPLE_RATE, latencyHint: 'interactive' });
+// The audio output's latency: ?latency=interactive|balanced|playback or seconds; by default
+// the smallest Chromium offers (0: here 2.7 ms of base latency + 8 ms of output, against
+// 10 + 32 ms for 'interactive'). The worklet counts the render thread's glitches it causes.
+function latencyHint() {
+  const asked = params.get('latency');
+  if (asked === null || asked === '') return 0;
+  if (['interactive', 'balanced', 'playback'].includes(asked)) return asked;
+  const seconds = Number(asked);
+  if (Number.isFinite(seconds) && seconds >= 0 && seconds <= 1) return seconds;
+  console.warn(`?latency=${asked}: want interactive, balanced, playback or seconds (0..1); using 0`);
+  return 0;
+}
+live.latencyHint = latencyHint();
+const ctx = new AudioContext({ sampleRate: SAMPLE_RATE, latencyHint: live.latencyHint });
+live.outputLatencyMs = 1000 * ((ctx.baseLatency || 0) + (ctx.outputLatency || 0));
 async function lowLatencyPossible() {
   if (janusUrl || params.get('audio') === 'rtp') return false;
   if (typeof window.AudioDecoder !== 'function' || typeof AudioWorkletNode !== 'function') {
@@ -256,7 +272,10 @@ const clocks = []; // [heard perf ms, show sample, rate, context frame] from the
 const voiceShow = new Map(); // stream sample -> show sample, until decoded
 async function startVoiceChannel() {
   await ctx.audioWorklet.addModule('/voice-worklet.js');
-  voiceNode = new AudioWorkletNode(ctx, 'voice-player', { outputChannelCount: [1] });
+  // ?buffer=peak: the former jitter target (the peak of the last 10 s), for comparison
+  voiceNode = new AudioWorkletNode(ctx, 'voice-player', { outputChannelCount: [1],
+    processorOptions: { jitter: params.get('buffer') === 'peak' ? 'peak' : 'quantile',
+                        outputMs: live.outputLatencyMs } });
   voiceNode.connect(ctx.destination);
   voiceNode.port.onmessage = (event) => onWorklet(event.data);
   const decoder = new AudioDecoder({
@@ -322,6 +341,9 @@ function onWorklet(msg) {
   }
   live.underruns = msg.underruns;
   live.concealedMs = msg.concealedMs;
+  live.skippedMs = msg.skippedMs;
+  live.outputGlitches = msg.glitches;
+  live.outputGlitchMs = msg.glitchMs;
   live.bufferMs = msg.levelMs;
   live.bufferTargetMs = msg.targetMs;
   traced(live.trace.levels, [performance.now(), msg.frame, ctx.currentTime * 1000, msg.levelMs,
@@ -561,7 +583,9 @@ async function updateStats() {
       }
     }
   });
-  live.outputLatencyMs = 1000 * ((ctx.baseLatency || 0) + (ctx.outputLatency || 0));
+  const outputMs = 1000 * ((ctx.baseLatency || 0) + (ctx.outputLatency || 0));
+  if (voiceNode && outputMs !== live.outputLatencyMs) voiceNode.port.postMessage({ outputMs });
+  live.outputLatencyMs = outputMs;
   vowelSync.evaluate(performance.now());
   const sync = vowelSync.stats();
   live.syncErrMsP50 = sync.p50;
@@ -574,7 +598,7 @@ async function updateStats() {
     live.audioPackets = live.voiceFrames;
     if (live.bufferMs !== null) live.latencyMs = live.bufferMs;
     setText('o-audio', `${live.voiceFrames} frames (data channel), ${live.voiceLost} lost, ` +
-      `${live.underruns} underruns, level ${live.audioLevel.toFixed(3)}`);
+      `${live.underruns} underruns, ${live.outputGlitches} output glitches, level ${live.audioLevel.toFixed(3)}`);
   } else {
     setText('o-audio', `${live.audioPackets} packets (rtp), level ${live.audioLevel.toFixed(3)}`);
   }

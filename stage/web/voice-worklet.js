@@ -3,24 +3,33 @@
 // how little to buffer.
 //
 // in  (port): {stream, show, pcm: Float32Array} per decoded frame (stream: the frame's
-//             strictly increasing sample stamp; show: the show sample heard at pcm[0]).
+//             strictly increasing sample stamp; show: the show sample heard at pcm[0]);
+//             {outputMs} when the context's output latency is known.
 // out (port): {type: 'clock', frame, show, rate, levelMs, minLevelMs, targetMs, underruns,
-//             concealedMs} every few render quanta (show: the show sample at output frame
-//             `frame`; minLevelMs: the lowest level since the last report);
+//             concealedMs, skippedMs, glitches, glitchMs} every few render quanta (show: the
+//             show sample at output frame `frame`; minLevelMs: the lowest level since the
+//             last report);
 //             {type: 'underrun', frame, pos, lastEnd, frames, targetMs} when it empties;
 //             {type: 'onset', frame, show} when the voice starts after a silence.
 //
 // Buffer: each frame's jitter is how much later it arrived than the earliest frame of the
 // last ~2 s (arrival frame - stream sample, against their minimum: the engine sends every
-// frame at its play time, so the stream sample runs with real time). The target is the
-// *peak* jitter of the last ~10 s plus one render quantum and one frame (the level falls by a
-// frame between arrivals): what empties a buffer is a rare stall (the engine's event loop,
-// the page's main thread or the machine not running either for tens of ms: a burst of
-// consecutive late frames), which a quantile over frames never sees. The read rate is
-// nudged (at most ±0.6 %, below 11 cents) to hold the buffer there — that also absorbs the
-// drift between the engine's clock and the sound card's. A missing frame with later ones
-// waiting is concealed (the last 10 ms repeated, fading); an empty buffer fades out, counts
-// an underrun and rebuffers.
+// frame at its play time, so the stream sample runs with real time). The target, as NetEq
+// sizes its own, is a high quantile (95 %) of that jitter over the last ~10 s plus one render
+// quantum and one frame (the level falls by a frame between arrivals), quick to grow and slow
+// to shrink: after an underrun it also holds the jitter of the frame that ended it (the
+// stall's size, up to 80 ms), decaying with a ~5 s time constant, so a stall that recurs is
+// covered while a rare one costs one concealed gap rather than a buffer sized on it for good
+// (processorOptions.jitter 'peak': the former target, the peak of the last ~10 s). The read
+// rate is nudged (at most ±0.6 %, below 11 cents) to hold the buffer there — that also
+// absorbs the drift between the engine's clock and the sound card's. A missing frame with
+// later ones waiting is concealed (the last 10 ms repeated, fading); an empty buffer fades
+// out, counts an underrun and rebuffers to the target, then plays from the target's depth:
+// the backlog the stall left is skipped (skippedMs), so a stall costs no lasting latency.
+//
+// Output glitches: the render thread running late by more than the output buffer
+// (processorOptions.outputMs) is a glitch the page can see (its wall clock, Date.now(),
+// against the audio frames rendered): counted with the time lost, in every clock report.
 const QUANTUM = 128;
 const MIN_TARGET = 256; // samples: ~5 ms on top of the arrival jitter
 const MAX_TARGET = 9600; // 200 ms
@@ -28,11 +37,19 @@ const MAX_RATE_STEP = 0.006;
 const REPORT_EVERY = 4; // quanta (~10.7 ms)
 const HISTORY = 480;
 const BASE_FRAMES = 200; // ~2 s: the earliest arrival the jitter is measured against
-const PEAK_FRAMES = 1000; // ~10 s: the window the target holds the peak jitter over
+const PEAK_FRAMES = 1000; // ~10 s: the window the target's quantile (or peak) is taken over
+const QUANTILE = 0.95;
+const QUANTILE_EVERY = 10; // arrivals between two sorts of the window
+const HOLD_DECAY_S = 5; // time constant of the jitter held after an underrun
+const HOLD_MAX = 3840; // 80 ms: a longer stall (the machine frozen) is not worth the latency
+const GLITCH_BASE_S = 10; // the render thread's earliest lateness is measured over this
 
 class VoicePlayer extends AudioWorkletProcessor {
-  constructor() {
+  constructor(options) {
     super();
+    const opts = (options && options.processorOptions) || {};
+    this.peakMode = opts.jitter === 'peak';
+    this.outputMs = Number(opts.outputMs) || 10;
     this.frames = []; // sorted by stream sample: {stream, show, pcm}
     this.readPos = null; // stream sample (fractional) of the next output sample
     this.playing = false;
@@ -47,11 +64,30 @@ class VoicePlayer extends AudioWorkletProcessor {
     this.fadeIn = 0;
     this.underruns = 0;
     this.concealed = 0;
+    this.skipped = 0; // samples of a stall's backlog skipped when playing resumed
     this.quanta = 0;
     this.minLevel = Infinity; // the lowest level since the last report (samples)
     this.quietFor = 0;
     this.lastShow = null;
-    this.port.onmessage = (event) => this.receive(event.data);
+    this.quantileJitter = 0;
+    this.held = 0; // jitter held after an underrun (samples), decaying
+    this.heldAt = 0; // context frame it was set at
+    this.awaitingLate = false; // an underrun happened: the next frame to arrive ends it
+    this.glitches = 0;
+    this.glitchMs = 0;
+    this.renderLate = false;
+    this.renderLateMs = 0;
+    this.arrivals = 0;
+    this.baseOffset = null; // the smallest Date.now() - audio ms over the last ~10 s
+    this.baseOffsetAt = 0;
+    this.nextBaseOffset = null;
+    this.port.onmessage = (event) => {
+      if (event.data && event.data.outputMs !== undefined) {
+        this.outputMs = Number(event.data.outputMs) || this.outputMs;
+        return;
+      }
+      this.receive(event.data);
+    };
   }
 
   receive(frame) {
@@ -67,14 +103,37 @@ class VoicePlayer extends AudioWorkletProcessor {
     for (const l of this.lateness) earliest = Math.min(earliest, l);
     this.jitter.push(lateness - earliest);
     if (this.jitter.length > PEAK_FRAMES) this.jitter.shift();
-    let peak = 0;
-    for (const j of this.jitter) peak = Math.max(peak, j);
-    // the level falls by a whole frame between two arrivals (a sawtooth): hold one frame
-    // more than the jitter, or every arrival a little late empties the buffer
     const wanted = Math.min(MAX_TARGET,
-                            frame.pcm.length + Math.max(MIN_TARGET, peak + QUANTUM));
-    // grow at once; shrink slowly once the peak has left the window
+                            frame.pcm.length + Math.max(MIN_TARGET, this.jitterEstimate(
+                              lateness - earliest) + QUANTUM));
+    // grow at once; shrink slowly (the rate control then drains the level by <= 0.6 %)
     this.target = wanted > this.target ? wanted : this.target + 0.02 * (wanted - this.target);
+  }
+
+  // The jitter to cover (samples): a high quantile of the window, or what an underrun's
+  // late frame showed, held and decaying — or, in 'peak' mode, the window's peak.
+  jitterEstimate(latest) {
+    if (this.peakMode) {
+      let peak = 0;
+      for (const j of this.jitter) peak = Math.max(peak, j);
+      return peak;
+    }
+    if (this.awaitingLate) { // the frame that ends an underrun: how long the stall was
+      this.awaitingLate = false;
+      this.held = Math.min(HOLD_MAX, Math.max(this.held * this.heldDecay(), latest));
+      this.heldAt = currentFrame;
+    }
+    this.arrivals += 1;
+    if (this.arrivals % QUANTILE_EVERY === 0 || this.jitter.length < QUANTILE_EVERY) {
+      const sorted = Float64Array.from(this.jitter).sort();
+      this.quantileJitter = sorted[Math.min(sorted.length - 1,
+                                            Math.floor(QUANTILE * sorted.length))];
+    }
+    return Math.max(this.quantileJitter, this.held * this.heldDecay());
+  }
+
+  heldDecay() {
+    return Math.exp(-(currentFrame - this.heldAt) / (HOLD_DECAY_S * sampleRate));
   }
 
   level() {
@@ -92,14 +151,40 @@ class VoicePlayer extends AudioWorkletProcessor {
     return null;
   }
 
+  // The render thread late by more than the output buffer holds: a glitch (counted once per
+  // late spell, with how late it ran beyond the buffer).
+  watchRender() {
+    const offset = Date.now() - 1000 * currentFrame / sampleRate;
+    if (this.baseOffset === null || offset < this.baseOffset) this.baseOffset = offset;
+    if (this.nextBaseOffset === null || offset < this.nextBaseOffset) this.nextBaseOffset = offset;
+    if (currentFrame - this.baseOffsetAt > GLITCH_BASE_S * sampleRate) { // forget old minima
+      this.baseOffset = this.nextBaseOffset;
+      this.nextBaseOffset = null;
+      this.baseOffsetAt = currentFrame;
+    }
+    const late = offset - this.baseOffset - this.outputMs;
+    if (late > 0 && !this.renderLate) { this.glitches += 1; this.glitchMs += late; }
+    else if (late > 0 && late > this.renderLateMs) this.glitchMs += late - this.renderLateMs;
+    this.renderLate = late > 0;
+    this.renderLateMs = late > 0 ? late : 0;
+  }
+
   process(_inputs, outputs) {
+    this.watchRender();
     const out = outputs[0][0];
     if (!this.playing) {
       if (this.frames.length) {
         if (this.readPos === null || this.frames[0].stream > this.readPos) {
           this.readPos = this.frames[0].stream;
         }
-        if (this.level() >= this.target) { this.playing = true; this.fadeIn = 0; }
+        if (this.level() >= this.target) {
+          // (re)starting: play from the target's depth, not from the backlog a stall left
+          // (its time was concealed; playing it late would keep the latency it added)
+          const skip = this.peakMode ? 0 : Math.floor(this.level() - this.target);
+          if (skip > 0) { this.readPos += skip; this.skipped += skip; }
+          this.playing = true;
+          this.fadeIn = 0;
+        }
       }
     }
     let show0 = null;
@@ -132,6 +217,7 @@ class VoicePlayer extends AudioWorkletProcessor {
               this.frames[this.frames.length - 1].pcm.length <= pos) {
             if (this.playing) {
               this.underruns += 1;
+              this.awaitingLate = true;
               this.port.postMessage({ type: 'underrun', frame: currentFrame, pos,
                 frames: this.frames.length, targetMs: 1000 * this.target / sampleRate,
                 lastEnd: this.frames.length ? this.frames[this.frames.length - 1].stream
@@ -182,6 +268,8 @@ class VoicePlayer extends AudioWorkletProcessor {
         rate: this.rate, playing: this.playing, levelMs: 1000 * this.level() / sampleRate,
         targetMs: 1000 * this.target / sampleRate, underruns: this.underruns,
         concealedMs: 1000 * this.concealed / sampleRate,
+        glitches: this.glitches, glitchMs: this.glitchMs,
+        skippedMs: 1000 * this.skipped / sampleRate,
         minLevelMs: 1000 * this.minLevel / sampleRate });
       this.minLevel = Infinity;
     }

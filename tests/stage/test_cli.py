@@ -13,6 +13,7 @@ from singer.contracts import SAMPLE_RATE_HZ
 from singer.scores.musicxml import read_musicxml
 from singer.songs import song_path
 from stage.cli import main
+from tests.stage.cli_runs import livesinger_all
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -48,9 +49,9 @@ def test_bad_input_gets_one_clear_line(tmp_path: Path) -> None:
         (["render", str(tmp_path / "missing.musicxml"), "-o", str(tmp_path / "x.wav")],
          "missing.musicxml"),
         (["bench", "voice", "--voices", "one"], "--voices"),
+        (["bench", "webrtc", "--page", "latency=0 #x"], "--page wants a query"),
     ]
-    for args, words in cases:
-        done = run_cli(*args)
+    for (args, words), done in zip(cases, livesinger_all(*(a for a, _ in cases)), strict=True):
         assert done.returncode == 2, (args, done.stderr)
         assert words in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr

@@ -63,7 +63,7 @@ async def test_two_then_eight_viewers_and_one_killed_mid_song(tmp_path) -> None:
     await web.start()
     base = f"http://127.0.0.1:{web.port}"
     recorder = Client(with_pose=False)
-    viewer, answer = await hub.answer(await recorder.offer())
+    viewer, answer = await hub.answer(await recorder.offer(), kind="whep")  # 20 ms frames
     await recorder.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     doomed = await listeners(base, 1, after_s=2.0)
     others = await listeners(base, 6, after_s=4.0)

@@ -55,9 +55,10 @@ class RtpRecorder:
         receiver._handle_rtp_packet = recording  # type: ignore[method-assign]
 
     async def join(self, hub: ViewerHub) -> None:
-        """Connect to ``hub`` as one of its viewers (``self.viewer``)."""
+        """Connect to ``hub`` as one of its WHEP players (``self.viewer``: 20 ms frames; a
+        stage page's track takes the 10 ms ones)."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        self.viewer, answer = await hub.answer(self.pc.localDescription.sdp)
+        self.viewer, answer = await hub.answer(self.pc.localDescription.sdp, kind="whep")
         await self.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
 
 

@@ -128,3 +128,31 @@ async def test_bad_offers_get_clear_errors_and_leave_nothing_behind() -> None:
     assert viewer.track is None and viewer.stats()["path"] == "datachannel"
     await pc.close()
     await hub.close_all()
+
+
+@pytest.mark.timeout(60)
+async def test_a_stage_page_gets_10_ms_packets_and_a_whep_player_20_ms() -> None:
+    """The stage page's RTP fallback takes the 10 ms Opus frames (less for NetEq to buffer);
+    broadcasters' WHEP keeps 20 ms. Measured on what arrived: the RTP timestamp step between
+    consecutive packets, and the tone in them."""
+    hub = ViewerHub()
+    stage, whep = Client(), Client(with_pose=False)
+    _, stage_answer = await hub.answer(await stage.offer(), kind="stage")
+    _, whep_answer = await hub.answer(await whep.offer(), kind="whep")
+    await stage.pc.setRemoteDescription(RTCSessionDescription(stage_answer, "answer"))
+    await whep.pc.setRemoteDescription(RTCSessionDescription(whep_answer, "answer"))
+    pacer = AudioPacer(tone, [hub.push_audio], PacerConfig(480, 2))
+    await pacer.run(until_sample=SAMPLE_RATE_HZ)
+    await asyncio.sleep(0.3)
+    await stage.close()
+    await whep.close()
+    await hub.close_all()
+    for client, step in ((stage, 480), (whep, 960)):
+        pts = np.array([p for p, _ in client.frames])
+        assert len(pts) > 10, len(pts)
+        steps = np.diff(pts)
+        assert np.median(steps) == step and all(len(pcm) == step for _, pcm in client.frames)
+        audio = np.concatenate([pcm for _, pcm in client.frames])
+        assert abs(dominant_hz(audio[-SAMPLE_RATE_HZ // 8:]) - 300) < 10
+    # one encoder per frame size, whatever the viewers: the 10 ms one fed the stage page
+    assert hub.voice_encoder.frames_encoded > 0 and hub.rtp_encoder.frames_encoded > 0
