@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from stage.bench_mix import run_mix_benchmarks
+from stage.bench.mix import run_mix_benchmarks
 
 
 def main() -> None:

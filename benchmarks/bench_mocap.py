@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from stage.bench_mocap import bench_mocap
+from stage.bench.mocap import bench_mocap
 
 
 def main() -> None:

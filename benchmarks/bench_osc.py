@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 
-from stage.bench_live import bench_osc
+from stage.bench.live import bench_osc
 
 
 def main() -> None:

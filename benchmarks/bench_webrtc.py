@@ -7,7 +7,7 @@ import argparse
 import asyncio
 import json
 
-from stage.bench_web import VIEWER_COUNTS, bench_webrtc
+from stage.bench.web import VIEWER_COUNTS, bench_webrtc
 
 
 def main() -> None:
@@ -19,7 +19,7 @@ def main() -> None:
                         help="the engine as `serve --realtime` (SCHED_FIFO synthesis, nice -10)")
     args = parser.parse_args()
     if args.janus:
-        from stage.bench_janus import bench_webrtc_janus
+        from stage.bench.janus import bench_webrtc_janus
 
         asyncio.run(bench_webrtc_janus((1, 2) if args.smoke else (1, 2, 4, 8, 16, 32, 64),
                                        cues=2 if args.smoke else 8,

@@ -91,8 +91,8 @@ class MidiEventQueue:
 def midi_backend_missing() -> str | None:
     """Why MIDI ports cannot be opened here, in one line, or None when they can: mido opens
     them through python-rtmidi, on ALSA or, without an ALSA sequencer, JACK
-    (``streams.midi_ports``)."""
-    from streams.midi_ports import unavailable
+    (``streams.devices.midi_ports``)."""
+    from streams.devices.midi_ports import unavailable
 
     missing = unavailable()
     if missing is None:
@@ -101,12 +101,12 @@ def midi_backend_missing() -> str | None:
 
 
 class MidiPortSource(MidiEventQueue):
-    """A MIDI input port by name (``midi:PORT`` or ``PORT``, as ``streams.midi_ports``
+    """A MIDI input port by name (``midi:PORT`` or ``PORT``, as ``streams.devices.midi_ports``
     opens it); ``now_sample()`` stamps each note-on as it arrives."""
 
     def __init__(self, port: str, now_sample: Any) -> None:
         super().__init__()
-        from streams.midi_ports import MidiPortError, open_input
+        from streams.devices.midi_ports import MidiPortError, open_input
 
         missing = midi_backend_missing()
         if missing is not None:
@@ -126,7 +126,7 @@ class MidiPortSource(MidiEventQueue):
     def present(self) -> bool:
         """True while the port is still there (a keyboard unplugged, the sending program
         quit: False). Lists the ports: call it a few times a second at most."""
-        from streams.midi_ports import InputWatch, MidiPortError
+        from streams.devices.midi_ports import InputWatch, MidiPortError
 
         if self._watch is None:
             try:

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from singer.contracts import SAMPLE_RATE_HZ
-from stage import duet_cli, mix_cli, provenance_cli, soak_cli, timecode_cli, voices_cli
 from stage.cli_types import (
     host_port,
     ice_server,
@@ -19,6 +18,12 @@ from stage.cli_types import (
     mqtt_url,
     publish_target,
 )
+from stage.commands import mix as mix_cli
+from stage.commands import provenance as provenance_cli
+from stage.commands import voices as voices_cli
+from stage.follow import cli as duet_cli
+from stage.soak import cli as soak_cli
+from stage.timecode import cli as timecode_cli
 
 log = logging.getLogger("livesinger")
 
@@ -494,7 +499,7 @@ def cmd_mocap(args: argparse.Namespace) -> int:
 
 def cmd_bench_mocap(args: argparse.Namespace) -> int:
     """``livesinger bench mocap``: tracking latency next to bare mediapipe."""
-    from stage.bench_mocap import bench_mocap
+    from stage.bench.mocap import bench_mocap
 
     print(json.dumps(bench_mocap(args.frames, hands=args.hands)), flush=True)
     return 0
@@ -502,7 +507,7 @@ def cmd_bench_mocap(args: argparse.Namespace) -> int:
 
 def cmd_bench_osc(args: argparse.Namespace) -> int:
     """``livesinger bench osc``: live-control latency."""
-    from stage.bench_live import bench_osc
+    from stage.bench.live import bench_osc
 
     row = asyncio.run(bench_osc(notes=args.notes, bad_per_s=args.bad_per_s,
                                 realtime=args.realtime, synthesis=args.synthesis))
@@ -513,7 +518,7 @@ def cmd_bench_osc(args: argparse.Namespace) -> int:
 def cmd_bench_webrtc(args: argparse.Namespace) -> int:
     """``livesinger bench webrtc [--janus]``: a stage page in Chromium plus WHEP listeners
     (or, through Janus, aiortc subscribers)."""
-    from stage.bench_web import bench_webrtc
+    from stage.bench.web import bench_webrtc
 
     smoke = args.smoke
     viewers = args.viewers or ("1,2" if smoke else "1,2,4,8,16,32,64" if args.janus
@@ -529,7 +534,7 @@ def cmd_bench_webrtc(args: argparse.Namespace) -> int:
     def on_row(row: dict[str, object]) -> None:
         print(json.dumps(row), flush=True)
     if args.janus:
-        from stage.bench_janus import bench_webrtc_janus
+        from stage.bench.janus import bench_webrtc_janus
         from streams.janus.local import janus_binary
 
         if janus_binary() is None:

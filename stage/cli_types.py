@@ -60,8 +60,8 @@ def mocap_source(text: str) -> str:
 
 
 def ice_server(text: str) -> str:
-    """A STUN/TURN URL (``streams.ice``); returned as given."""
-    from streams.ice import IceServerError, parse_ice_server
+    """A STUN/TURN URL (``streams.webrtc.ice``); returned as given."""
+    from streams.webrtc.ice import IceServerError, parse_ice_server
 
     try:
         parse_ice_server(text)

@@ -27,9 +27,9 @@ class ShowHealth:
 
     pacer: AudioPacer
     hub: Any = None
-    """``streams.viewers.ViewerHub``: the stage pages and WHEP sessions."""
+    """``streams.webrtc.viewers.ViewerHub``: the stage pages and WHEP sessions."""
     performer: Any = None
-    """``streams.performer.PerformerDesk``: the performer's camera."""
+    """``streams.webrtc.performer.PerformerDesk``: the performer's camera."""
     mocap: Any = None
     """The capture feed (``stage.mocap``)."""
     osc: Any = None

@@ -153,7 +153,7 @@ class Director:
         re-timed in place, no jump: ``chase_listeners`` get its rate); other listeners
         ignore them."""
         self.follow_status: Callable[[], dict[str, object]] | None = None
-        """Follow mode's state for ``status()`` (set by ``stage.follow_live``)."""
+        """Follow mode's state for ``status()`` (set by ``stage.follow.live``)."""
         self.chase_listeners: list[Callable[[int, float, float], None]] = []
         """Told ``(at_sample, beat, rate)`` at every timecode chase placement (after its
         ``play`` for a locate, or alone for a trim, which transport listeners hear as
@@ -652,7 +652,7 @@ class Director:
         return {"playing": self.song.title, "from_beat": beat, "at_sample": at}
 
     def chase_to(self, at: int, beat: float, rate: float, relocate: bool) -> None:
-        """Timecode chase (``stage.timecode_show``): from show sample ``at`` the song plays
+        """Timecode chase (``stage.timecode.show``): from show sample ``at`` the song plays
         from ``beat`` at ``rate`` times the score's speed. ``relocate``: a jump (a locate;
         it starts a stopped song); otherwise a trim: the notes sounding at ``at`` keep their
         onsets (only their ends move), so riding drift never re-attacks a note. Transport

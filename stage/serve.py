@@ -24,34 +24,34 @@ from singer.provenance.aigc import DEFAULT_PRODUCER, AigcLabel
 from singer.provenance.consent import USAGES, ConsentError, voice_record
 from singer.provenance.live import MarkedFanout
 from singer.synth import HarmonicNoiseSynth
-from stage.blas_threads import limit_blas_threads
-from stage.collector import Collector
 from stage.console import ShowHealth, catalog
 from stage.cuelist import CueList, load_cue_list
 from stage.director import LEAD, MAX_SINGERS, Director
-from stage.loop_priority import LoopPriority, raise_loop_priority
 from stage.pacer import AudioPacer, PacerConfig
 from stage.posing import run_pose_stream
 from stage.program import ProgramStage, WithProgram
+from stage.realtime.blas import limit_blas_threads
+from stage.realtime.collector import Collector
+from stage.realtime.priority import LoopPriority, raise_loop_priority
 from stage.show_provenance import ShowProvenance, WithProvenance
 from stage.song_loader import local_loader
 from stage.supervise import Supervisor
-from stage.timecode_show import WithTimecode
+from stage.timecode.show import WithTimecode
 from streams.auth import is_loopback
 from streams.cue import CueError, CueHandler, make_cue
-from streams.ice import IceServerError, ice_configuration
+from streams.devices.sound_device import SoundDeviceSink, SoundDeviceUnavailable
 from streams.listen import ListenError
 from streams.recorder import AudioRecorder, PoseRecorder
-from streams.sound_device import SoundDeviceSink, SoundDeviceUnavailable
+from streams.webrtc.ice import IceServerError, ice_configuration
 
 if TYPE_CHECKING:
-    from stage.follow_desk import FollowDesk
+    from stage.follow.desk import FollowDesk
     from streams.janus.publisher import JanusPublisher
-    from streams.opus_encoder import ShowOpusEncoder
     from streams.osc import OscServer
     from streams.timecode.smpte import Rate, Timecode
     from streams.vmc import VmcSender
     from streams.web import WebServer
+    from streams.webrtc.opus_encoder import ShowOpusEncoder
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class ServeOptions:
     realtime_priority: int | None = None
     """Ask for ``SCHED_FIFO`` at this priority for the synthesis thread (``--realtime``; the
     engine's other threads, the event loop's among them, then run at nice −10:
-    ``stage.loop_priority``): for an engine with the machine to itself; beside a browser
+    ``stage.realtime.priority``): for an engine with the machine to itself; beside a browser
     drawing WebGL in software it can starve the page (measured)."""
     synthesis: str = "process"
     """Where chunks are rendered (``--synthesis``): ``process``, a process of its own, off
@@ -110,7 +110,7 @@ class ServeOptions:
     singer_mouth_wins: bool = True
     """With ``mocap``: while the singer sings, its lip-sync beats the camera's mouth."""
     ice_servers: tuple[str, ...] = ()
-    """STUN/TURN URLs for the WebRTC peers (``--ice-server``, ``streams.ice``); none by
+    """STUN/TURN URLs for the WebRTC peers (``--ice-server``, ``streams.webrtc.ice``); none by
     default, so no public STUN server is contacted."""
     publish: tuple[str, ...] = ()
     """Janus VideoRooms to publish the show into (``--publish janus:URL?room=N``,
@@ -281,7 +281,7 @@ def realtime_gc() -> None:
     collection, and full collections are made rare: a full pass over a big heap holds the
     GIL for a hundred milliseconds or more, which stalls synthesis (measured as bursts of
     xruns while viewers joined). What is made after this and ends up in reference cycles (an
-    ended viewer's peer) is freed by ``stage.collector.Collector``'s scheduled full passes.
+    ended viewer's peer) is freed by ``stage.realtime.collector.Collector``'s scheduled full passes.
     """
     gc.collect()
     gc.freeze()
@@ -371,7 +371,7 @@ async def serve(opts: ServeOptions, ready: Callable[[dict[str, object]], None] |
     _page_microphone(follow, performer, pacer)
     hub = None
     if opts.http_port is not None:
-        from streams.viewers import ViewerHub
+        from streams.webrtc.viewers import ViewerHub
 
         hub = ViewerHub(ice_servers=opts.ice_servers)
     # Janus publishers send the viewers' own 20 ms Opus frames (encoded once for all of them)
@@ -618,14 +618,14 @@ def _follow(opts: ServeOptions, director: Director) -> FollowDesk:
     """Follow mode's desk: armed now by ``--follow`` (in ``_open_follow``) or later by a
     ``follow.start`` cue, on the input named by ``--performer-audio``/``--performer-midi``
     (none: note events over OSC/MQTT)."""
-    from stage.follow_desk import FollowDesk
+    from stage.follow.desk import FollowDesk
 
     return FollowDesk(director, audio=opts.performer_audio, midi=opts.performer_midi,
                       on_silence="carry" if opts.on_silence == "carry" else "hold")
 
 
 def _with_follow(control: CueHandler, desk: FollowDesk) -> CueHandler:
-    from stage.follow_desk import WithFollow
+    from stage.follow.desk import WithFollow
 
     return WithFollow(control, desk)
 
@@ -633,7 +633,7 @@ def _with_follow(control: CueHandler, desk: FollowDesk) -> CueHandler:
 def _page_microphone(desk: FollowDesk, performer: object, pacer: AudioPacer) -> None:
     """``--performer-audio page``: the ``/perform`` page's microphone track feeds follow
     mode (``mocap.webrtc_audio``)."""
-    from streams.performer import PerformerDesk
+    from streams.webrtc.performer import PerformerDesk
 
     if desk.page_audio is not None and isinstance(performer, PerformerDesk):
         from mocap.webrtc_audio import WebRtcAudio
@@ -645,7 +645,7 @@ def _page_microphone(desk: FollowDesk, performer: object, pacer: AudioPacer) -> 
 def _timecode_settings(opts: ServeOptions) -> tuple[Rate, Timecode]:
     """``--timecode-rate`` and ``--timecode-start`` (``ServeError`` naming a bad one); a
     malformed ``--chase`` is refused here too, before anything opens."""
-    from stage.timecode_show import TimecodeSpecError, parse_chase
+    from stage.timecode.show import TimecodeSpecError, parse_chase
     from streams.timecode.smpte import TimecodeError, parse_timecode, rate
 
     try:
@@ -670,8 +670,8 @@ def _open_timecode(opts: ServeOptions, timecode: WithTimecode, director: Directo
     every device; one line naming the port or file that cannot be opened)."""
     if opts.chase is None and opts.mtc_out is None:
         return
-    from stage.timecode_show import MtcLead, ShowChase, TimecodeSpecError, open_chase_input
-    from streams.midi_ports import MidiPortError
+    from stage.timecode.show import MtcLead, ShowChase, TimecodeSpecError, open_chase_input
+    from streams.devices.midi_ports import MidiPortError
 
     tc_rate, start = _timecode_settings(opts)
     if opts.chase is not None:
@@ -693,7 +693,7 @@ def _open_timecode(opts: ServeOptions, timecode: WithTimecode, director: Directo
 
 def _open_follow(opts: ServeOptions, follow: FollowDesk, pacer: AudioPacer) -> None:
     """Arm ``--follow`` and open its input (after the ports, like every device)."""
-    from stage.follow_live import FollowError
+    from stage.follow.live import FollowError
 
     try:
         follow.arm(str(opts.follow))
@@ -760,7 +760,7 @@ def _mocap_parts(opts: ServeOptions, pacer: AudioPacer):  # type: ignore[no-unty
             raise ServeError(f"--mocap: {err}") from None
         if opts.mocap == "webrtc" and isinstance(feed, MocapFeed):
             from mocap.webrtc_source import WebRtcSource
-            from streams.performer import PerformerDesk
+            from streams.webrtc.performer import PerformerDesk
 
             source = feed.capture.source
             assert isinstance(source, WebRtcSource)
@@ -785,8 +785,8 @@ def _publishers(opts: ServeOptions, outputs: MarkedFanout,
         return []
     from streams.janus.publisher import JanusPublisher
     from streams.janus.target import parse_target
-    from streams.opus_encoder import ShowOpusEncoder
-    from streams.webrtc_audio import FRAME_SAMPLES
+    from streams.webrtc.audio_track import FRAME_SAMPLES
+    from streams.webrtc.opus_encoder import ShowOpusEncoder
 
     if encoder is None:
         encoder = ShowOpusEncoder(FRAME_SAMPLES)

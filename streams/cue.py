@@ -118,7 +118,7 @@ def voice_name(value: object, what: str = "voice") -> str:
 
 
 FOLLOW_INPUTS = "notes, page, mic, mic:DEVICE, midi:PORT, midi:FILE.mid or a sound file"
-"""What ``follow.start``'s ``input`` may name (resolved by ``stage.follow_desk``)."""
+"""What ``follow.start``'s ``input`` may name (resolved by ``stage.follow.desk``)."""
 MAX_FOLLOW_INPUT = 200
 
 

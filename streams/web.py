@@ -39,9 +39,7 @@ from aiohttp.web_urldispatcher import AbstractResource
 from streams.auth import token_matches
 from streams.cue import CueError, CueHandler, make_cue
 from streams.director_socket import DirectorSocket
-from streams.performer import PerformerBusy, PerformerDesk
 from streams.rate_limit import SourceLimits
-from streams.viewers import OfferError, ViewerHub, ViewersFull
 from streams.web_guard import (
     SESSION_COOKIE,
     BadRequest,
@@ -56,6 +54,8 @@ from streams.web_guard import (
     read_sdp,
     set_session,
 )
+from streams.webrtc.performer import PerformerBusy, PerformerDesk
+from streams.webrtc.viewers import OfferError, ViewerHub, ViewersFull
 
 log = logging.getLogger(__name__)
 

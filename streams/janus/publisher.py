@@ -1,7 +1,7 @@
 """The show published into a Janus VideoRoom: its Opus audio and the pose on a data channel.
 
 One publisher per ``--publish`` target: a WebRTC peer (aiortc) of Janus whose audio track
-sends the show's shared 20 ms Opus frames (``streams.opus_encoder``: the frames every direct
+sends the show's shared 20 ms Opus frames (``streams.webrtc.opus_encoder``: the frames every direct
 RTP viewer gets, encoded once), for every viewer behind that Janus. Janus going away (killed,
 restarted, unreachable) only ends this peer: the publisher says so in its state, waits
 (backoff doubling from 0.5 s to 10 s) and publishes again. Nothing it does can block the
@@ -29,11 +29,11 @@ import aiohttp
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from rigs.pose import PoseFrame
-from streams.ice import ice_configuration
 from streams.janus.api import JanusError, JanusGone, JanusSession
 from streams.janus.target import JanusTarget
-from streams.opus_encoder import ShowOpusEncoder
-from streams.webrtc_audio import FRAME_SAMPLES, ShowAudioTrack
+from streams.webrtc.audio_track import FRAME_SAMPLES, ShowAudioTrack
+from streams.webrtc.ice import ice_configuration
+from streams.webrtc.opus_encoder import ShowOpusEncoder
 
 log = logging.getLogger(__name__)
 

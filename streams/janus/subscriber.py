@@ -26,8 +26,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from singer.contracts import SAMPLE_RATE_HZ
-from streams.ice import ice_configuration
 from streams.janus.api import JanusError, JanusHandle, JanusSession
+from streams.webrtc.ice import ice_configuration
 
 WRAP = 1 << 32
 

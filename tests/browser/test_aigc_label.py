@@ -12,8 +12,8 @@ import pytest
 
 from singer.provenance.aigc import AigcLabel
 from stage.show_provenance import ShowProvenance, WithProvenance
-from streams.viewers import ViewerHub
 from streams.web import WebServer
+from streams.webrtc.viewers import ViewerHub
 from tests.streams.test_web import WEB_ROOT, Show
 
 LABEL_YELLOW = np.array([0xFF, 0xD4, 0x00])

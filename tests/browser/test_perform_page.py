@@ -24,9 +24,9 @@ from mocap.webrtc_source import WebRtcSource
 from rigs.facial import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
 from stage.clock import ClockSync
 from stage.mocap import MocapFeed
-from streams.performer import PerformerDesk
-from streams.viewers import ViewerHub
 from streams.web import WebServer
+from streams.webrtc.performer import PerformerDesk
+from streams.webrtc.viewers import ViewerHub
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.mocap.test_tracking import grace, transformed
 from tests.streams.test_web import WEB_ROOT, Show

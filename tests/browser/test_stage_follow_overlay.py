@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.viewers import ViewerHub
 from streams.web import WebServer
+from streams.webrtc.viewers import ViewerHub
 from tests.streams.test_web import WEB_ROOT, Show
 
 

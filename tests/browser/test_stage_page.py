@@ -23,8 +23,8 @@ from singer.synth import HarmonicNoiseSynth
 from singer.voices import get_voice
 from stage.pacer import AudioPacer, PacerConfig
 from stage.posing import run_pose_stream
-from streams.viewers import ViewerHub
 from streams.web import WebServer
+from streams.webrtc.viewers import ViewerHub
 from tests.measure import StallWatch, xrun_budget
 from tests.streams.test_web import WEB_ROOT, Show
 

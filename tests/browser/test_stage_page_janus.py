@@ -24,8 +24,8 @@ from stage.posing import run_pose_stream
 from streams.janus.local import LocalJanus, janus_binary
 from streams.janus.publisher import JanusPublisher
 from streams.janus.target import parse_target
-from streams.viewers import ViewerHub
 from streams.web import WebServer
+from streams.webrtc.viewers import ViewerHub
 from tests.streams.test_web import WEB_ROOT, Show
 
 SR = SAMPLE_RATE_HZ

@@ -14,8 +14,8 @@ import pytest
 
 from singer.contracts import SAMPLE_RATE_HZ
 from stage.pacer import AudioPacer, PacerConfig
-from streams.viewers import ViewerHub
 from streams.web import WebServer
+from streams.webrtc.viewers import ViewerHub
 from tests.streams.test_web import WEB_ROOT, Show
 
 CONTROL, VIEWER = "control-T0ken", "viewer-T0ken"

@@ -1,4 +1,4 @@
-"""HTTP bodies and SDP offers (``streams.web_guard``, ``streams.web``, ``streams.viewers``):
+"""HTTP bodies and SDP offers (``streams.web_guard``, ``streams.web``, ``streams.webrtc.viewers``):
 any body, of any content type, to any route of a real server ends in a one-line JSON 4xx or
 a valid answer; never a 5xx, never a viewer left behind by an offer that failed."""
 
@@ -17,8 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.cue import Cue
-from streams.viewers import ViewerHub
 from streams.web import WebServer
+from streams.webrtc.viewers import ViewerHub
 from tests.fuzz.strategies import NASTY_TEXT, mutated
 from tests.streams.test_web import WEB_ROOT
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from stage.bench_mocap import bench_frames
+from stage.bench.mocap import bench_frames
 from stage.cli import main
 
 

@@ -17,9 +17,9 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
 from mocap.webrtc_source import RTP_WRAP, FrameClock, WebRtcSource
-from streams.performer import PerformerDesk
-from streams.viewers import ViewerHub
 from streams.web import WebServer
+from streams.webrtc.performer import PerformerDesk
+from streams.webrtc.viewers import ViewerHub
 from tests.mocap.test_tracking import grace
 from tests.streams.test_web import WEB_ROOT, Show
 

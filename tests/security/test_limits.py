@@ -14,8 +14,8 @@ from aiortc import RTCPeerConnection
 
 from streams import osc
 from streams.cue import Cue
-from streams.viewers import ViewerHub
 from streams.web import MAX_BODY_BYTES, WebServer
+from streams.webrtc.viewers import ViewerHub
 from tests.fuzz.strategies import osc_bundle, osc_string
 from tests.streams.test_web import WEB_ROOT
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from streams.cue import Cue
-from streams.viewers import ViewerHub
 from streams.web import WebServer
+from streams.webrtc.viewers import ViewerHub
 
 pytestmark = pytest.mark.timeout(30)
 SECRET = b"TOP-SECRET-0xC0FFEE"

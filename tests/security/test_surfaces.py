@@ -20,9 +20,9 @@ from streams import auth
 from streams.cue import Cue
 from streams.mqtt import MqttBridge
 from streams.osc import OscServer
-from streams.viewers import ViewerHub
 from streams.vmc import VmcReceiver, osc_bundle, osc_message
 from streams.web import WebServer
+from streams.webrtc.viewers import ViewerHub
 from tests.streams.test_web import WEB_ROOT
 
 pytestmark = pytest.mark.timeout(30)

@@ -23,7 +23,7 @@ from singer.synth import HarmonicNoiseSynth
 from stage.cli import main
 from stage.serve import ServeOptions, serve
 from streams.recorder import read_pose_track
-from streams.whep_client import WhepListener
+from streams.webrtc.whep_client import WhepListener
 
 SR = SAMPLE_RATE_HZ
 

@@ -123,7 +123,7 @@ def test_found_when_mixed_6db_under_another_song(song: np.ndarray, marked: np.nd
     """The marked voice 6 dB *under* another render, or under music-like notes: the additive
     layer finds it with a margin (the patchwork alone does not), and the same mixes of the
     unmarked voice are not found."""
-    from stage.bench_watermark import _notes_music
+    from stage.bench.watermark import _notes_music
 
     start = int(start_s * SR)
     beds = {"another song": other_song[start:start + CLIP],

@@ -32,7 +32,7 @@ print(json.dumps({{"others_s": others_cpu_s() - before, "all_s": time.process_ti
 
 def probe(limit: bool) -> dict[str, float]:
     code = PROBE.format(
-        limit="from stage.blas_threads import limit_blas_threads; n = limit_blas_threads(1)"
+        limit="from stage.realtime.blas import limit_blas_threads; n = limit_blas_threads(1)"
         if limit else "n = None", limited="n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, check=True, env={"PATH": "/usr/bin:/bin"})
@@ -50,7 +50,7 @@ def test_numpy_blas_runs_on_one_thread_once_limited() -> None:
 
 
 def test_a_thread_count_below_one_is_refused() -> None:
-    from stage.blas_threads import limit_blas_threads
+    from stage.realtime.blas import limit_blas_threads
 
     with pytest.raises(ValueError, match="BLAS threads must be 1 or more, not 0"):
         limit_blas_threads(0)

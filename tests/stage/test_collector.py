@@ -10,7 +10,7 @@ import weakref
 import pytest
 from aiortc import RTCPeerConnection
 
-from stage.collector import Collector
+from stage.realtime.collector import Collector
 from stage.serve import GC_THRESHOLDS
 
 

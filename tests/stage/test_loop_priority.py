@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from stage.loop_priority import LOOP_NICE, raise_loop_priority
+from stage.realtime.priority import LOOP_NICE, raise_loop_priority
 
 
 def nice_of(thread: threading.Thread) -> int:

@@ -239,7 +239,7 @@ def _between_parts(audio: np.ndarray) -> np.ndarray:
 async def test_whep_mix_voice_hears_the_voice_alone_marked(tmp_path: Path) -> None:
     import aiohttp
 
-    from streams.whep_client import WhepListener
+    from streams.webrtc.whep_client import WhepListener
 
     song = make_song(tmp_path)
     opts = ServeOptions(osc_port=0, http_port=0, headless=True, audible_label="off",

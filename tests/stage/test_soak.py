@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from stage.soak import FD_ALLOWANCE, THREAD_ALLOWANCE, VOICE_FAULT_RENDERS
-from stage.soak_flood import SURFACES
+from stage.soak.flood import SURFACES
+from stage.soak.runner import FD_ALLOWANCE, THREAD_ALLOWANCE, VOICE_FAULT_RENDERS
 from tests.stage.cli_runs import livesinger_all
 
 KEYS = ("minutes", "xruns", "cues_sent", "cues_applied", "cues_lost", "cues_reordered",
@@ -98,7 +98,7 @@ def test_trace_memory_names_the_line_whose_allocations_are_still_held(
         capsys: pytest.CaptureFixture[str]) -> None:
     import tracemalloc
 
-    from stage.soak import _print_growth
+    from stage.soak.runner import _print_growth
 
     tracemalloc.start(4)
     try:
@@ -116,7 +116,7 @@ def test_trace_memory_names_the_line_whose_allocations_are_still_held(
 def test_the_cue_tap_counts_applied_reordered_and_lost_ids_in_a_byte_per_cue() -> None:
     import asyncio
 
-    from stage.soak_parts import CUE_ID_SCALE, CueTap
+    from stage.soak.parts import CUE_ID_SCALE, CueTap
     from streams.cue import make_cue
 
     class Show:  # the Director's one entry point, as the tap wraps it

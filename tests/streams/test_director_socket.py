@@ -22,8 +22,8 @@ from stage.pacer import AudioPacer, PacerConfig
 from stage.song_loader import local_loader
 from streams.director_socket import DirectorSocket
 from streams.level_meter import LevelMeter
-from streams.viewers import ViewerHub
 from streams.web import WebServer
+from streams.webrtc.viewers import ViewerHub
 from tests.measure import f0_track, xrun_budget
 from tests.streams.test_web import WEB_ROOT
 

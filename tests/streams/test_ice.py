@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
-from streams.ice import IceServerError, ice_configuration, parse_ice_server
-from streams.performer import PerformerDesk
-from streams.viewers import ViewerHub
-from streams.whep_client import WhepListener
+from streams.webrtc.ice import IceServerError, ice_configuration, parse_ice_server
+from streams.webrtc.performer import PerformerDesk
+from streams.webrtc.viewers import ViewerHub
+from streams.webrtc.whep_client import WhepListener
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,7 +1,7 @@
 """Two, then eight viewers of one singing engine, and one of them killed mid-song.
 
 The viewers are real WebRTC peers: one recording client in this process and WHEP listeners
-in processes of their own (``streams.whep_client``), one of which is killed with SIGKILL — a
+in processes of their own (``streams.webrtc.whep_client``), one of which is killed with SIGKILL — a
 viewer whose laptop died — while the others keep listening.
 """
 
@@ -22,8 +22,8 @@ from singer.synth import HarmonicNoiseSynth
 from singer.voices import get_voice
 from stage.pacer import AudioPacer, PacerConfig
 from stage.serve import realtime_gc
-from streams.viewers import ViewerHub
 from streams.web import WebServer
+from streams.webrtc.viewers import ViewerHub
 from tests.measure import StallWatch, f0_track
 from tests.streams.test_viewers import Client
 from tests.streams.test_web import WEB_ROOT, Show
@@ -36,7 +36,7 @@ async def listeners(base: str, count: int, after_s: float = 0.0) -> asyncio.subp
     started (a Python process starting up takes a core for a second: that is this machine's
     load, not a viewer's)."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "streams.whep_client", base + "/whep", "--count", str(count),
+        sys.executable, "-m", "streams.webrtc.whep_client", base + "/whep", "--count", str(count),
         "--stagger", "0.25", "--after", str(after_s), stdout=asyncio.subprocess.PIPE)
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 30)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stage.soak_parts import Broker, free_port  # noqa: F401  (shared with other tests)
+from stage.soak.parts import Broker, free_port  # noqa: F401  (shared with other tests)
 from streams.mqtt import MqttBridge
 from tests.streams.test_osc import RecordingHandler, until
 

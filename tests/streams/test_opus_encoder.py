@@ -17,8 +17,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
 from stage.pacer import AudioPacer, PacerConfig
-from streams.opus_encoder import VOICE_HEADER, OpusFrame, ShowOpusEncoder
-from streams.viewers import ViewerHub
+from streams.webrtc.opus_encoder import VOICE_HEADER, OpusFrame, ShowOpusEncoder
+from streams.webrtc.viewers import ViewerHub
 from tests.measure import xrun_budget
 from tests.streams.test_viewers import SWITCH, dominant_hz, tone
 

@@ -19,8 +19,8 @@ from singer.ensemble import SingerLine
 from singer.voices import get_voice
 from stage.posing import PoseStreamStats, run_pose_stream
 from streams.recorder import PoseRecorder
-from streams.viewers import ViewerHub
 from streams.vmc import VmcSender
+from streams.webrtc.viewers import ViewerHub
 from tests.streams.test_viewers import Client
 
 NAN, INF = float("nan"), float("inf")

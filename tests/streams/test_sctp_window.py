@@ -20,7 +20,7 @@ import pytest
 
 from rigs.pose import PoseFrame
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
-from streams.viewers import ViewerHub
+from streams.webrtc.viewers import ViewerHub
 
 PAGE = r"""
 import asyncio, json, sys

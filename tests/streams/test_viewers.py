@@ -12,7 +12,7 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 from rigs.pose import PoseFrame
 from singer.contracts import SAMPLE_RATE_HZ
 from stage.pacer import AudioPacer, PacerConfig
-from streams.viewers import OfferError, ViewerHub
+from streams.webrtc.viewers import OfferError, ViewerHub
 from tests.measure import xrun_budget
 
 SWITCH = SAMPLE_RATE_HZ  # the test tone jumps from 300 Hz to 600 Hz at show second 1

@@ -13,8 +13,8 @@ from aiortc import RTCSessionDescription
 from singer.contracts import SAMPLE_RATE_HZ
 from stage.pacer import AudioPacer, PacerConfig
 from streams.cue import Cue, CueError
-from streams.viewers import ViewerHub
 from streams.web import MAX_BODY_BYTES, WebServer
+from streams.webrtc.viewers import ViewerHub
 from tests.streams.test_viewers import Client, dominant_hz
 
 WEB_ROOT = Path(__file__).resolve().parents[2] / "stage" / "web"

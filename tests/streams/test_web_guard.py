@@ -15,10 +15,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from streams.performer import PerformerDesk
-from streams.viewers import ViewerHub
 from streams.web import MAX_BODY_BYTES, WebServer
 from streams.web_guard import SESSION_COOKIE
+from streams.webrtc.performer import PerformerDesk
+from streams.webrtc.viewers import ViewerHub
 from tests.stage.test_director import Show as DirectorShow
 from tests.streams.test_viewers import Client
 from tests.streams.test_web import WEB_ROOT, Show

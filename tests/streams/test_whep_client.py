@@ -14,7 +14,7 @@ import pytest
 from singer.contracts import SAMPLE_RATE_HZ
 from stage.pacer import AudioPacer, PacerConfig
 from streams.web import WebServer
-from streams.whep_client import WhepError, listen
+from streams.webrtc.whep_client import WhepError, listen
 from tests.streams.test_web import server, tone, url  # noqa: F401  (fixture)
 
 
@@ -45,7 +45,7 @@ def test_the_command_line_says_what_went_wrong() -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    done = subprocess.run([sys.executable, "-m", "streams.whep_client",
+    done = subprocess.run([sys.executable, "-m", "streams.webrtc.whep_client",
                            f"http://127.0.0.1:{port}/whep", "--seconds", "0.1"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2

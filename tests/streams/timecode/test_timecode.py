@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stage.timecode_chase import ChaseOptions, TimecodeChase
+from stage.timecode.chase import ChaseOptions, TimecodeChase
 from streams.timecode.ltc import LtcDecoder, encode, frame_bits
 from streams.timecode.mtc import MtcGenerator, MtcReader, full_frame, parse_full_frame
 from streams.timecode.smpte import RATES, Timecode, TimecodeError, parse_timecode

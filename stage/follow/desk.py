@@ -19,7 +19,7 @@ from mocap.performer_midi import MidiEventQueue, PerformerMidiError
 from mocap.webrtc_audio import WebRtcAudio
 from singer.follow.follower import SilencePolicy
 from stage.director import Director
-from stage.follow_live import FollowError, LiveFollow
+from stage.follow.live import FollowError, LiveFollow
 from streams.cue import Cue, CueError, CueHandler
 
 log = logging.getLogger(__name__)

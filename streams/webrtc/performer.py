@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
-from streams.ice import ice_configuration
-from streams.viewers import OfferError, close_refused
+from streams.webrtc.ice import ice_configuration
+from streams.webrtc.viewers import OfferError, close_refused
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,8 @@ class Performer:
 class PerformerDesk:
     """Answers performer offers, one performer at a time.
 
-    ``ice_servers``: STUN/TURN URLs for the peer connection (``streams.ice``); none by default.
+    ``ice_servers``: STUN/TURN URLs for the peer connection (``streams.webrtc.ice``); none by
+    default.
     """
 
     def __init__(self, on_track: Callable[[MediaStreamTrack], Awaitable[None]],

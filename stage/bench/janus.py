@@ -6,7 +6,7 @@ process of their own) are the load.
 Per viewer count: the engine's CPU (flat is the goal: it sends to Janus once, whatever the
 audience), Janus's own CPU and its cost per viewer, the subscribers' process CPU, and the
 page's figures as ``bench webrtc`` measures them (cue -> audible through Janus, its parts,
-pose/audio sync; ``stage.bench_web``).
+pose/audio sync; ``stage.bench.web``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from stage.bench_web import CHROMIUM_ARGS, _engine_cpu, _measure
+from stage.bench.web import CHROMIUM_ARGS, _engine_cpu, _measure
 from stage.serve import ServeOptions, serve
 from streams.janus.local import LocalJanus
 

@@ -8,7 +8,7 @@ or, with none of these, note events sent over OSC/MQTT into its ``notes`` queue)
 loop feeds the follower and, after each onset (and every ``HOLD_RETIME_S`` while the
 performer holds), re-times every other part from the first sample the pacer can still
 change (``Director.retime_song``). The followed part is not sung. The follower's state is in
-the Director's status (``follow``: ``stage.follow_desk``), hence in MQTT and ``/status``.
+the Director's status (``follow``: ``stage.follow.desk``), hence in MQTT and ``/status``.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
-from streams.opus_encoder import OpusFrame, ShowOpusEncoder
+from streams.webrtc.opus_encoder import OpusFrame, ShowOpusEncoder
 
 log = logging.getLogger(__name__)
 

@@ -149,12 +149,12 @@ def is_port(spec: str) -> bool:
 
 
 def _duet_on_port(session: Any, spec: str, folder: Path) -> int:
-    """Follow a live MIDI port in real time (``stage.duet_port``): exit status 0 at the
+    """Follow a live MIDI port in real time (``stage.follow.port``): exit status 0 at the
     song's end or on SIGINT/SIGTERM, 1 when the port goes away; the files are written
     each way."""
     import torch
 
-    from stage.duet_port import PortDuet, describe, signals_stop
+    from stage.follow.port import PortDuet, describe, signals_stop
 
     torch.set_num_threads(1)  # the idol is sung in real time, as in a show
     duet = PortDuet(session, spec)  # PerformerMidiError: the port, and the ports there are

@@ -113,7 +113,7 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
     osc = engine["osc"]
     bad_before = _refused(osc)
     console = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "stage.bench_live", str(ports["osc"]), str(notes), str(note_s),
+        sys.executable, "-m", "stage.bench.live", str(ports["osc"]), str(notes), str(note_s),
         str(gap_s), str(bad_per_s), stdout=asyncio.subprocess.PIPE)
     out, _ = await console.communicate()
     if console.returncode != 0:
@@ -162,7 +162,7 @@ async def bench_osc(notes: int = 1000, note_s: float = 0.04, gap_s: float = 0.11
     }
 
 
-if __name__ == "__main__":  # the console process: python -m stage.bench_live PORT NOTES ...
+if __name__ == "__main__":  # the console process: python -m stage.bench.live PORT NOTES ...
     _port, _notes, _note_s, _gap_s, _bad = sys.argv[1:6]
     print(json.dumps(run_console(int(_port), int(_notes), float(_note_s), float(_gap_s),
                                  float(_bad))), flush=True)

@@ -2,7 +2,7 @@
 
 A ``serve`` runs in this process (OSC, MQTT through a mosquitto started here on a free
 loopback port, the web server with WHEP listeners, mocap as VMC from a capture process of its
-own looping an image folder (``stage.soak_mocap``), recording into a temp folder) while the
+own looping an image folder (``stage.soak.mocap``), recording into a temp folder) while the
 soak:
 
 - sends cues on a schedule over HTTP, each carrying an id (an ``expr tension`` value), and
@@ -14,7 +14,7 @@ soak:
 - injects faults, timing each one's recovery: a voice that raises mid-phrase (30 % of the
   run), the synthesis process killed (40 %), the broker stopped and started (60 %), the mocap
   source process killed and started again (75 %);
-- floods every surface with malformed input from a process of its own (``stage.soak_flood``).
+- floods every surface with malformed input from a process of its own (``stage.soak.flood``).
 
 The show runs as ``serve --realtime`` runs it (SCHED_FIFO synthesis), the deployment a show
 machine should use, unless ``realtime=False`` (``--no-realtime``): ``serve``'s defaults.
@@ -48,7 +48,7 @@ import aiohttp
 
 from singer.bench import machine_name
 from stage.serve import REALTIME_PRIORITY, ServeOptions, serve
-from stage.soak_parts import (
+from stage.soak.parts import (
     CUE_ID_SCALE,
     Broker,
     CueTap,
@@ -201,7 +201,7 @@ class Soak:
         flood = None
         if "flood" in self.loads:
             flood = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "stage.soak_flood", "127.0.0.1", str(ports["osc"]),
+                sys.executable, "-m", "stage.soak.flood", "127.0.0.1", str(ports["osc"]),
                 str(ports["http"]), "--mqtt-port", str(broker.port), "--seconds",
                 str(self.seconds + 30), "--rate-scale", str(self.flood_scale),
                 stdout=asyncio.subprocess.PIPE)
@@ -345,7 +345,7 @@ class Soak:
 
     async def _run_listeners(self, http: aiohttp.ClientSession, url: str) -> None:
         """WHEP listeners joining and leaving; one in three (the first) without a goodbye."""
-        from streams.whep_client import WhepError, WhepListener
+        from streams.webrtc.whep_client import WhepError, WhepListener
 
         live: list[WhepListener] = []
         n = 0

@@ -3,7 +3,7 @@
 Each viewer has its own peer connection, audio track and pose channel with bounded buffers:
 a slow or vanished viewer drops its own oldest data and never slows the pacer or the others.
 
-The show's voice is encoded once for all viewers (``streams.opus_encoder``): 20 ms frames
+The show's voice is encoded once for all viewers (``streams.webrtc.opus_encoder``): 20 ms frames
 for the RTP audio track (every stage page without WebCodecs, every WHEP player) and 10 ms
 frames for the stage page's low-latency path, a ``voice`` data channel (unordered, no
 retransmits) carrying ``VOICE_HEADER`` + Opus packet per message. A stage page on that path
@@ -24,10 +24,10 @@ from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
 from rigs.pose import PoseFrame
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
-from streams.ice import ice_configuration
-from streams.opus_encoder import OpusFrame, ShowOpusEncoder
-from streams.sctp_window import keep_window_open
-from streams.webrtc_audio import FRAME_SAMPLES, ShowAudioTrack
+from streams.webrtc.audio_track import FRAME_SAMPLES, ShowAudioTrack
+from streams.webrtc.ice import ice_configuration
+from streams.webrtc.opus_encoder import OpusFrame, ShowOpusEncoder
+from streams.webrtc.sctp_window import keep_window_open
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class Viewer:
 class ViewerHub:
     """Answers offers and fans the show's audio and pose out to every viewer.
 
-    ``ice_servers``: STUN/TURN URLs for the peer connections (``streams.ice``); none by
+    ``ice_servers``: STUN/TURN URLs for the peer connections (``streams.webrtc.ice``); none by
     default, so nothing is asked of a public STUN server.
     """
 

@@ -1,6 +1,6 @@
 """Malformed input for the soak: byte mutators and a flooder of every network surface.
 
-Runs in a process of its own (``python -m stage.soak_flood``) so the flood's own CPU does not
+Runs in a process of its own (``python -m stage.soak.flood``) so the flood's own CPU does not
 count as the engine's: it sends broken OSC over UDP and TCP (SLIP), broken JSON to ``/cue``,
 broken SDP to ``/whep``, broken frames to the console WebSocket and broken MQTT commands, each
 surface at a bounded rate, on loopback only, until told to stop (SIGINT/SIGTERM) or its time
@@ -218,8 +218,8 @@ class Flood:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m stage.soak_flood HOST OSC_PORT HTTP_PORT [--mqtt-port P] --seconds S``."""
-    p = argparse.ArgumentParser(prog="python -m stage.soak_flood")
+    """``python -m stage.soak.flood HOST OSC_PORT HTTP_PORT [--mqtt-port P] --seconds S``."""
+    p = argparse.ArgumentParser(prog="python -m stage.soak.flood")
     p.add_argument("host")
     p.add_argument("osc_port", type=int)
     p.add_argument("http_port", type=int)

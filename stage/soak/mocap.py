@@ -1,6 +1,6 @@
 """The soak's mocap source: a capture of its own, looping an image folder, sending VMC.
 
-Runs in a process of its own (``python -m stage.soak_mocap FOLDER PORT``) so the soak can
+Runs in a process of its own (``python -m stage.soak.mocap FOLDER PORT``) so the soak can
 kill it without a goodbye and start it again, as a capture machine or app that crashes and is
 restarted mid-show: the real capture (mediapipe tracker, One Euro smoothing, the mocap rig)
 reads the folder's frames round and round at ``--fps`` and sends each pose as VMC to the
@@ -55,8 +55,8 @@ async def run(folder: Path, port: int, fps: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m stage.soak_mocap FOLDER PORT [--fps F]``."""
-    p = argparse.ArgumentParser(prog="python -m stage.soak_mocap")
+    """``python -m stage.soak.mocap FOLDER PORT [--fps F]``."""
+    p = argparse.ArgumentParser(prog="python -m stage.soak.mocap")
     p.add_argument("folder", type=Path)
     p.add_argument("port", type=int)
     p.add_argument("--fps", type=float, default=DEFAULT_FPS)

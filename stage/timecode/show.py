@@ -23,7 +23,7 @@ from typing import Any
 
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
 from stage.director import Director
-from stage.timecode_chase import ChaseOptions, TimecodeChase
+from stage.timecode.chase import ChaseOptions, TimecodeChase
 from streams.cue import Cue, CueHandler
 from streams.timecode.ltc import LtcDecoder
 from streams.timecode.mtc import MtcGenerator, MtcReader, full_frame
@@ -87,7 +87,7 @@ class MtcInput:
     ANCHOR_WINDOW_S = 2.0
 
     def __init__(self, port: str, now_sample: Any) -> None:
-        from streams.midi_ports import open_timed_input
+        from streams.devices.midi_ports import open_timed_input
 
         self.name = f"mtc:{port}"
         self.rate: Rate | None = None
@@ -377,7 +377,7 @@ class MtcLead:
     frames sent as it plays). The song's beat 0 is timecode ``start``."""
 
     def __init__(self, port: str, director: Director, rate: Rate, start: Timecode) -> None:
-        from streams.midi_ports import open_output
+        from streams.devices.midi_ports import open_output
 
         self.name = port
         self.director = director

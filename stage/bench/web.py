@@ -165,7 +165,7 @@ async def _start_listeners(url: str, count: int) -> asyncio.subprocess.Process |
     if count <= 0:
         return None
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "streams.whep_client", url, "--count", str(count),
+        sys.executable, "-m", "streams.webrtc.whep_client", url, "--count", str(count),
         stdout=asyncio.subprocess.PIPE)
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), timeout=30 + count)

@@ -58,7 +58,7 @@ class PortDuet:
                  clock: Callable[[], float] = time.monotonic) -> None:
         """Opens ``port`` (``midi:PORT``); ``PerformerMidiError`` names it and the ports
         there are when it cannot be."""
-        from streams.midi_ports import unavailable
+        from streams.devices.midi_ports import unavailable
 
         missing = unavailable()
         if missing is not None:
@@ -162,7 +162,7 @@ def signals_stop(duet: PortDuet) -> Iterator[None]:
 
 def describe(duet: PortDuet, folder: Path) -> str:
     """The line that says what is listened to and where show sample 0 is."""
-    from streams.midi_ports import midi_api
+    from streams.devices.midi_ports import midi_api
 
     return (f"livesinger duet: following {duet.session.part.name!r} on MIDI port "
             f"{duet.source.name!r} ({midi_api().upper()}), recording into {folder}; show "

@@ -1,4 +1,5 @@
-"""``livesinger soak --minutes N [--json]``: the whole show under load and faults (stage.soak)."""
+"""``livesinger soak --minutes N [--json]``: the whole show under load and faults
+(``stage.soak.runner``)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ def scale(text: str) -> float:
 
 
 def loads(text: str) -> tuple[str, ...]:
-    """``--loads``: a comma list of what runs beside the show (``stage.soak.LOADS``)."""
-    from stage.soak import LOADS
+    """``--loads``: a comma list of what runs beside the show (``stage.soak.runner.LOADS``)."""
+    from stage.soak.runner import LOADS
 
     if text.strip() == "none":  # the show alone (with its mocap unless --no-mocap)
         return ()
@@ -76,7 +77,7 @@ def add_commands(sub: Any) -> None:
 
 def cmd_soak(args: argparse.Namespace) -> int:
     """Run the soak and print its report."""
-    from stage.soak import LOADS, soak
+    from stage.soak.runner import LOADS, soak
 
     report = soak(args.minutes, mocap=not args.no_mocap, flood_scale=args.flood_scale,
                   trace_memory=args.trace_memory,

@@ -1,7 +1,7 @@
 """A WHEP listener: pulls the show's audio like a broadcaster's player does.
 
-Used as a load of real WebRTC viewers (``python -m streams.whep_client URL --count N``) and as
-a check that a WHEP endpoint answers with audio. Each listener offers a receive-only audio
+Used as a load of real WebRTC viewers (``python -m streams.webrtc.whep_client URL --count N``)
+and as a check that a WHEP endpoint answers with audio. Each listener offers a receive-only audio
 transceiver, posts the offer to ``/whep``, decodes every frame it gets, and leaves with a
 ``DELETE`` on the session's location.
 """
@@ -23,13 +23,13 @@ import numpy as np
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from streams.ice import IceServerError, ice_configuration
+from streams.webrtc.ice import IceServerError, ice_configuration
 
 
 class WhepListener:
     """One WHEP session that counts the audio frames it receives.
 
-    ``ice_servers``: STUN/TURN URLs (``streams.ice``); none by default. ``keep_audio``: keep
+    ``ice_servers``: STUN/TURN URLs (``streams.webrtc.ice``); none by default. ``keep_audio``: keep
     the decoded audio (mono float, 48 kHz) in ``audio``, as a broadcaster's recorder would.
     """
 
@@ -124,7 +124,7 @@ async def listen(url: str, count: int, seconds: float | None, token: str | None 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m streams.whep_client URL [--count N] [--seconds S]``."""
+    """``python -m streams.webrtc.whep_client URL [--count N] [--seconds S]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url", help="the WHEP endpoint, e.g. http://127.0.0.1:8080/whep")
     parser.add_argument("--count", type=int, default=1, help="listeners (default 1)")

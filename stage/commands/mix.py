@@ -185,7 +185,7 @@ def cmd_bench_mix(args: argparse.Namespace) -> int:
     """``livesinger bench mix``: JSON lines of the program mix's cost per chunk."""
     import json
 
-    from stage.bench_mix import run_mix_benchmarks
+    from stage.bench.mix import run_mix_benchmarks
 
     try:
         counts = tuple(int(c) for c in args.singers.split(","))

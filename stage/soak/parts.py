@@ -1,6 +1,6 @@
 """The soak's parts: its broker, the cue tap, RSS tracks, the mocap source and small probes.
 
-``stage.soak`` runs the show and its load with these; each is a thing the soak measures with
+``stage.soak.runner`` runs the show and its load with these; each is a thing the soak measures with
 or a process it starts and kills (docs/benchmarks.md#soak-livesinger-soak).
 """
 
@@ -188,7 +188,7 @@ def _pct(end: float, start: float) -> float:
 
 
 class MocapSource:
-    """The capture process (``stage.soak_mocap``) sending VMC to the show; killable."""
+    """The capture process (``stage.soak.mocap``) sending VMC to the show; killable."""
 
     def __init__(self, folder: Path, port: int) -> None:
         self.folder, self.port = folder, port
@@ -198,7 +198,7 @@ class MocapSource:
         """Start the capture; returns seconds until it said it is capturing."""
         began = time.monotonic()
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "stage.soak_mocap", str(self.folder), str(self.port),
+            sys.executable, "-m", "stage.soak.mocap", str(self.folder), str(self.port),
             stdout=asyncio.subprocess.PIPE)
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(self.proc.stdout.readline(), 120)

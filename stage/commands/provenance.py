@@ -165,7 +165,7 @@ def cmd_watermark_detect(args: argparse.Namespace) -> int:
 
 def cmd_bench_watermark(args: argparse.Namespace) -> int:
     """``livesinger bench watermark``: one JSON object."""
-    from stage.bench_watermark import bench_watermark
+    from stage.bench.watermark import bench_watermark
 
     print(json.dumps(bench_watermark(clips=args.clips, unmarked=args.unmarked)), flush=True)
     return 0

@@ -1,0 +1,1 @@
+"""Benchmarks of the running show, one module per `livesinger bench` target."""

@@ -1,0 +1,1 @@
+"""Sub-commands of `livesinger` that are not a show: mix, provenance, voices."""

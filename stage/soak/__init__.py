@@ -1,0 +1,1 @@
+"""`livesinger soak`: the whole show under load, faults and malformed input."""

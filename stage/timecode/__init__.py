@@ -1,0 +1,1 @@
+"""Timecode in a show: chasing MTC/LTC and sending MTC."""

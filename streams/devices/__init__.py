@@ -1,0 +1,1 @@
+"""Local devices: the sound card and MIDI ports."""

@@ -1,0 +1,1 @@
+"""WebRTC: viewers, WHEP, the shared Opus encoder, the performer's camera."""
