@@ -30,6 +30,10 @@ SILENT_AFTER_S = 0.05
 MIN_CONFIDENCE = 0.3
 """Matches less sure than this (or off pitch by over a semitone) move no tempo."""
 HOLD_BEATS = 0.5
+AUDIO_ONSET_SD_S = 0.015
+"""How far a sung onset found by ``OnsetDetector`` sits from its vowel (standard deviation;
+median 6 ms, p95 < 40 ms on the project's voice at 20 dB SNR): the part of the tempo
+model's misses that is not the performer's tempo (``KalmanTempo.sd_s``)."""
 SilencePolicy = Literal["hold", "carry"]
 
 
@@ -66,7 +70,7 @@ class ScoreFollower:
         self.on_silence = on_silence
         self.silence_samples = int(silence_s * SAMPLE_RATE_HZ)
         self.midi = midi
-        self.tempo = KalmanTempo(part.bpm)
+        self.tempo = KalmanTempo(part.bpm, miss_jitter_s=0.0 if midi else AUDIO_ONSET_SD_S)
         self.matcher = NoteMatcher(part, pitch_sigma=0.25 if midi else 0.6)
         self._tracker = YinTracker(start_sample)
         self._detector = OnsetDetector()

@@ -29,7 +29,12 @@ JUMP_BEATS = 0.5
 LEGATO_BEATS = 0.02
 TREND_AFTER_BEATS = 1.5
 """An idol note this many beats or more past the performer's last onset heard is moved by
-the tempo's trend too (``KalmanTempo.trend_s``)."""
+the tempo's trend (MIDI) and waits by its uncertainty (``_across_held_note``)."""
+WAIT_SHARE = 1.0
+"""An idol note due with a performer note across a long one waits this many standard
+deviations of the prediction (``KalmanTempo.sd_s``). On ``bench duet``'s rubato curve: MIDI
+p95 74.6 -> 37.3 ms, audio 86.1 -> 72.4 ms; no other curve moved by over 4 ms
+(docs/benchmarks.md)."""
 MOVE_SAMPLES = 24
 """Moves smaller than this (0.5 ms) are not worth an edit."""
 
@@ -145,7 +150,7 @@ class IdolRetimer:
                 target_on = follower.sample_of(n.beat_on) if origin is None \
                     else origin[0] + (n.beat_on - origin[1]) * period
                 if origin is None and not follower.holding(horizon):
-                    target_on += _trend_samples(follower, n.beat_on)
+                    target_on += _across_held_note(follower, n.beat_on)
                 error_beats = abs(on - target_on) / period
                 # a note the performer has reached (heard) goes where they are: exact
                 reached = n.beat_on <= heard_beat + 1e-3
@@ -226,16 +231,22 @@ def _loose_share(beats_ahead: float, loose_beats: float) -> float:
     return min(1.0, max(0.5, 0.5 + 0.5 * beats_ahead / loose_beats))
 
 
-def _trend_samples(follower: ScoreFollower, beat: float) -> float:
-    """Where the tempo's recent trend moves an idol note that falls with a performer note
-    still to be heard, far (``TREND_AFTER_BEATS`` or more) past the last one heard: across
-    a long performer note the plain prediction misses by as much as rubato drifted. MIDI
-    input only."""
+def _across_held_note(follower: ScoreFollower, beat: float) -> float:
+    """Samples an idol note is moved by when it falls with a performer note still to be
+    heard, far (``TREND_AFTER_BEATS`` or more) past the last one heard: across a long note
+    the plain prediction misses by as much as the tempo drifted meanwhile. MIDI: the tempo's
+    recent trend, integrated over the beats ahead. Both inputs: a wait of ``WAIT_SHARE`` of
+    the prediction's standard deviation (``KalmanTempo.sd_s``, growing with the span): the
+    note is placed where the performer is expected plus a share of its uncertainty, and
+    once their note is heard it goes where they are (it is then *reached*: tight)."""
     anchor = follower.tempo.anchor
-    if not follower.midi or anchor is None or beat - anchor.beat < TREND_AFTER_BEATS:
-        return 0.0  # (audio onsets jitter too much for a trend: measured worse, 28 -> 31 ms)
+    if anchor is None or beat - anchor.beat < TREND_AFTER_BEATS:
+        return 0.0
     onsets = follower.part.onsets
     j = int(np.searchsorted(onsets, beat - 1e-3))
     if j >= len(onsets) or abs(onsets[j] - beat) > 1e-3 or follower.matcher.current >= j:
         return 0.0
-    return follower.tempo.trend_s(beat) * SAMPLE_RATE_HZ
+    shift = WAIT_SHARE * follower.tempo.sd_s(beat)
+    if follower.midi:  # (audio onsets jitter too much for a trend: measured worse, 28 -> 31 ms)
+        shift += follower.tempo.trend_s(beat)
+    return shift * SAMPLE_RATE_HZ

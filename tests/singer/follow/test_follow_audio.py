@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
-from singer.follow import corpus
+from singer.follow import bench, corpus
 from singer.follow.duet import DuetResult, DuetSession, duet_from_audio
 from singer.follow.evaluate import idol_asynchrony_ms, summary
 from singer.score import Score
@@ -89,6 +89,20 @@ def test_second_score_three_four_with_eighths() -> None:
     # idol note falls with a performer note after a held one: predicted across it (the idol
     # ~50 ms early where the performer slows) or placed once heard, and a sung onset is
     # decided 36-46 ms after it is sung. The measure before this round read 7 ms: it took a
-    # note 72-100 ms late for one on time.
+    # note 72-100 ms late for one on time. The wait across long notes (retime.WAIT_SHARE)
+    # does not move it: the median is the notes placed late, once heard (42.9 ms after it).
     assert len(values) >= 4 and med <= 50.0 and p95 <= 80.0, (values, med, p95)
     assert np.all(np.isfinite(result.audio))
+
+
+def test_rubato_curve_across_half_notes() -> None:
+    """``bench duet``'s ±8 % rubato on score A, sung: its p95 was 86.1 ms (the idol's notes
+    after the performer's half notes predicted 80-135 ms early where they slow); the wait by
+    the prediction's measured uncertainty brings it under the issue's 80 ms. The median
+    (31.4 ms) stays a little over 30: it is the decision latency on the notes where the
+    performer speeds up (docs/follow.md)."""
+    case = next(c for c in corpus.CURVES if c.name == "rubato")
+    row = bench.curve_row(case, "audio")
+    assert row["idol_notes_missing"] == 0, row
+    p95 = row["async_ms_p95"]
+    assert isinstance(p95, float) and p95 <= 80.0, row
