@@ -17,7 +17,7 @@ lint: setup
 	$(BIN)/mypy singer stage streams rigs mocap
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

@@ -74,7 +74,7 @@ def python_files(folder: str) -> list[Path]:
 def allowed_for(path: Path, groups: dict[str, set[str]]) -> set[str]:
     allowed = set(groups["dependencies"])
     rel = path.relative_to(ROOT)
-    if rel.parts[0] == "benchmarks" or rel.name.startswith("bench"):
+    if rel.parts[0] == "benchmarks" or "bench" in rel.parts[:-1] or rel.name.startswith("bench"):
         allowed |= groups.get("bench", set())
     if rel.parts[0] in ("tests", "scripts"):  # scripts are developer tools run from the test env
         allowed |= groups.get("test", set()) | groups.get("bench", set())
