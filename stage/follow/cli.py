@@ -136,10 +136,21 @@ def cmd_duet(args: argparse.Namespace) -> int:
             result = duet_from_audio(session, source.chunks(), source.latency_samples)
     except (ScoreError, UnknownVoiceError, PerformerAudioError, PerformerMidiError) as err:
         raise CliError(str(err)) from None
-    result.write(folder)
+    write_marked(result, folder)
     print(f"wrote {folder / 'audio.wav'} ({len(result.audio) / SAMPLE_RATE_HZ:.2f} s) and "
           f"{folder / 'follow.jsonl'} ({len(result.log)} events, {result.retimes} re-timings)")
     return 0
+
+
+def write_marked(result: Any, folder: Path) -> None:
+    """Write the duet's files with the idol's audio marked as every other output is: the
+    watermark in the samples (no shift: show sample 0 stays input sample 0) and the AIGC label
+    in the WAV."""
+    from stage.commands.provenance import label_file, mark_render
+
+    result.audio, label = mark_render(result.audio)
+    result.write(folder)
+    label_file(folder / "audio.wav", label)
 
 
 def is_port(spec: str) -> bool:
@@ -162,7 +173,7 @@ def _duet_on_port(session: Any, spec: str, folder: Path) -> int:
         print(describe(duet, folder), file=sys.stderr, flush=True)
         end = duet.run()
     result = duet.result()
-    result.write(folder)
+    write_marked(result, folder)
     wrote = (f"{folder / 'audio.wav'} ({len(result.audio) / SAMPLE_RATE_HZ:.2f} s) and "
              f"{folder / 'follow.jsonl'} ({len(result.log)} events, {result.retimes} "
              "re-timings)")

@@ -14,6 +14,8 @@ import soundfile as sf
 
 from singer.contracts import SAMPLE_RATE_HZ
 from singer.follow import corpus
+from singer.provenance.aigc import read_label
+from singer.provenance.detector import detect
 from stage.cli import main
 
 
@@ -57,6 +59,12 @@ def test_duet_writes_the_idol_and_the_follow_log(tmp_path: Path,
     assert {"show_sample", "beat", "bpm", "confidence"} <= set(rows[0])
     # Past the first bars the follower found the performer's tempo (110 bpm, score 100).
     assert abs(np.median([r["bpm"] for r in rows[8:]]) / 110.0 - 1.0) < 0.05
+    # Labelled and watermarked as AI-generated, like every other output.
+    label = read_label(out / "audio.wav")
+    assert label is not None
+    found = detect(audio, rate)
+    assert found.detected and found.payload is not None
+    assert found.payload.id == label.watermark_id
 
 
 def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
