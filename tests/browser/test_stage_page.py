@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,15 @@ async def sing(browser, tmp_path: Path, path: str, repeats: int = 1) -> Sung:  #
                 before, start, end, shot, corners, logs, hub.rtp_encoder.frames_encoded)
 
 
+def delivery_stalls(live: dict[str, Any], sung: Sung, holds_s: float) -> int:
+    """How many times, during the song, the next voice frame reached the page more than
+    ``holds_s`` later than its place in the stream (from the page's arrival trace: its last
+    ~15 s)."""
+    rows = [r for r in live["trace"]["arrivals"] if sung.start <= r[2] <= sung.end + SR // 2]
+    return sum((b[0] - a[0]) / 1000 - (b[1] - a[1]) / SR > holds_s
+               for a, b in itertools.pairwise(rows))
+
+
 def assert_no_gap_on_the_voice_channel(sung: Sung) -> dict[str, float]:
     """No frame lost and no rebuffer during the song, except one per cause that is not the
     page's (measured: an engine xrun, or the machine not running the engine for longer than
@@ -171,9 +181,13 @@ def assert_no_gap_on_the_voice_channel(sung: Sung) -> dict[str, float]:
     # the page's own main thread not run for longer than its buffer holds (it feeds the
     # worklet): the machine's doing too, measured in the page
     page_starved = sum(ms / 1000 > holds_s for ms in live["pageStallsMs"])
+    # a voice frame that reached the page later than the buffer held, measured at the page
+    # (the engine's hand-out, the network or the browser's delivery): the buffer is sized on a
+    # 95 % quantile of that lateness, so a rarer one empties it by design (docs/web.md)
+    late_arrivals = delivery_stalls(live, sung, holds_s)
     assert song["lost"] == 0, song
-    assert song["underruns"] <= sung.song_xruns + starved + page_starved, \
-        (song, sung.song_xruns, starved, live["pageStallsMs"])
+    assert song["underruns"] <= sung.song_xruns + starved + page_starved + late_arrivals, \
+        (song, sung.song_xruns, starved, live["pageStallsMs"], late_arrivals)
     assert song["concealed_ms"] < 20 + 5 * sung.excused and live["decodeErrors"] == 0, song
     return song
 
