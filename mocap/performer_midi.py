@@ -8,6 +8,7 @@ the show clock.
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,46 +103,80 @@ def midi_backend_missing() -> str | None:
 
 class MidiPortSource(MidiEventQueue):
     """A MIDI input port by name (``midi:PORT`` or ``PORT``, as ``streams.devices.midi_ports``
-    opens it); ``now_sample()`` stamps each note-on as it arrives."""
+    opens it); ``now_sample()`` stamps each note-on as it arrives. ``watch()`` notices the
+    port going away and opens it again once a port of its name is back."""
 
     def __init__(self, port: str, now_sample: Any) -> None:
         super().__init__()
-        from streams.devices.midi_ports import MidiPortError, open_input
+        from streams.devices.midi_ports import InputPort, MidiPortError
 
         missing = midi_backend_missing()
         if missing is not None:
             raise PerformerMidiError(f"MIDI port {port!r}: {missing}")
+        self.spec = port
         self._now = now_sample
-        self._watch: Any = None
+        self._lock = threading.Lock()  # the port: watch() runs in a worker thread, close()
+        self._closed = False  # in the show's loop
+        self._gone = False
         try:
-            self._port: Any = open_input(port, self._on_message)
+            self._port = InputPort(port, self._on_message)
         except MidiPortError as err:
             raise PerformerMidiError(str(err)) from None
 
     @property
     def name(self) -> str:
-        """The port's full name (as the MIDI API lists it)."""
-        return str(self._port.name)
+        """The port's full name, as the MIDI API lists it (the one opened last)."""
+        return self._port.name
 
     def present(self) -> bool:
         """True while the port is still there (a keyboard unplugged, the sending program
         quit: False). Lists the ports: call it a few times a second at most."""
-        from streams.devices.midi_ports import InputWatch, MidiPortError
+        from streams.devices.midi_ports import MidiPortError
 
-        if self._watch is None:
+        with self._lock:
             try:
-                self._watch = InputWatch(self.name)
-            except MidiPortError:  # no client can be made: the MIDI API itself is gone
+                return not self._closed and self.name in self._port.ports()
+            except MidiPortError:  # the MIDI API itself is gone
                 return False
-        return bool(self._watch.present())
+
+    def watch(self) -> str | None:
+        """None while the port is listed; else one line naming it and the input ports there
+        are. A port that went away is opened again once a port its name means
+        (``midi_ports.resolve``: the same name, or the one name containing the one asked
+        for) is listed again. Lists the ports (1 ms), opens one when it is back (10 ms, the
+        GIL held about 5 ms at a time): call it from a worker thread, a few times a second
+        at most."""
+        from streams.devices.midi_ports import MidiPortError, midi_api, port_name
+
+        with self._lock:
+            if self._closed:
+                return None
+            try:
+                names = self._port.ports()
+            except MidiPortError as err:
+                self._gone = True
+                return f"MIDI port {self.name!r} went away: {err}"
+            if not self._gone and self.name in names:
+                return None
+            self._gone = True  # (the MIDI API does not connect to it again by itself)
+            if not any(port_name(self.spec) in n for n in names):
+                listed = ", ".join(map(repr, names)) or "none"
+                return (f"MIDI port {self.name!r} went away; input ports "
+                        f"({midi_api().upper()}): {listed}")
+            try:
+                self._port.reopen(self.spec)
+            except MidiPortError as err:  # ambiguous now, or it cannot be opened
+                return f"MIDI port {self.name!r} went away; {err}"
+            self._gone = False
+            return None
 
     def _on_message(self, msg: Any) -> None:
         if msg.type == "note_on" and msg.velocity > 0:
             self.note_on(float(msg.note), msg.velocity / 127.0, int(self._now()))
 
     def close(self) -> None:
-        """Close the port."""
-        self._port.close()
-        if self._watch is not None:
-            self._watch.close()
-            self._watch = None
+        """Close the port (after a ``watch()`` under way in another thread)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._port.close()

@@ -24,10 +24,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 import mido
 import pytest
@@ -156,10 +157,23 @@ def _start_jack(name: str | None = None) -> JackMidi:
     if jackd is None:
         pytest.skip("jackd is not installed (scripts/setup.sh installs jackd2)")
     name = name or f"livesinger-test-{uuid.uuid4().hex[:8]}"
+    # its messages go to a file: a pipe nobody reads fills up (64 KiB of "client was not
+    # finished" xruns on a busy machine) and blocks jackd, and with it every client's call
+    errors = tempfile.TemporaryFile()
     process = subprocess.Popen([jackd, "--no-realtime", "-n", name, "-d", "dummy",
                                 "-r", "48000", "-p", "256"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, stderr=errors,
                                preexec_fn=_die_with_parent)
+    try:
+        _wait_for(process, name, errors)
+    finally:
+        errors.close()  # (the server keeps its own handle)
+    return JackMidi(name, process)
+
+
+def _wait_for(process: subprocess.Popen[bytes], name: str, errors: IO[bytes]) -> None:
+    """Wait until clients can connect to jackd ``name`` (``RuntimeError`` with its last
+    messages, from the file ``errors``, when it exits; or when it takes too long)."""
     os.environ["JACK_DEFAULT_SERVER"] = name  # this process's clients use it
     os.environ["JACK_NO_START_SERVER"] = "1"  # never a server started behind our back
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -169,7 +183,8 @@ def _start_jack(name: str | None = None) -> JackMidi:
     env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
     while True:
         if process.poll() is not None:
-            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            errors.seek(0)
+            err = errors.read().decode(errors="replace")
             raise RuntimeError(f"jackd exited {process.returncode}: {err[-400:]}")
         try:
             probe = subprocess.run([sys.executable, "-c", _PROBE], env=env, timeout=10,
@@ -182,7 +197,6 @@ def _start_jack(name: str | None = None) -> JackMidi:
             process.kill()
             raise RuntimeError(f"jackd {name} did not start in {START_TIMEOUT_S} s")
         time.sleep(0.1)
-    return JackMidi(name, process)
 
 
 @pytest.fixture

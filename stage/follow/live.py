@@ -9,6 +9,11 @@ loop feeds the follower and, after each onset (and every ``HOLD_RETIME_S`` while
 performer holds), re-times every other part from the first sample the pacer can still
 change (``Director.retime_song``). The followed part is not sung. The follower's state is in
 the Director's status (``follow``: ``stage.follow.desk``), hence in MQTT and ``/status``.
+
+A MIDI port is looked at every ``PORT_WATCH_S``: one that goes away (a keyboard unplugged, the
+sending program quit) is ``input_lost`` in the status, with a line naming it and the ports
+there are, logged once; the show goes on as through a long silence (``on_silence``), and a
+port of that name coming back is opened again and followed.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ MIDI_POLL_S = 0.005
 time passes); a note-on itself wakes it at once."""
 CLOCK_POLL_S = 0.01
 """How often a follower armed before the show clock runs looks whether it runs yet."""
+PORT_WATCH_S = 0.25
+"""How often a MIDI port's presence is looked at (it lists the ports, in a worker thread)."""
 
 
 class FollowError(ValueError):
@@ -106,6 +113,8 @@ class LiveFollow:
         self._midi_port: MidiEventQueue | None = None
         self._midi_file: list[PerformerEvent] | None = None
         self._now: Callable[[], int] = lambda: 0
+        self.input_error: str | None = None
+        """While the input is lost: one line naming it and what there is instead."""
 
     def open(self, now_sample: Callable[[], int]) -> None:
         """Open the input (``FollowError`` naming what is wrong); ``now_sample`` is the
@@ -146,15 +155,50 @@ class LiveFollow:
 
     def status(self) -> dict[str, object]:
         """The follower's state for the show's status (MQTT, ``/status``, the overlay)."""
+        lost = {"input_lost": self.input_error is not None} | (
+            {"input_error": self.input_error} if self.input_error is not None else {})
         if self.follower is None or self.last is None:
-            return {"part": self.part.name, "input": self.input_name, "started": False}
-        return {"part": self.part.name, "input": self.input_name, "started": True,
+            return {"part": self.part.name, "input": self.input_name, **lost, "started": False}
+        return {"part": self.part.name, "input": self.input_name, **lost, "started": True,
                 "beat": round(self.last.beat, 3),
                 "bpm": round(self.last.bpm, 2), "confidence": round(self.last.confidence, 3),
                 "holding": self.follower.holding(self._now()), "events": self.follower.events}
 
     async def run(self) -> None:
-        """Follow until the input ends (a supervised helper: a restart starts over)."""
+        """Follow until the input ends (a supervised helper: a restart starts over); a MIDI
+        port is watched meanwhile."""
+        port = self._midi_port
+        if not isinstance(port, MidiPortSource):
+            await self._follow()
+            return
+        tasks = {asyncio.ensure_future(self._follow()),
+                 asyncio.ensure_future(self._run_watch(port))}
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # (a failure is raised for the supervisor)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_watch(self, port: MidiPortSource) -> None:
+        """Every ``PORT_WATCH_S``: is the port still there (once lost: is it back)? The
+        status says; each change is logged once."""
+        while True:
+            await asyncio.sleep(PORT_WATCH_S)
+            error = await asyncio.to_thread(port.watch)
+            if error is not None and self.input_error is None:
+                log.warning("follow %r: %s; the show goes on (on silence: %s), the port is "
+                            "opened again when it returns", self.part.name, error,
+                            self.on_silence)
+            elif error is None and self.input_error is not None:
+                log.info("follow %r: MIDI port %r is back; following it again",
+                         self.part.name, port.name)
+            self.input_error = error
+
+    async def _follow(self) -> None:
+        """Follow until the input ends."""
         pacer = self.director.pacer
         # armed at the start (--follow): the clock's origin is set only once synthesis is
         # ready (seconds, for a synthesis process), so the part's beat 0 is chosen on the

@@ -617,6 +617,7 @@ window.addEventListener('keydown', (e) => { if (e.key === 'o' || e.key === 'O') 
 // ---- follow mode on the overlay (docs/follow.md): the follower's state from /status -----
 function followText(follow) {
   if (!follow || !follow.armed) return 'off';
+  if (follow.input_lost) return `${follow.part}: input lost: ${follow.input_error}`;
   if (!follow.started) return `${follow.part}: armed, waiting for the performer (${follow.input})`;
   return `${follow.part}: beat ${follow.beat.toFixed(1)}, ${follow.bpm.toFixed(1)} bpm, ` +
     `confidence ${follow.confidence.toFixed(2)}${follow.holding ? ', holding' : ''}`;

@@ -62,11 +62,16 @@ def _names(kind: str, lister: Callable[[], list[str]]) -> list[str]:
     try:
         return list(lister())
     except Exception as err:  # rtmidi's SystemError when the API cannot start (no server)
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        hint = " (is a JACK server running?)" if midi_api() == "jack" \
-            and "server" not in reason else ""
-        raise MidiPortError(f"MIDI {kind} unavailable through {midi_api().upper()}: "
-                            f"{reason}{hint}") from None
+        raise _unavailable(err, kind) from None
+
+
+def _unavailable(err: Exception, kind: str = "input") -> MidiPortError:
+    """The MIDI API cannot be reached (``err`` from rtmidi), in one line."""
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    hint = " (is a JACK server running?)" if midi_api() == "jack" \
+        and "server" not in reason else ""
+    return MidiPortError(f"MIDI {kind} unavailable through {midi_api().upper()}: "
+                         f"{reason}{hint}")
 
 
 def resolve(name: str, names: list[str], kind: str) -> str:
@@ -92,17 +97,6 @@ def unavailable() -> str | None:
     except MidiPortError as err:
         return str(err)
     return None
-
-
-def open_input(spec: str, callback: Callable[[mido.Message], None]) -> Any:
-    """Open MIDI input port ``spec`` (``midi:PORT``); ``callback`` gets every message, in
-    rtmidi's thread (timing, SysEx and active sensing are not filtered out)."""
-    be = backend()
-    name = resolve(port_name(spec), _names("input", be.get_input_names), "input")
-    try:
-        return be.open_input(name, callback=callback)
-    except Exception as err:
-        raise MidiPortError(f"MIDI input port {name!r}: cannot open it ({err})") from None
 
 
 def open_timed_input(spec: str, callback: Callable[[mido.Message, float], None]) -> Any:
@@ -138,32 +132,63 @@ def open_timed_input(spec: str, callback: Callable[[mido.Message, float], None])
     return midi_in
 
 
-class InputWatch:
-    """Says whether a MIDI input port is still there. rtmidi gives no notice of a port going
-    away (a JACK client quitting, a keyboard unplugged), so ``present()`` lists the ports, on
-    one client kept open for it (a client per look would come and go on the JACK graph)."""
+class InputPort:
+    """A MIDI input port by name (``midi:PORT``), on one client kept for its life:
+    ``callback`` gets each message in rtmidi's thread (SysEx, timing and active sensing
+    filtered out). rtmidi gives no notice of a port going away (a JACK client quitting, a
+    keyboard unplugged), so the same client lists the ports (``ports()``) and connects to
+    the port again once it is back (``reopen``): a JACK client coming or going holds the GIL
+    15-25 ms, a port opened or closed on one about 5 ms."""
 
-    def __init__(self, name: str) -> None:
-        """``name``: the port's full name, as ``open_input`` resolved it (``port.name``)."""
+    def __init__(self, spec: str, callback: Callable[[mido.Message], None]) -> None:
         api = rtmidi.API_UNIX_JACK if midi_api() == "jack" else rtmidi.API_LINUX_ALSA
         backend()  # the API is compiled in
         try:
-            self._in = rtmidi.MidiIn(rtapi=api, name="livesinger watch")
+            self._in = rtmidi.MidiIn(rtapi=api, name="livesinger")
+        except Exception as err:  # rtmidi's SystemError when the API cannot start (no server)
+            raise _unavailable(err) from None
+        self._callback = callback
+        self.name = ""
+        """The port's full name, as the MIDI API lists it (the one opened last)."""
+        try:
+            self.reopen(spec)
+        except MidiPortError:
+            self._in.delete()
+            raise
+
+    def ports(self) -> list[str]:
+        """The input ports listed now; ``MidiPortError`` when the MIDI API itself went away
+        (the JACK server stopped)."""
+        try:
+            return list(self._in.get_ports())
         except Exception as err:
-            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise MidiPortError(f"MIDI input unavailable through {midi_api().upper()}: "
-                                f"{reason}") from None
+            raise _unavailable(err) from None
+
+    def reopen(self, spec: str) -> None:
+        """Open the port ``spec`` means now (the one open before is closed first);
+        ``MidiPortError`` naming it and the ports there are when it cannot be."""
+        names = self.ports()
+        name = resolve(port_name(spec), names, "input")
+        try:
+            if self._in.is_port_open():
+                self._in.close_port()  # (which drops the callback)
+            self._in.open_port(names.index(name), name="performer in")
+            self._in.ignore_types(sysex=True, timing=True, active_sense=True)
+            self._in.set_callback(self._relay)
+        except Exception as err:
+            raise MidiPortError(f"MIDI input port {name!r}: cannot open it ({err})") from None
         self.name = name
 
-    def present(self) -> bool:
-        """True while the port is listed."""
+    def _relay(self, event: tuple[list[int], float], _data: object) -> None:
         try:
-            return self.name in self._in.get_ports()
-        except Exception:  # the MIDI API itself went away (the JACK server stopped)
-            return False
+            msg = mido.Message.from_bytes(event[0])
+        except ValueError:
+            return  # a malformed message
+        self._callback(msg)
 
     def close(self) -> None:
-        """Release the client."""
+        """Close the port and release the client."""
+        self._in.close_port()
         self._in.delete()
 
 

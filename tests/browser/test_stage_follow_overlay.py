@@ -1,6 +1,6 @@
 """The stage page's overlay shows follow mode's state from ``/status`` (docs/follow.md):
-the followed part, where the performer is, their tempo and the follower's confidence, in
-headless Chromium against the real web server."""
+the followed part, where the performer is, their tempo and the follower's confidence, or that
+its input is lost, in headless Chromium against the real web server."""
 
 from __future__ import annotations
 
@@ -42,7 +42,13 @@ async def test_the_overlay_shows_the_followers_state(browser, tmp_path: Path) ->
                        "holding": True}
         await page.wait_for_function(f"{text}.startsWith('Performer')", timeout=20_000)
         shown = await page.evaluate(text)
+        show.follow = {**show.follow, "input_lost": True,
+                       "input_error": "MIDI port 'Keys' went away; input ports (JACK): none"}
+        await page.wait_for_function(f"{text}.includes('lost')", timeout=20_000)
+        lost = await page.evaluate(text)
     finally:
         await page.close()
         await web.stop()
     assert shown == "Performer: beat 12.3, 126.0 bpm, confidence 0.93, holding", shown
+    assert lost == ("Performer: input lost: MIDI port 'Keys' went away; input ports (JACK): "
+                    "none"), lost
