@@ -12,6 +12,7 @@ pose/audio sync; ``stage.bench.web``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -21,8 +22,9 @@ from pathlib import Path
 
 import aiohttp
 
+from stage.bench.engine import served
 from stage.bench.web import CHROMIUM_ARGS, _engine_cpu, _measure
-from stage.serve import ServeOptions, serve
+from stage.serve import ServeOptions
 from streams.janus.local import LocalJanus
 
 ROOM = 5150
@@ -48,24 +50,17 @@ async def bench_webrtc_janus(viewer_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 3
     await asyncio.to_thread(janus.start)
     assert janus.process is not None
     janus_pid = janus.process.pid
-    ready = asyncio.Event()
-    ports: dict[str, object] = {}
-    handles: dict[str, object] = {}
-
-    def on_ready(p: dict[str, object]) -> None:
-        ports.update(p)
-        ready.set()
-
     opts = ServeOptions(osc_port=None, http_port=0, headless=True, chunk_ms=5.0,
                         publish=(f"janus:{janus.url}?room={ROOM}",), audible_label="off")
-    engine = asyncio.ensure_future(serve(opts, on_ready, handles))
     results: list[dict[str, object]] = []
-    try:
-        await asyncio.wait_for(ready.wait(), 60)
+    async with contextlib.AsyncExitStack() as stack:  # the show ends first, then Janus
+        stack.push_async_callback(asyncio.to_thread, janus.stop)
+        show = await stack.enter_async_context(served(opts))
+        handles = show.handles
         publisher = handles["publishers"][0]  # type: ignore[index]
         while publisher.state != "live":
             await asyncio.sleep(0.1)
-        base = f"http://127.0.0.1:{ports['http']}"
+        base = f"http://127.0.0.1:{show.ports['http']}"
         start_janus = process_cpu_s(janus_pid)
         idle_cpu = await _engine_cpu(cpu_window_s)  # publishing, nobody watching
         janus_idle = (process_cpu_s(janus_pid) - start_janus) / cpu_window_s
@@ -109,10 +104,6 @@ async def bench_webrtc_janus(viewer_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 3
                     on_row(row)
             await page.close()
             await browser.close()
-    finally:
-        engine.cancel()
-        await asyncio.gather(engine, return_exceptions=True)
-        await asyncio.to_thread(janus.stop)
     return results
 
 

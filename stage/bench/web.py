@@ -52,7 +52,9 @@ import numpy as np
 
 from singer.bench import machine_name
 from singer.contracts import SAMPLE_RATE_HZ
-from stage.serve import REALTIME_PRIORITY, ServeOptions, serve
+from stage.bench.engine import served
+from stage.serve import REALTIME_PRIORITY, ServeOptions
+from streams.webrtc.viewers import ViewerHub
 
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
@@ -111,25 +113,15 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = VIEWER_COUNTS, cues: int
         raise ValueError(f"the stage page's RTP frame is 10 or 20 ms, not {rtp_frame_ms}")
     from playwright.async_api import async_playwright
 
-    ready = asyncio.Event()
-    ports: dict[str, object] = {}
-    handles: dict[str, object] = {}
-
-    def on_ready(p: dict[str, object]) -> None:
-        ports.update(p)
-        ready.set()
-
     opts = ServeOptions(osc_port=None, http_port=0, headless=True, chunk_ms=5.0,
                         realtime_priority=REALTIME_PRIORITY if realtime else None)
-    engine = asyncio.ensure_future(serve(opts, on_ready, handles))
-    await asyncio.wait_for(ready.wait(), 60)
-    hub = handles.get("hub")
-    if hub is not None:
-        hub.stage_rtp_frame_samples = rtp_frame_ms * SAMPLE_RATE_HZ // 1000  # type: ignore[attr-defined]
-    extra = {"realtime": realtime, "page_query": page_query, "rtp_frame_ms": rtp_frame_ms}
-    base = f"http://127.0.0.1:{ports['http']}"
     results: list[dict[str, object]] = []
-    try:
+    async with served(opts) as show:
+        hub = show.handles.get("hub")
+        if isinstance(hub, ViewerHub):
+            hub.stage_rtp_frame_samples = rtp_frame_ms * SAMPLE_RATE_HZ // 1000
+        extra = {"realtime": realtime, "page_query": page_query, "rtp_frame_ms": rtp_frame_ms}
+        base = f"http://127.0.0.1:{show.ports['http']}"
         idle_cpu = await _engine_cpu(cpu_window_s)
         async with async_playwright() as pw, aiohttp.ClientSession() as http:
             browser = await pw.chromium.launch(executable_path="/usr/bin/chromium",
@@ -144,7 +136,7 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = VIEWER_COUNTS, cues: int
                 for count in viewer_counts:
                     listeners = await _start_listeners(base + "/whep", count - 1)
                     try:
-                        row = await _measure(page, http, base, handles, count, cues,
+                        row = await _measure(page, http, base, show.handles, count, cues,
                                              cpu_window_s, idle_cpu)
                     finally:
                         await _stop_listeners(listeners)
@@ -154,9 +146,6 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = VIEWER_COUNTS, cues: int
                         on_row(row)
                 await page.close()
             await browser.close()
-    finally:
-        engine.cancel()
-        await asyncio.gather(engine, return_exceptions=True)
     return results
 
 

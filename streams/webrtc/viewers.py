@@ -17,8 +17,9 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from aiortc import RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 
@@ -226,13 +227,7 @@ class ViewerHub:
         """Voice subscriber: one message built once, sent on every open ``voice`` channel
         (a channel with too much waiting skips the frame: unordered, no retransmits)."""
         message = frame.voice_message()
-        for viewer in self.viewers.values():
-            channel = viewer.voice
-            if channel is None or channel.readyState != "open":
-                continue
-            if channel.bufferedAmount > VOICE_BUFFER_BYTES:
-                viewer.voice_dropped += 1
-                continue
+        for viewer, channel in self._open_channels("voice"):
             channel.send(message)
             viewer.voice_frames += 1
 
@@ -246,13 +241,7 @@ class ViewerHub:
             log.warning("viewers: %s; dropped (%d so far)", err, self.poses_rejected)
             return
         now = time.monotonic()
-        for viewer in self.viewers.values():
-            channel = viewer.channel
-            if channel is None or channel.readyState != "open":
-                continue
-            if channel.bufferedAmount > POSE_BUFFER_BYTES:
-                viewer.poses_dropped += 1
-                continue
+        for viewer, channel in self._open_channels("pose"):
             offset = viewer.track.rtp_minus_show if viewer.track is not None else None
             if offset is not None and (now - viewer.last_sync > SYNC_EVERY_S
                                        or offset != viewer.last_rtp_minus_show):
@@ -263,3 +252,21 @@ class ViewerHub:
                 viewer.last_rtp_minus_show = offset
             channel.send(text)
             viewer.poses_sent += 1
+
+    def _open_channels(self, kind: Literal["voice", "pose"]
+                       ) -> Iterator[tuple[Viewer, RTCDataChannel]]:
+        """Every viewer's open ``kind`` channel with room for one more message. A channel with
+        more than its limit waiting (``VOICE_BUFFER_BYTES``, ``POSE_BUFFER_BYTES``) skips the
+        message, counted in that viewer's ``voice_dropped`` or ``poses_dropped``."""
+        voice = kind == "voice"
+        limit_bytes = VOICE_BUFFER_BYTES if voice else POSE_BUFFER_BYTES
+        for viewer in self.viewers.values():
+            channel = viewer.voice if voice else viewer.channel
+            if channel is None or channel.readyState != "open":
+                continue
+            if channel.bufferedAmount <= limit_bytes:
+                yield viewer, channel
+            elif voice:
+                viewer.voice_dropped += 1
+            else:
+                viewer.poses_dropped += 1
