@@ -21,10 +21,10 @@ import numpy as np
 
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
 
-CHUNK_SAMPLES = 480
-"""Chunks of 10 ms: one pitch-tracker hop."""
+CHUNK_SAMPLES = 240
+"""Chunks of 5 ms: the show's chunk and one pitch-tracker hop (``singer.follow.pitch``)."""
 MAX_FILE_S = 3600.0
-QUEUE_CHUNKS = 50
+QUEUE_CHUNKS = SAMPLE_RATE_HZ // 2 // CHUNK_SAMPLES
 """Live input waits in a queue of 0.5 s; a reader slower than that loses the oldest chunks
 (counted in ``dropped``), never the newest."""
 

@@ -638,7 +638,9 @@ def _page_microphone(desk: FollowDesk, performer: object, pacer: AudioPacer) -> 
     if desk.page_audio is not None and isinstance(performer, PerformerDesk):
         from mocap.webrtc_audio import WebRtcAudio
 
-        desk.page_receiver = WebRtcAudio(desk.page_audio, lambda: pacer.playout_sample)
+        # stamped on the clock's present sample (not the playout sample, which stands still
+        # while playout stalls: the microphone's stamps jumped back and forth by 150 ms)
+        desk.page_receiver = WebRtcAudio(desk.page_audio, pacer.clock.now_sample)
         performer.on_audio = desk.page_receiver.consume
 
 

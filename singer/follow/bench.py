@@ -25,7 +25,13 @@ import numpy as np
 
 from singer.contracts import SAMPLE_RATE_HZ, AudioChunk
 from singer.follow import corpus
-from singer.follow.duet import DuetResult, DuetSession, duet_from_audio, duet_from_midi
+from singer.follow.duet import (
+    CHUNK_SAMPLES,
+    DuetResult,
+    DuetSession,
+    duet_from_audio,
+    duet_from_midi,
+)
 from singer.follow.evaluate import bars_to_recover, idol_asynchrony_by_beat, tempo_error
 
 ASYNC_TARGETS_MS = {"audio": (30.0, 80.0), "midi": (20.0, 50.0)}
@@ -87,7 +93,8 @@ def _run(case: corpus.CurveCase, perf: corpus.Performance, kind: str, draw: int
     session = DuetSession(case.score(), "performer", midi=kind == "midi")
     if kind == "midi":
         return duet_from_midi(session, corpus.midi_events(perf, seed=3 + draw))
-    chunks = (AudioChunk(i, perf.audio[i:i + 480]) for i in range(0, len(perf.audio), 480))
+    n = CHUNK_SAMPLES
+    chunks = (AudioChunk(i, perf.audio[i:i + n]) for i in range(0, len(perf.audio), n))
     return duet_from_audio(session, chunks)
 
 

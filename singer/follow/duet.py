@@ -41,8 +41,9 @@ HARMONY = "harmony"
 """The idol line singing harmony to the performer."""
 REPITCH_SEMITONES = 0.7
 """A performer this far off the written note is harmonised from what they sang ..."""
-REPITCH_SKIP, REPITCH_FRAMES = 4, 10
-"""... judged on the pitch of hops 4..10 after the onset (the glide into a note skipped)."""
+REPITCH_FROM_S, REPITCH_UNTIL_S = 0.08, 0.15
+"""... judged on the pitch heard from 80 to 150 ms after the note's onset (the glide into it
+and the overshoot after a leap left out)."""
 
 
 @dataclass
@@ -124,7 +125,8 @@ class DuetSession:
         self.retimes = 0
         self._last_hold_retime = -(1 << 40)
         self.log: list[FollowState] = []
-        self._sung: tuple[int, list[float]] = (-1, [])  # the note heard last, its pitches
+        # the note heard last: its index, its onset, its pitches heard since
+        self._sung: tuple[int, int, list[float]] | None = None
 
     def retime(self, horizon: int, repitched: frozenset[str] = frozenset()) -> bool:
         """Re-time every idol line from ``horizon`` on; True if a note moved."""
@@ -147,7 +149,7 @@ class DuetSession:
         # are re-timed as time passes, not only at onsets
         waiting = self.follower.holding(heard_sample) or self.follower.at_phrase_end()
         due = waiting and heard_sample - self._last_hold_retime >= HOLD_RETIME_S * SAMPLE_RATE_HZ
-        repitched = self._repitch(states)
+        repitched = self._repitch(states, heard_sample)
         if states or due or repitched:
             # What is before the horizon was sung with the notes as they were: render it
             # now (deferred until here, it is the same audio as rendered chunk by chunk).
@@ -156,20 +158,24 @@ class DuetSession:
             if due:
                 self._last_hold_retime = heard_sample
 
-    def _repitch(self, states: list[FollowState]) -> frozenset[str]:
+    def _repitch(self, states: list[FollowState], heard_sample: int) -> frozenset[str]:
         """Harmony from the performer's live pitch where it strays from the written note:
-        judged on the pitch held over ``REPITCH_FRAMES`` after the onset's glide."""
+        judged once on the pitch held ``REPITCH_FROM_S``..``REPITCH_UNTIL_S`` after the
+        note's onset."""
         if self.harmony is None:
             return frozenset()
         if states:
-            self._sung = (states[-1].note_index, [])
-        index, pitches = self._sung
-        if index < 0 or len(pitches) > REPITCH_FRAMES:
+            self._sung = (states[-1].note_index, states[-1].sample, [])
+        if self._sung is None:
             return frozenset()
-        pitches.append(self.follower.live_pitch_midi)
-        if len(pitches) <= REPITCH_FRAMES:
+        index, onset, pitches = self._sung
+        since_s = (heard_sample - onset) / SAMPLE_RATE_HZ
+        if since_s >= REPITCH_FROM_S:
+            pitches.append(self.follower.live_pitch_midi)
+        if since_s < REPITCH_UNTIL_S:
             return frozenset()
-        held = np.array(pitches[REPITCH_SKIP:])
+        self._sung = None  # judged once
+        held = np.array(pitches)
         held = held[np.isfinite(held)]
         written = self.part.notes[index]
         if len(held) < 3:

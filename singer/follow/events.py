@@ -14,13 +14,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from singer.contracts import SAMPLE_RATE_HZ
-from singer.follow.pitch import FRAME_DELAY_S, PitchFrame
+from singer.follow.pitch import FRAME_DELAY_S, HOP_S, PitchFrame
 
 STEP_SEMITONES = 0.8
 CONFIRM_FRAMES = 3
+"""Frames (10 ms at 5 ms hops) that must agree on a new note's pitch before it is issued."""
 STABLE_SEMITONES = 0.5
 """The confirming frames must agree within this (a glide is still moving)."""
-MAX_PENDING_FRAMES = 12
+MAX_PENDING_FRAMES = round(0.12 / HOP_S)
+"""A new note that has not settled within 120 ms is a slide, not a note."""
+GAP_FRAMES = round(0.02 / HOP_S)
+"""Unvoiced for 20 ms: the next voiced frame starts a note (after a consonant or a breath)."""
+PEAK_DECAY_DB = 5.0 * HOP_S
+"""The loudest level heard lately decays 5 dB a second ..."""
+SEGMENT_DECAY_DB = 30.0 * HOP_S
+"""... a note's own level 30 dB a second (a dip under it, then a rise, is a repeated note)."""
+SEGMENT_PITCH_SMOOTHING = 20.0 * HOP_S
+"""Share of each frame's pitch in a held note's running pitch (a time constant of 50 ms)."""
 MIN_IOI_S = 0.07
 """Onsets closer than this to the previous one are the same note."""
 MIN_PERIODICITY = 0.6
@@ -30,9 +40,9 @@ RELATIVE_FLOOR_DB = 30.0
 """... and so are frames this far under the loudest frame heard lately."""
 DIP_DB = 5.0
 """A level dip of this much inside a voiced stretch, then a rise, starts a repeated note."""
-ONSET_OFFSET_S = -0.005
-"""Calibration, measured on the project's voice: a vowel begins this long after the centre of
-its first voiced frame (negative: before; see tests/singer/follow/test_pitch.py)."""
+ONSET_OFFSET_S = 0.002
+"""Calibration, measured on the project's voices: a vowel begins this long after the centre
+of its first voiced frame's window (negative: before; tests/singer/follow/test_pitch.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +92,7 @@ class OnsetDetector:
         return out
 
     def _is_voiced(self, frame: PitchFrame) -> bool:
-        self._peak_db = max(frame.rms_db, self._peak_db - 0.05)  # ~5 dB/s decay
+        self._peak_db = max(frame.rms_db, self._peak_db - PEAK_DECAY_DB)
         return (frame.f0_hz > 0 and frame.periodicity >= MIN_PERIODICITY
                 and frame.rms_db > FLOOR_DB
                 and frame.rms_db > self._peak_db - RELATIVE_FLOOR_DB)
@@ -95,13 +105,13 @@ class OnsetDetector:
             self._unvoiced += 1
             self._pending = []
             self._candidate_kind = ""
-            if self._unvoiced >= 2:
+            if self._unvoiced >= GAP_FRAMES:
                 self._seg_pitch = None
             return None
         midi = frame.midi
         gap = self._unvoiced
         self._unvoiced = 0
-        if self._seg_pitch is None or gap >= 2:
+        if self._seg_pitch is None or gap >= GAP_FRAMES:
             if not self._pending:
                 self._candidate_kind = "voice"
             self._pending.append(frame)
@@ -116,7 +126,7 @@ class OnsetDetector:
             self._candidate_kind = "step"
             return None
         # Same note carries on: follow its level for a dip-and-rise (a repeated pitch).
-        self._seg_level = max(frame.rms_db, self._seg_level - 0.3)
+        self._seg_level = max(frame.rms_db, self._seg_level - SEGMENT_DECAY_DB)
         self._valley_db = min(self._valley_db, frame.rms_db)
         if (self._seg_level - self._valley_db >= DIP_DB
                 and frame.rms_db - self._valley_db >= DIP_DB):
@@ -124,7 +134,7 @@ class OnsetDetector:
             self._candidate_kind = "dip"
             self._valley_db = frame.rms_db
             return self._confirm(frame)
-        self._seg_pitch = 0.8 * self._seg_pitch + 0.2 * midi
+        self._seg_pitch += SEGMENT_PITCH_SMOOTHING * (midi - self._seg_pitch)
         return None
 
     def _confirm(self, frame: PitchFrame) -> PerformerEvent | None:

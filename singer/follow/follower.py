@@ -122,7 +122,10 @@ class ScoreFollower:
         if match.index < 0:
             return None
         note = self.part.notes[match.index]
-        trusted = match.confidence >= MIN_CONFIDENCE and abs(match.pitch_error) <= 1.0
+        # A second onset on the note already matched (a level dip inside a held note) says
+        # nothing of the beat: it moves neither the tempo nor where the performer is.
+        trusted = match.confidence >= MIN_CONFIDENCE and abs(match.pitch_error) <= 1.0 \
+            and match.step != 0
         if not trusted and self.started:
             state = FollowState(event.onset_sample, event.decided_sample,
                                 self.tempo.beat_at(event.onset_sample), self.tempo.bpm,

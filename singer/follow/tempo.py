@@ -24,10 +24,20 @@ from singer.contracts import SAMPLE_RATE_HZ
 
 TRANSITION_VAR = 0.03 ** 2
 """Relative drift of the period per beat of score (variance of a fraction)."""
-ONSET_JITTER_S = 0.025
-"""How far a detected onset sits from where it was meant (standard deviation)."""
+ONSET_JITTER_S = 0.015
+"""How far an onset sits from where it was meant (standard deviation): the observation noise,
+which sets how fast the period follows. 15 ms is the sung onsets' measured spread
+(``follower.AUDIO_ONSET_SD_S``); at 25 ms the filter lagged a ±8 % rubato by about two
+beats (``bench duet``: rubato audio median 30.7 -> 28.8 ms, MIDI 14.6 -> 13.1 ms, tempo
+after the MIDI step 3.0 -> 1.2 %; docs/benchmarks.md)."""
 OUTLIER_RATIO = 0.3
-"""A period observation off the prediction by more than this fraction moves no tempo."""
+"""A period observation off the prediction by more than this fraction moves no tempo ..."""
+OUTLIER_RUN = 3
+"""... unless this many in a row agree with each other (within half that fraction): then
+the estimate was wrong (a first onset stamped late, a tempo far from the score's) and the
+period starts again from theirs. Without this a wrong estimate held for good: every true
+observation after it was an outlier (the ``/perform`` page's first onset, stamped 0.3 s late
+while the stream's clock settled, held the tempo at 134 bpm for a performer at 100)."""
 BASELINE_BEATS = 1.0
 TREND_SPANS = 4
 TREND_MIN_BEATS = 0.4
@@ -64,6 +74,7 @@ class KalmanTempo:
         self.anchor: Anchor | None = None
         self._history: deque[Anchor] = deque(maxlen=HISTORY)
         self.outliers = 0
+        self._outlier_run: list[float] = []
         self._misses: deque[float] = deque(maxlen=MISS_SPANS)
 
     @property
@@ -140,7 +151,18 @@ class KalmanTempo:
                 self.outliers += 1
                 self._history.clear()
                 self._history.append(now)
+                run = self._outlier_run
+                run.append(z)
+                mid = statistics.median(run[-OUTLIER_RUN:])
+                if len(run) >= OUTLIER_RUN and all(
+                        abs(p / mid - 1.0) <= OUTLIER_RATIO / 2 for p in run[-OUTLIER_RUN:]):
+                    self.period_s = mid
+                    self.var = (0.15 * mid) ** 2
+                    self._misses.clear()
+                    run.clear()
+                    moved = True
             else:
+                self._outlier_run.clear()
                 last = self._history[-2] if len(self._history) >= 2 else base
                 self.var += TRANSITION_VAR * self.period_s ** 2 * max(beat - last.beat, 0.25)
                 r = 2 * (ONSET_JITTER_S / span) ** 2

@@ -72,7 +72,9 @@ class FollowDesk:
         audio, midi, pushed = self._input(source)
         live = LiveFollow(self.director, score, part, audio=audio, midi=midi, pushed=pushed,
                           on_silence=self.on_silence)
-        live.open(lambda: self.director.pacer.playout_sample)
+        # the clock's present sample: the playout sample is a chunk coarse and stands
+        # still while playout stalls, which moved the input's stamps back and forth
+        live.open(self.director.pacer.clock.now_sample)
         self._drop()
         self.live = live
         self.arms += 1

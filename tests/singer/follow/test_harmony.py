@@ -10,7 +10,7 @@ import pytest
 
 from singer.contracts import AudioChunk
 from singer.follow import corpus
-from singer.follow.duet import HARMONY, DuetSession, duet_from_audio
+from singer.follow.duet import CHUNK_SAMPLES, HARMONY, DuetSession, duet_from_audio
 from singer.follow.harmony import Key, estimate_key, harmony_pitch
 from singer.score import Part
 from tests.measure import note_cents_errors
@@ -38,7 +38,8 @@ def test_live_harmony_a_third_above_in_key_and_in_tune() -> None:
     perf = corpus.perform(replace(score, parts=(Part(written.name, sung),) + score.parts[1:]),
                           bpm=108.0)
     session = DuetSession(score, "performer", harmony="third_above")
-    chunks = (AudioChunk(i, perf.audio[i:i + 480]) for i in range(0, len(perf.audio), 480))
+    n = CHUNK_SAMPLES
+    chunks = (AudioChunk(i, perf.audio[i:i + n]) for i in range(0, len(perf.audio), n))
     result = duet_from_audio(session, chunks)
     line = result.notes[HARMONY]
     key = Key(0, "major")

@@ -50,8 +50,8 @@ def test_onsets_of_a_sung_line_found_once_and_near_their_vowels() -> None:
     """Every note of the voice singing part A at 20 dB SNR is found once, near its vowel."""
     perf = corpus.perform(corpus.score_a(), bpm=120.0)
     tracker, detector = YinTracker(), OnsetDetector()
-    events = [e for i in range(0, len(perf.audio), 480)
-              for e in detector.process(tracker.process(perf.audio[i:i + 480]))]
+    events = [e for i in range(0, len(perf.audio), 240)
+              for e in detector.process(tracker.process(perf.audio[i:i + 240]))]
     truth = np.array([perf.tempo_map.beat_to_sample(n.beat_on) for n in perf.notes])
     assert len(events) == len(truth)
     errors_ms = (np.array([e.onset_sample for e in events]) - truth) / SAMPLE_RATE_HZ * 1e3
@@ -59,5 +59,7 @@ def test_onsets_of_a_sung_line_found_once_and_near_their_vowels() -> None:
                                                                 strict=True)]
     late = np.abs(errors_ms[1:])  # the first vowel is squeezed late by the show start
     assert np.median(late) < 15.0 and np.percentile(late, 95) < 40.0 and late.max() < 60.0
-    # The first frames of a note carry the voice's preparation and overshoot.
-    assert np.median(np.abs(pitch_errors)) < 0.6 and np.max(np.abs(pitch_errors)) < 2.0
+    # The first frames of a note carry the voice's preparation and overshoot: decided on the
+    # 10 ms after its first voiced frame (5 ms hops), a note's pitch is still moving into it
+    # (median error 0.73 semitones, against 0.5 when it was decided 20 ms later).
+    assert np.median(np.abs(pitch_errors)) < 0.85 and np.max(np.abs(pitch_errors)) < 2.0

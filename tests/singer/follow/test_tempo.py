@@ -51,3 +51,17 @@ def test_one_step_change_is_forgotten() -> None:
     tempo = _fed(perf, 32.0)
     assert tempo.anchor is not None
     assert tempo.sd_s(tempo.anchor.beat + 2.0) < 0.002
+
+
+def test_a_wrong_first_estimate_gives_way_to_the_performers_tempo() -> None:
+    """The first onset stamped 0.3 s late and the next one not trusted (heard off pitch):
+    the first period, over two beats, reads 134 bpm for a performer at 100 (25 % off, so
+    taken). Every true period after it is then over 30 % off: an outlier. Three in a row
+    that agree with each other replace the estimate, and it follows the performer again."""
+    tempo = KalmanTempo(100.0)
+    period = 0.6
+    tempo.update(0.0, int(0.3 * SAMPLE_RATE_HZ))  # note 0, heard 0.3 s late
+    for beat in range(2, 12):  # (note 1 not trusted: not given)
+        tempo.update(float(beat), int(beat * period * SAMPLE_RATE_HZ))
+    assert abs(tempo.bpm - 100.0) < 2.0, tempo.bpm
+    assert abs(tempo.sample_of(12.0) / SAMPLE_RATE_HZ - 12 * period) < 0.01
