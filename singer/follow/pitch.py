@@ -84,7 +84,7 @@ class YinTracker:
         self._analysed = 0  # 16 kHz samples consumed into hops
 
     def process(self, samples: np.ndarray) -> list[PitchFrame]:
-        """Feed mono 48 kHz samples; frames for each 10 ms hop they completed."""
+        """Feed mono 48 kHz samples; frames for each 5 ms hop they completed."""
         x = np.asarray(samples, dtype=np.float64).reshape(-1)
         if not len(x):
             return []

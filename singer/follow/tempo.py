@@ -74,7 +74,7 @@ class KalmanTempo:
         self.anchor: Anchor | None = None
         self._history: deque[Anchor] = deque(maxlen=HISTORY)
         self.outliers = 0
-        self._outlier_run: list[float] = []
+        self._outlier_run: deque[float] = deque(maxlen=OUTLIER_RUN)
         self._misses: deque[float] = deque(maxlen=MISS_SPANS)
 
     @property
@@ -153,9 +153,9 @@ class KalmanTempo:
                 self._history.append(now)
                 run = self._outlier_run
                 run.append(z)
-                mid = statistics.median(run[-OUTLIER_RUN:])
-                if len(run) >= OUTLIER_RUN and all(
-                        abs(p / mid - 1.0) <= OUTLIER_RATIO / 2 for p in run[-OUTLIER_RUN:]):
+                mid = statistics.median(run)
+                if len(run) == OUTLIER_RUN and all(
+                        abs(p / mid - 1.0) <= OUTLIER_RATIO / 2 for p in run):
                     self.period_s = mid
                     self.var = (0.15 * mid) ** 2
                     self._misses.clear()
