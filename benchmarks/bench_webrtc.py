@@ -17,6 +17,9 @@ def main() -> None:
     parser.add_argument("--janus", action="store_true", help="watch through a local Janus")
     parser.add_argument("--realtime", action="store_true",
                         help="the engine as `serve --realtime` (SCHED_FIFO synthesis, nice -10)")
+    parser.add_argument("--browser-idle", action="store_true",
+                        help="run the measuring Chromium under SCHED_IDLE, below the engine "
+                             "(as when the renderer has a machine of its own)")
     args = parser.parse_args()
     if args.janus:
         from stage.bench.janus import bench_webrtc_janus
@@ -24,13 +27,14 @@ def main() -> None:
         asyncio.run(bench_webrtc_janus((1, 2) if args.smoke else (1, 2, 4, 8, 16, 32, 64),
                                        cues=2 if args.smoke else 8,
                                        cpu_window_s=1.0 if args.smoke else 3.0,
-                                       on_row=lambda row: print(json.dumps(row), flush=True)))
+                                       on_row=lambda row: print(json.dumps(row), flush=True),
+                                       browser_idle=args.browser_idle))
         return
     counts = (1, 2) if args.smoke else VIEWER_COUNTS
     cues = 3 if args.smoke else 8
     asyncio.run(bench_webrtc(counts, cues=cues, cpu_window_s=1.0 if args.smoke else 3.0,
                              on_row=lambda row: print(json.dumps(row), flush=True),
-                             realtime=args.realtime))
+                             realtime=args.realtime, browser_idle=args.browser_idle))
 
 
 if __name__ == "__main__":

@@ -272,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--realtime", action="store_true",
                    help="run the engine as `serve --realtime` does (SCHED_FIFO synthesis, the "
                         "event loop at a raised nice value)")
+    b.add_argument("--browser-idle", action="store_true",
+                   help="run the measuring Chromium under SCHED_IDLE, below the engine (as when "
+                        "the renderer has a machine of its own; on a small machine its software "
+                        "GL otherwise takes CPU time the engine needs on time)")
     b.add_argument("--page", default="", metavar="QUERY",
                    help="stage page options, e.g. 'latency=interactive&buffer=peak' (the page "
                         "before issue 11's tuning)")
@@ -540,13 +544,13 @@ def cmd_bench_webrtc(args: argparse.Namespace) -> int:
         if janus_binary() is None:
             raise CliError("--janus: janus is not installed (Debian package 'janus')")
         asyncio.run(bench_webrtc_janus(counts, cues=cues, cpu_window_s=cpu_window_s,
-                                       on_row=on_row))
+                                       on_row=on_row, browser_idle=args.browser_idle))
         return 0
     if args.page and (len(args.page) > 200 or any(c in args.page for c in " #?/")):
         raise CliError(f"--page wants a query like 'latency=0&buffer=peak', got {args.page!r}")
     asyncio.run(bench_webrtc(counts, cues=cues, cpu_window_s=cpu_window_s, on_row=on_row,
                              realtime=args.realtime, page_query=args.page,
-                             rtp_frame_ms=args.rtp_frame_ms))
+                             rtp_frame_ms=args.rtp_frame_ms, browser_idle=args.browser_idle))
     return 0
 
 

@@ -10,6 +10,19 @@ import pytest
 import soundfile as sf
 
 from singer.contracts import SAMPLE_RATE_HZ
+from tests.machine import MachineReport
+
+_MACHINE: list[MachineReport] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _MACHINE.append(MachineReport.begin())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how fast the machine was: the real-time tests' outcome depends on it."""
+    if _MACHINE:
+        terminalreporter.write_line(_MACHINE[0].line())
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 
 from stage.bench.engine import served
-from stage.bench.web import CHROMIUM_ARGS, _engine_cpu, _measure
+from stage.bench.web import CHROMIUM_ARGS, _engine_cpu, _measure, chromium_launcher
 from stage.serve import ServeOptions
 from streams.janus.local import LocalJanus
 
@@ -41,9 +41,10 @@ def process_cpu_s(pid: int) -> float:
 async def bench_webrtc_janus(viewer_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64),
                              cues: int = 8, cpu_window_s: float = 3.0,
                              on_row: Callable[[dict[str, object]], None] | None = None,
-                             ) -> list[dict[str, object]]:
+                             browser_idle: bool = False) -> list[dict[str, object]]:
     """One result per viewer count (each also handed to ``on_row`` as soon as measured). A
-    count whose subscribers cannot all connect ends the run with a row saying so."""
+    count whose subscribers cannot all connect ends the run with a row saying so.
+    ``browser_idle``: the page's Chromium under ``SCHED_IDLE`` (``bench webrtc``'s)."""
     from playwright.async_api import async_playwright
 
     janus = LocalJanus()
@@ -64,9 +65,9 @@ async def bench_webrtc_janus(viewer_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 3
         start_janus = process_cpu_s(janus_pid)
         idle_cpu = await _engine_cpu(cpu_window_s)  # publishing, nobody watching
         janus_idle = (process_cpu_s(janus_pid) - start_janus) / cpu_window_s
-        async with async_playwright() as pw, aiohttp.ClientSession() as http:
-            browser = await pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                               args=CHROMIUM_ARGS)
+        async with async_playwright() as pw, aiohttp.ClientSession() as http, \
+                chromium_launcher(browser_idle) as chromium:
+            browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = await browser.new_page(viewport={"width": 480, "height": 360})
             await page.goto(f"{base}/?overlay=0&janus={janus.url}&room={ROOM}")
             await page.wait_for_function(CLOCK_READY, timeout=60_000)
@@ -97,7 +98,7 @@ async def bench_webrtc_janus(viewer_counts: tuple[int, ...] = (1, 2, 4, 8, 16, 3
                     "viewers_connected": count, "publisher_state": publisher.state,
                     "janus_cpu": round(janus_cpu, 3), "janus_cpu_idle": round(janus_idle, 3),
                     "janus_cpu_per_viewer": round(max(0.0, janus_cpu - janus_idle) / count, 4),
-                    "subscribers_cpu": round(subs_cpu, 3),
+                    "subscribers_cpu": round(subs_cpu, 3), "browser_idle": browser_idle,
                     "loadavg_1m": round(os.getloadavg()[0], 2)})
                 results.append(row)
                 if on_row is not None:

@@ -32,6 +32,9 @@ AudioWorklet jitter buffer) and ``rtp`` (the WebRTC audio track, Chromium's NetE
 - ``realtime``: the engine as ``serve --realtime`` (SCHED_FIFO synthesis, its event loop at a
   raised nice value); ``page_query``: the stage page's options (``latency=``, ``buffer=``);
   ``rtp_frame_ms``: the Opus frame on the stage page's RTP track.
+- ``browser_idle``: the measuring Chromium ran under ``SCHED_IDLE`` (below the engine, as
+  when the renderer has a machine of its own; its software GL otherwise takes CPU time the
+  engine needed on time on a small machine); the figures in docs/benchmarks.md are without.
 - ``loadavg_1m``: the machine's load when the row was measured (figures on a loaded machine
   are the machine's as much as the engine's).
 - CPU per viewer: the engine process's CPU time with N viewers minus with none, per viewer.
@@ -40,12 +43,15 @@ AudioWorklet jitter buffer) and ``rtp`` (the WebRTC audio track, Chromium's NetE
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import signal
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import aiohttp
 import numpy as np
@@ -55,6 +61,25 @@ from singer.contracts import SAMPLE_RATE_HZ
 from stage.bench.engine import served
 from stage.serve import REALTIME_PRIORITY, ServeOptions
 from streams.webrtc.viewers import ViewerHub
+
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium."""
+
+
+@contextlib.asynccontextmanager
+async def chromium_launcher(idle: bool) -> AsyncIterator[str]:
+    """The executable for Playwright to start: Debian's Chromium, or (``idle``) a launcher
+    that starts it under ``SCHED_IDLE``, which every process and thread it starts inherits
+    (a nice value would not hold: Chromium, run as root, sets its threads' nice values)."""
+    if not idle:
+        yield CHROMIUM
+        return
+    with tempfile.TemporaryDirectory(prefix="livesinger-bench-") as folder:
+        launcher = Path(folder) / "chromium-idle"
+        launcher.write_text(f'#!/bin/sh\nexec chrt --idle 0 {CHROMIUM} "$@"\n')
+        launcher.chmod(0o755)
+        yield str(launcher)
+
 
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
@@ -100,12 +125,13 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = VIEWER_COUNTS, cues: int
                        cpu_window_s: float = 3.0,
                        on_row: Callable[[dict[str, object]], None] | None = None,
                        paths: tuple[str, ...] = PATHS, realtime: bool = False,
-                       page_query: str = "", rtp_frame_ms: int = 10
-                       ) -> list[dict[str, object]]:
+                       page_query: str = "", rtp_frame_ms: int = 10,
+                       browser_idle: bool = False) -> list[dict[str, object]]:
     """One result per path and viewer count (each also handed to ``on_row`` as soon as
     measured). ``realtime``: the engine as ``serve --realtime``; ``page_query``: extra stage
     page options (``latency=interactive&buffer=peak``: the page as before issue 11's tuning);
-    ``rtp_frame_ms``: 10 or 20, the Opus frame of the stage page's RTP track."""
+    ``rtp_frame_ms``: 10 or 20, the Opus frame of the stage page's RTP track;
+    ``browser_idle``: the measuring Chromium under ``SCHED_IDLE`` (``chromium_launcher``)."""
     for path in paths:
         if path not in PATHS:
             raise ValueError(f"a stage path is one of {PATHS}, not {path!r}")
@@ -120,12 +146,13 @@ async def bench_webrtc(viewer_counts: tuple[int, ...] = VIEWER_COUNTS, cues: int
         hub = show.handles.get("hub")
         if isinstance(hub, ViewerHub):
             hub.stage_rtp_frame_samples = rtp_frame_ms * SAMPLE_RATE_HZ // 1000
-        extra = {"realtime": realtime, "page_query": page_query, "rtp_frame_ms": rtp_frame_ms}
+        extra = {"realtime": realtime, "page_query": page_query, "rtp_frame_ms": rtp_frame_ms,
+                 "browser_idle": browser_idle}
         base = f"http://127.0.0.1:{show.ports['http']}"
         idle_cpu = await _engine_cpu(cpu_window_s)
-        async with async_playwright() as pw, aiohttp.ClientSession() as http:
-            browser = await pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                               args=CHROMIUM_ARGS)
+        async with async_playwright() as pw, aiohttp.ClientSession() as http, \
+                chromium_launcher(browser_idle) as chromium:
+            browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             for path in paths:
                 page = await browser.new_page(viewport={"width": 480, "height": 360})
                 query = f"&{page_query}" if page_query else ""

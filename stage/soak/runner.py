@@ -301,10 +301,12 @@ class Soak:
         self.rss["synthesis"].sample(pacer.synthesis.pid, now, settled=not restarting)
 
     async def _run_cues(self, http: aiohttp.ClientSession, base: str) -> None:
-        """An id-carrying cue every ``CUE_PERIOD_S``; a song step every 24 of them."""
+        """An id-carrying cue every ``CUE_PERIOD_S``, on a fixed schedule (a slow reply does
+        not slow the rate); a song step every 24 of them."""
         songs: list[dict[str, object]] = [{"command": "song.load", "args": {"song": "twinkle"}},
                  {"command": "song.play", "args": {"beat": 0}},
                  {"command": "song.stop", "args": {}}]
+        first = time.monotonic()
         while not self.stop.is_set():
             cue_id = self.cues_sent
             body: dict[str, object] = {"command": "expr", "args": {"name": "tension",
@@ -316,7 +318,8 @@ class Soak:
                 self.songs_sent += 1
                 if await self._post(http, base, songs[(cue_id // 24) % len(songs)]):
                     self.songs_acked += 1
-            await asyncio.sleep(CUE_PERIOD_S)
+            await asyncio.sleep(max(0.0, first + self.cues_sent * CUE_PERIOD_S
+                                    - time.monotonic()))
 
     async def _post(self, http: aiohttp.ClientSession, base: str,
                     body: dict[str, object]) -> bool:

@@ -26,13 +26,15 @@ from streams.janus.publisher import JanusPublisher
 from streams.janus.target import parse_target
 from streams.web import WebServer
 from streams.webrtc.viewers import ViewerHub
+from tests.browser.test_stage_page import LOOKAHEAD_CHUNKS, MIN_WINDOWS
 from tests.streams.test_web import WEB_ROOT, Show
 
 SR = SAMPLE_RATE_HZ
 ROOM = 2468
 PHRASE = [("a", 57), ("i", 64), ("o", 60), ("u", 62)]  # (vowel, MIDI pitch)
-NOTE_S, GAP_S = 0.9, 0.5
-LOOKAHEAD_CHUNKS = 8  # Chromium draws in software on the same cores (as test_stage_page)
+NOTE_S, GAP_S = 1.3, 0.5
+"""Notes long enough for two pages drawing a few frames a second on a slow shared machine to
+analyse each one a few times (once per frame drawn)."""
 ONSET_LEVEL = 0.02
 """An onset: the first sample above this after at least 50 ms below the page's quiet level
 (the page's own rule, ``stage.js``), found the same way in what the engine played."""
@@ -159,7 +161,10 @@ async def test_stage_page_through_janus_hears_the_song_in_tune_in_step_with_its_
     for note, (vowel, midi) in zip(notes, PHRASE, strict=True):
         body = (note.t_on + 0.3 * SR, note.t_off - 0.2 * SR)
         heard = [hz for s, hz in pitch if body[0] <= s <= body[1] and hz > 0]
-        assert len(heard) > 5, (vowel, len(heard))
+        # (the page analyses once per frame it draws: a handful in a note on a slow machine)
+        analysed = [s for s, _ in pitch if body[0] <= s <= body[1]]
+        assert len(heard) >= max(MIN_WINDOWS, 0.75 * len(analysed)), \
+            (vowel, len(heard), len(analysed))
         cents = 1200 * np.log2(np.median(heard) / (440 * 2 ** ((midi - 69) / 12)))
         assert abs(cents) < 50, (vowel, cents)
     # >= 99 % of the pose frames the publisher sent during the song reached the page, and
