@@ -78,8 +78,11 @@ async def test_serve_follows_a_midi_performer(tmp_path: Path, synthesis: str) ->
     med, p95 = summary(values)
     # (p95 of ten notes is set by the worst two: one note of the live show late on the loaded
     # machine, 121 ms once on the slow shared machine, is bench duet's to measure, offline:
-    # MIDI rubato p95 37 ms; a follower that lags sets the median)
-    assert len(values) >= 8 and med <= 30.0 and p95 <= 130.0, values
+    # MIDI rubato p95 37 ms; a follower that lags sets the median. With --synthesis thread the
+    # idol's chunks share the GIL with the follower and the network loop (docs/synthesis.md):
+    # on the slow shared machine, sum(range(3e7)) ~0.9 s, its median was 67 ms once)
+    bound_med, bound_p95 = (30.0, 130.0) if synthesis == "process" else (100.0, 250.0)
+    assert len(values) >= 8 and med <= bound_med and p95 <= bound_p95, values
 
 
 @pytest.mark.parametrize("options,message", [

@@ -76,6 +76,8 @@ async def test_serve_with_a_diffsinger_bank_plays_a_song_in_tune(bank: BankRef,
         reply = await ctl.ask("/livesinger/song/load", "tiny.ust")
         assert reply["status"] == "ok", reply
         pacer: Any = engine.handles["pacer"]
+        covers = CoverWatch(pacer)
+        pacer.add_sink(covers)
         xruns, played = pacer.xruns, pacer.chunks_played
         with StallWatch() as watch:
             reply = await ctl.ask("/livesinger/song/play", 0.0)
@@ -91,10 +93,26 @@ async def test_serve_with_a_diffsinger_bank_plays_a_song_in_tune(bank: BankRef,
     assert len(errors) == len(placed)
     assert float(np.median(errors)) <= 10.0, errors
     assert float(errors.max()) <= 25.0, errors
+    # the song's first phrase is rendered only once it is cued (a known gap on a slow
+    # machine, 0.3-0.5 s there): the chunks covered in a run from the song's start are that
+    # wait, measured apart, at most a second
+    opening = _opening_wait(covers.covered, at)
+    assert len(opening) * CHUNK <= SR, len(opening) * CHUNK / SR
     # while the song played; chunks due while the machine ran none of this process are excused
     excused = int(watch.stalled_s * SR / CHUNK)
-    assert xruns - excused <= xrun_budget(played, XRUN_PERCENT["process"]), \
-        (xruns, excused, played)
+    assert xruns - len(opening) - excused <= xrun_budget(played, XRUN_PERCENT["process"]), \
+        (xruns, len(opening), excused, played)
+
+
+def _opening_wait(covered: set[int], at: int) -> list[int]:
+    """The chunks covered in one run from within 0.1 s of show sample ``at`` on."""
+    run: list[int] = []
+    for t in sorted(c for c in covered if c >= at):
+        if (not run and t - at <= SR // 10) or (run and t - run[-1] <= CHUNK):
+            run.append(t)
+        else:
+            break
+    return run
 
 
 LIVE_NOTES = ((60, "ba", 0.6), (64, "la", 2.4), (67, "ma", 0.6))
