@@ -252,12 +252,12 @@ def assert_each_note_in_tune_with_its_mouth(sung: Sung) -> None:
             unjudged.append((note.t_off, "(closed)", 0))
             continue
         assert max(max(m[k] for k in ("aa", "ih", "ou", "ee", "oh")) for m in gap) < 0.15
-    # a page starved of CPU may miss a window (80 % heard), and each rebuffer the page had
-    # (bounded by their causes in assert_no_gap_on_the_voice_channel) silences the windows
-    # analysed while its buffer refills: about its target at ~30 analysed frames a second
     # a note (or the closed mouth after it) the page drew too few frames in to judge: rare (a
     # page stall: one of four notes once on the slow shared machine), never most of them
     assert len(unjudged) <= max(1, len(notes) // 10), (unjudged, live["pageStallsMs"])
+    # a page starved of CPU may miss a window (80 % heard), and each rebuffer the page had
+    # (bounded by their causes in assert_no_gap_on_the_voice_channel) silences the windows
+    # analysed while its buffer refills: about its target at ~30 analysed frames a second
     rebuffers = max(0, int(live["underruns"] - sung.before["u"]))
     per_rebuffer = int(np.ceil((live.get("bufferTargetMs") or 0) / 33)) + 2
     assert unheard_windows <= 0.2 * voiced_windows + rebuffers * per_rebuffer, \
