@@ -798,9 +798,11 @@ class Director:
             # a phrase-ahead bank sings it as a held note (first segment in its worker; it
             # sounds from ``at`` or the first chunk after that segment is ready: reported,
             # ``on_live_report``), leaving the open note (there for lip-sync) out of its
-            # phrases
+            # phrases; its mouth waits for that report (a report that the segment came late
+            # can itself come late, after the mouth had opened, when the machine is loaded)
             self._held_ids += 1
             state.held[pitch] = self._held_ids
+            state.waiting.add(self._held_ids)
             line.held_note_on(HeldNote(self._held_ids, at, pitch, lyric, velocity, note.t_on))
         self._refresh(singer, at)
         return {"singer": singer, "pitch": pitch, "lyric": lyric, "at_sample": at}
@@ -825,10 +827,10 @@ class Director:
             self._line(singer).held_note_off(held, at)
 
     def on_live_report(self, report: LiveReport) -> None:
-        """Keep a held live note's mouth on its voice (on the event loop): a note whose
-        segment missed its sample has its note (lip-sync) held back (``sample`` ``None``:
-        the mouth stays shut, or open through a late release) until the report of where its
-        voice starts (ends); the note then moves there."""
+        """Keep a held live note's mouth on its voice (on the event loop): a held note's note
+        (lip-sync) is held back from its note-on until the report of where its voice starts,
+        and moves there if that is later than placed; a late release (``sample`` ``None``)
+        keeps the mouth open until the report of where the voice ends."""
         found = next(((name, h) for name in self._singers
                       for h in self._line(name).held_notes if h.id == report.held_id), None)
         if found is None:

@@ -19,6 +19,7 @@ from rigs.lipsync import MOUTH_EXPRESSIONS
 from singer.backends.discovery import describe_bank
 from singer.backends.live import BankRef, open_bank
 from singer.contracts import DEFAULT_HOP_SAMPLES, SAMPLE_RATE_HZ, AudioChunk, Note
+from singer.ensemble import LiveReport
 from singer.scores.load import load_score
 from stage.serve import serve
 from tests.measure import StallWatch, note_cents_errors, xrun_budget
@@ -115,9 +116,11 @@ def _opening_wait(covered: set[int], at: int) -> list[int]:
     return run
 
 
-LIVE_NOTES = ((60, "ba", 0.6), (64, "la", 2.4), (67, "ma", 0.6))
+LIVE_NOTES = ((60, "ba", 1.0), (64, "la", 2.4), (67, "ma", 1.0))
 """(pitch, syllable, seconds held) played over OSC: the long one outlasts several of the
-held note's continuation segments."""
+held note's continuation segments; the short ones outlast a first segment that, with
+``--synthesis thread`` on the slow shared machine, came over half a second after the note-on
+(80-110 ms on a quiet one)."""
 
 
 def _rms(audio: np.ndarray, start: int, end: int, covered: set[int], win: int = 2400
@@ -184,7 +187,7 @@ async def test_played_notes_with_a_diffsinger_voice_sing_in_tune_hold_and_releas
     for k, (pitch, at, off) in enumerate(played):
         sound = onset(audio, at, threshold=0.01)
         # heard from its note-on sample, or the first chunk after its first segment was ready
-        assert at <= sound < off, (k, at, sound, off)
+        assert at <= sound < off - SR // 10, (k, at, sound, off)
         bodies.append(Note(sound, off, float(pitch), "a", ("a",)))
         # held: energy all through the hold (no hole between segments) ...
         level = _rms(audio, sound + SR // 10, off, covers.covered)
@@ -220,6 +223,8 @@ async def test_a_live_note_the_bank_cannot_sing_is_refused_in_one_line(bank: Ban
     await director.handle(make_cue("note.on", {"pitch": 67, "velocity": 0.8, "syllable": "ma"}))
     held = list(line.held_notes)
     assert [(h.pitch_midi, h.lyric, h.off_sample) for h in held] == [(67.0, "ma", None)]
+    assert line.notes == []  # its mouth waits for the bank to say where its voice starts
+    director.on_live_report(LiveReport("lead", held[0].id, "on", held[0].sample))
     assert len(line.notes) == 1 and line.notes_without_held() == []  # held, not a phrase
     await director.handle(make_cue("note.off", {"pitch": 67}))
     assert [h.off_sample is not None for h in line.held_notes] == [True]
@@ -287,6 +292,7 @@ async def test_a_slow_banks_played_notes_open_the_mouth_when_the_voice_starts(
             played.append((int(on["data"]["at_sample"]),  # type: ignore[call-overload, index]
                            int(released["data"]["at_sample"])))  # type: ignore[call-overload, index]
             await asyncio.sleep(0.8)
+        await asyncio.sleep(0.7)  # the last release, late on a loaded machine, is reported
         latency = director.live_latency()
     assert latency > 0  # the bank worker's measured latency reached the show
     audio = engine.audio()
@@ -303,7 +309,13 @@ async def test_a_slow_banks_played_notes_open_the_mouth_when_the_voice_starts(
         sound = onset(audio, at - CHUNK, threshold=0.01)
         shut, opened = _mouth_moves(poses, quiet_from, to_open=True)
         assert at <= sound < off, (k, at, sound, off)
-        assert shut - tolerance <= sound <= opened + tolerance, (k, shut, sound, opened)
+        # the voice may have been due from the chunks the pacer covered just before its first
+        # sound (an xrun on the loaded machine: its hole, counted by the pacer, not the mouth's)
+        due = sound - sound % CHUNK
+        while due - CHUNK in covers.covered and due - CHUNK >= at - CHUNK:
+            due -= CHUNK
+        assert shut - tolerance <= sound and min(sound, max(due, at)) <= opened + tolerance, \
+            (k, shut, sound, due, opened, sorted(c for c in covers.covered if at <= c < sound))
         # the mouth shuts with the voice's release (moved with it when that was late), and
         # the voice is silent soon after
         _, closed = _mouth_moves(poses, opened, to_open=False)

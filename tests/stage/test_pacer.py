@@ -151,16 +151,30 @@ async def test_a_grown_edit_margin_shrinks_back_after_a_quiet_spell() -> None:
 async def test_a_late_edit_plays_the_audio_it_superseded_and_lands_a_chunk_later() -> None:
     level = {"value": 0.1, "slow_at": -1}
     chunks: list[AudioChunk] = []
+    rendered: set[int] = set()
+    superseded_played = threading.Event()
 
     def renderer(start: int, n: int) -> np.ndarray:
         if start == level["slow_at"]:
-            time.sleep(0.012)  # the edited chunk's re-render misses its slot
+            # the edited chunk's re-render misses its slot: it is ready only once the chunk
+            # it replaces has been played (an event, not a sleep: a loaded machine that runs
+            # the playout late cannot make it come in time)
+            superseded_played.wait(2.0)
+        rendered.add(start)
         return np.full(n, level["value"], dtype=np.float32)
 
-    pacer = AudioPacer(renderer, [chunks.append], PacerConfig(240, 4))
+    def sink(chunk: AudioChunk) -> None:
+        chunks.append(chunk)
+        if chunk.t == level["slow_at"]:
+            superseded_played.set()
+
+    pacer = AudioPacer(renderer, [sink], PacerConfig(240, 4))
     task = asyncio.ensure_future(pacer.run(until_sample=120 * 240))
     await asyncio.sleep(pacer.config.startup_s + 0.1)
     at = pacer.earliest_editable_sample()
+    while at not in rendered:  # the edit supersedes a chunk already rendered
+        await asyncio.sleep(0.001)
+        at = pacer.earliest_editable_sample()
     level.update(value=0.5, slow_at=at)
     start = pacer.rewind(at, placed=True)
     await task
