@@ -69,10 +69,11 @@ def formant_peaks(audio: np.ndarray, start_s: float, end_s: float,
 def xrun_budget(chunks_played: int, percent: int = 1) -> int:
     """Xruns a functional test tolerates: a rare late chunk on a loaded shared machine is a
     benchmark figure (`bench osc`, `bench webrtc`), not a functional failure; a pattern of
-    them (over ``percent`` % of the chunks played: 1 % unless the test says why more) is.
-    The shared machine's speed varies about twofold, the same one within an hour (its
-    ``sum(range(3e7))`` is the run's last line: ``tests/machine.py``)."""
-    return max(1, chunks_played * percent // 100)
+    them (over ``percent`` % of the chunks played, 1 % unless the test says why more, and
+    over three in a short show) is. The shared machine's speed varies about twofold, the same
+    one within an hour (its ``sum(range(3e7))`` is the run's last line: ``tests/machine.py``);
+    at its slowest a one-second show had 4 late chunks, a few seconds' 2-3."""
+    return max(3, chunks_played * percent // 100)
 
 
 class StallWatch:
